@@ -1,0 +1,22 @@
+# knowledge-map: Wikipedia articles -> embeddings -> UMAP -> a labelled knowledge map.
+# Stages, in order, each in rules/; settings in config/config.yaml (validated
+# against knowledge_map/schemas/config.schema.yaml); resources in profiles/.
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+
+configfile: "config/config.yaml"
+
+
+include: "rules/common.smk"
+include: "rules/corpus.smk"
+include: "rules/embed.smk"
+include: "rules/map.smk"
+include: "rules/site.smk"
+
+
+rule all:
+    input:
+        get_final_outputs(),
+    default_target: True

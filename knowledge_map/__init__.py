@@ -1,0 +1,20 @@
+"""knowledge-map: Wikipedia articles -> embeddings -> a 2-D knowledge map.
+
+The workflow (Snakefile, rules/) calls into this package; every idea lives in
+one module here so it can be unit-tested without Snakemake:
+
+- ``corpus``     load, validate and normalise article corpora, shard slicing
+- ``questions``  load and validate quiz questions
+- ``models``     resolve model names, prompts, dtypes and devices
+- ``embed``      embed a slice of the corpus into a shard file
+- ``merge``      stream shard files into one matrix, refusing inconsistencies
+- ``mapping``    UMAP projection and normalisation to the unit square
+- ``placement``  put questions on the map next to the articles they test
+- ``labels``     class-based TF-IDF labels for grid cells
+- ``grid``       the one grid convention (cell centre = (g + 0.5) / n)
+- ``metrics``    map fidelity: trustworthiness, topic kNN, question hit@k
+- ``provenance`` versions, checksums, config hashes
+- ``sitedata``   the static site's data files
+"""
+
+__version__ = "0.1.0"

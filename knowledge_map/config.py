@@ -1,0 +1,52 @@
+"""Validate a workflow config against the JSON schema, filling in defaults.
+
+Errors are one line naming the key (``config: model.device: 'gpu' is not
+one of ...``), and unknown keys are errors, so a typo is never silently
+ignored.
+"""
+
+from __future__ import annotations
+
+import copy
+from importlib import resources
+from typing import Any
+
+import yaml
+from jsonschema import Draft7Validator, validators
+
+from knowledge_map.errors import KnowledgeMapError
+
+
+def schema() -> dict[str, Any]:
+    """The config schema shipped with the package."""
+    text = resources.files("knowledge_map").joinpath("schemas", "config.schema.yaml").read_text()
+    return yaml.safe_load(text)
+
+
+def _with_defaults(validator_class):
+    """A validator that also writes each property's default into the instance (jsonschema FAQ recipe)."""
+    validate_properties = validator_class.VALIDATORS["properties"]
+
+    def set_defaults(validator, properties, instance, schema):
+        if isinstance(instance, dict):
+            for name, subschema in properties.items():
+                if "default" in subschema and name not in instance:
+                    instance[name] = copy.deepcopy(subschema["default"])
+        yield from validate_properties(validator, properties, instance, schema)
+
+    return validators.extend(validator_class, {"properties": set_defaults})
+
+
+DefaultingValidator = _with_defaults(Draft7Validator)
+
+
+def validate_config(config: dict[str, Any]) -> dict[str, Any]:
+    """Fill defaults into ``config`` in place and check it; raise a one-line error naming the key."""
+    errors = sorted(DefaultingValidator(schema()).iter_errors(config), key=lambda e: list(e.absolute_path))
+    if errors:
+        error = errors[0]
+        key = ".".join(str(part) for part in error.absolute_path) or "(top level)"
+        raise KnowledgeMapError(f"config: {key}: {error.message}")
+    if config["corpus"]["source"] == "file" and not config["corpus"]["path"]:
+        raise KnowledgeMapError("config: corpus.path: required when corpus.source is 'file'")
+    return config

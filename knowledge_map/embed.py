@@ -1,0 +1,184 @@
+"""Embed a slice of the corpus into a shard file.
+
+Texts are embedded in order of decreasing token length so each batch holds
+texts of similar length (little padding), then put back in corpus order.
+Batches are capped both by count (``batch_size``) and by padded tokens
+(``batch_size * max_seq_length``), so a batch of long texts cannot use more
+memory than a full batch of the longest allowed texts.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import h5py
+import numpy as np
+
+from knowledge_map.io import atomic_path
+
+log = logging.getLogger(__name__)
+
+
+def token_lengths(model: Any, texts: Sequence[str]) -> np.ndarray:
+    """Token count of each text after truncation to the model's max_seq_length."""
+    if not texts:
+        return np.zeros(0, dtype=np.int64)
+    tokenizer = model.tokenizer
+    encoded = tokenizer(list(texts), add_special_tokens=True, truncation=True, max_length=model.max_seq_length)
+    return np.fromiter((len(ids) for ids in encoded["input_ids"]), dtype=np.int64, count=len(texts))
+
+
+def plan_batches(lengths: np.ndarray, batch_size: int, token_budget: int) -> list[np.ndarray]:
+    """Group text indices into batches, longest first, each within both caps.
+
+    A batch's padded size is ``len(batch) * longest``; since texts are sorted
+    by decreasing length, the first text of a batch is its longest.  The
+    order inside the sort is stable, so equal inputs give equal batches.
+    """
+    order = np.argsort(-lengths, kind="stable")
+    batches: list[np.ndarray] = []
+    start = 0
+    while start < len(order):
+        longest = max(int(lengths[order[start]]), 1)
+        size = max(1, min(batch_size, token_budget // longest))
+        batches.append(order[start : start + size])
+        start += size
+    return batches
+
+
+def l2_normalise(matrix: np.ndarray) -> np.ndarray:
+    """Rows scaled to unit length in float32 (zero rows stay zero)."""
+    matrix = np.asarray(matrix, dtype=np.float32)
+    norms = np.linalg.norm(matrix, axis=1, keepdims=True)
+    return matrix / np.where(norms == 0, 1, norms)
+
+
+def embed_texts(
+    model: Any,
+    texts: Sequence[str],
+    batch_size: int,
+    prompt: str = "",
+    progress: Callable[[int, int], None] | None = None,
+) -> np.ndarray:
+    """Embed ``texts`` into L2-normalised float32 rows, in input order.
+
+    ``progress(done, total)`` is called after every batch.
+    """
+    dim = model.get_embedding_dimension()
+    out = np.zeros((len(texts), dim), dtype=np.float32)
+    if not texts:
+        return out
+    # The prompt costs the same tokens in every text, so sort on the text alone.
+    lengths = token_lengths(model, texts)
+    batches = plan_batches(lengths, batch_size, batch_size * model.max_seq_length)
+    done = 0
+    for batch in batches:
+        vectors = model.encode(
+            [texts[i] for i in batch],
+            prompt=prompt or None,
+            batch_size=len(batch),
+            convert_to_numpy=True,
+            normalize_embeddings=False,
+            show_progress_bar=False,
+        )
+        out[batch] = l2_normalise(vectors)
+        done += len(batch)
+        if progress is not None:
+            progress(done, len(texts))
+    return out
+
+
+class ProgressLog:
+    """Log ``done/total, rate, ETA`` lines at most every ``interval`` seconds.
+
+    The lines go to the rule's log file, where ``knowledge_map.progress``
+    (and a person with ``tail -f``) reads them: the log is the only record
+    of a running shard's progress.
+    """
+
+    def __init__(self, label: str, interval: float = 10.0, clock: Callable[[], float] = time.monotonic):
+        self.label, self.interval, self.clock = label, interval, clock
+        self.start = self.last = clock()
+
+    def __call__(self, done: int, total: int) -> None:
+        now = self.clock()
+        if done < total and now - self.last < self.interval:
+            return
+        self.last = now
+        elapsed = max(now - self.start, 1e-9)
+        rate = done / elapsed
+        eta = (total - done) / rate if rate > 0 else float("inf")
+        log.info("%s: %d/%d articles, %.1f articles/s, ETA %.0f s", self.label, done, total, rate, eta)
+
+
+def write_shard(path: str, embeddings: np.ndarray, rows: np.ndarray, attrs: dict[str, Any]) -> None:
+    """Write a shard file atomically: ``embeddings`` (n x d float32), ``rows`` (int64), attrs.
+
+    A shard that exists is complete: it is renamed into place only after
+    the HDF5 file is closed.
+    """
+    with atomic_path(path) as tmp:
+        with h5py.File(tmp, "w", track_order=True) as h5:
+            h5.create_dataset("embeddings", data=np.asarray(embeddings, dtype=np.float32))
+            h5.create_dataset("rows", data=np.asarray(rows, dtype=np.int64))
+            for key, value in attrs.items():
+                h5.attrs[key] = value
+
+
+def embed_shard(
+    corpus_path: str,
+    shard: int,
+    n_shards: int,
+    out_path: str,
+    model_name: str,
+    max_seq_length: int,
+    batch_size: int,
+    device: str = "auto",
+    dtype: str = "auto",
+    prompt: str | None = None,
+) -> dict[str, Any]:
+    """Embed rows ``shard_bounds(n, n_shards, shard)`` of the corpus into ``out_path``.
+
+    Reads only the shard's slice of the corpus.  Returns the attributes
+    written to the shard file.
+    """
+    import json
+
+    from knowledge_map.corpus import corpus_row_count, document_text, read_corpus_slice, shard_bounds
+    from knowledge_map.models import load_model, resolve_device, resolve_dtype, resolve_model_path, resolve_prompt
+    from knowledge_map.models import weights_sha256
+    from knowledge_map.provenance import package_versions
+
+    started = time.monotonic()
+    start, stop = shard_bounds(corpus_row_count(corpus_path), n_shards, shard)
+    table = read_corpus_slice(corpus_path, start, stop, columns=("row", "title", "text"))
+    texts = [document_text(t, x) for t, x in zip(table.column("title").to_pylist(), table.column("text").to_pylist())]
+    device = resolve_device(device)
+    dtype = resolve_dtype(model_name, dtype, device)
+    prompt = resolve_prompt(model_name, prompt)
+    log.info("shard %d/%d: rows %d..%d (%d articles) on %s in %s", shard, n_shards, start, stop, len(texts), device, dtype)
+    model = load_model(model_name, device, dtype, max_seq_length)
+    embeddings = embed_texts(model, texts, batch_size, prompt, ProgressLog(f"shard {shard}"))
+    attrs = {
+        "model": model_name,
+        "model_path": resolve_model_path(model_name),
+        "weights_sha256": weights_sha256(resolve_model_path(model_name)) or "",
+        "dim": embeddings.shape[1],
+        "max_seq_length": max_seq_length,
+        "prompt": prompt,
+        "device": device,
+        "dtype": dtype,
+        "batch_size": batch_size,
+        "shard": shard,
+        "n_shards": n_shards,
+        "row_start": start,
+        "row_stop": stop,
+        "versions": json.dumps(package_versions(), sort_keys=True),
+        "elapsed_seconds": round(time.monotonic() - started, 3),
+    }
+    write_shard(out_path, embeddings, np.asarray(table.column("row").to_numpy(), dtype=np.int64), attrs)
+    log.info("shard %d: wrote %s (%d x %d) in %.1f s", shard, out_path, *embeddings.shape, attrs["elapsed_seconds"])
+    return attrs

@@ -1,0 +1,135 @@
+"""Merge shard files into one matrix in corpus row order, refusing anything inconsistent.
+
+The merge streams: one shard is in memory at a time and rows go straight
+into the output HDF5 dataset, so peak memory is about one shard whatever
+the corpus size.  Every check names the shard file at fault and how to
+rebuild it, because a silently wrong matrix costs more than a stopped run.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+import h5py
+import numpy as np
+
+from knowledge_map.errors import KnowledgeMapError
+from knowledge_map.io import atomic_path
+
+log = logging.getLogger(__name__)
+
+
+def rebuild_hint(path: str) -> str:
+    return f"rebuild it with `snakemake --forcerun {path}` (or delete it and re-run)"
+
+
+def read_shard(path: str, expected_model: str | None = None) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
+    """Embeddings, rows and attrs of one shard file, checked for internal consistency."""
+    try:
+        with h5py.File(path, "r") as h5:
+            if "embeddings" not in h5 or "rows" not in h5:
+                raise KnowledgeMapError(f"{path}: missing dataset 'embeddings' or 'rows'; {rebuild_hint(path)}")
+            embeddings = h5["embeddings"][()]
+            rows = h5["rows"][()]
+            attrs = {key: h5.attrs[key] for key in h5.attrs}
+    except (OSError, KeyError, ValueError) as exc:
+        raise KnowledgeMapError(f"{path}: unreadable or truncated shard file ({exc}); {rebuild_hint(path)}") from exc
+    if embeddings.ndim != 2 or rows.ndim != 1 or len(rows) != len(embeddings):
+        raise KnowledgeMapError(
+            f"{path}: 'embeddings' {embeddings.shape} and 'rows' {rows.shape} do not match; {rebuild_hint(path)}"
+        )
+    model = attrs.get("model")
+    if expected_model is not None and model != expected_model:
+        raise KnowledgeMapError(
+            f"{path}: made with model {model!r}, not the configured {expected_model!r}; {rebuild_hint(path)}"
+        )
+    if not np.isfinite(embeddings).all():
+        bad = int(np.flatnonzero(~np.isfinite(embeddings).all(axis=1))[0])
+        raise KnowledgeMapError(f"{path}: row {int(rows[bad])} has NaN or Inf values; {rebuild_hint(path)}")
+    if len(np.unique(rows)) != len(rows):
+        raise KnowledgeMapError(f"{path}: duplicate row indices inside the shard; {rebuild_hint(path)}")
+    return embeddings.astype(np.float32, copy=False), rows.astype(np.int64, copy=False), attrs
+
+
+def contiguous_runs(sorted_rows: np.ndarray) -> list[tuple[int, int]]:
+    """Index ranges ``[i, j)`` of ``sorted_rows`` whose values are consecutive integers."""
+    if len(sorted_rows) == 0:
+        return []
+    breaks = np.flatnonzero(np.diff(sorted_rows) != 1) + 1
+    edges = [0, *breaks.tolist(), len(sorted_rows)]
+    return list(zip(edges[:-1], edges[1:]))
+
+
+def merge_shards(
+    shard_paths: Sequence[str],
+    out_path: str,
+    ids: Sequence[str],
+    titles: Sequence[str],
+    model: str,
+    attrs: dict[str, Any] | None = None,
+) -> None:
+    """Write ``embeddings`` (N x d, corpus row order), ``ids`` and ``titles`` to ``out_path``.
+
+    Refuses (one line, naming the shard) a row outside the corpus, a row
+    covered by two shards, rows no shard covers, a dimension or model that
+    differs between shards, and NaN/Inf values.
+    """
+    n_rows = len(ids)
+    owner = np.full(n_rows, -1, dtype=np.int32)
+    elapsed: list[float] = []
+    string = h5py.string_dtype("utf-8")
+    with atomic_path(out_path) as tmp, h5py.File(tmp, "w", track_order=True) as out:
+        dataset = None
+        for index, path in enumerate(shard_paths):
+            embeddings, rows, shard_attrs = read_shard(path, expected_model=model)
+            if dataset is None:
+                dim = embeddings.shape[1]
+                dataset = out.create_dataset("embeddings", shape=(n_rows, dim), dtype=np.float32)
+            elif embeddings.shape[1] != dataset.shape[1]:
+                raise KnowledgeMapError(
+                    f"{path}: dimension {embeddings.shape[1]} differs from {shard_paths[0]}'s {dataset.shape[1]}; "
+                    f"{rebuild_hint(path)}"
+                )
+            if len(rows) and (rows.min() < 0 or rows.max() >= n_rows):
+                raise KnowledgeMapError(
+                    f"{path}: row indices outside the corpus's 0..{n_rows - 1}; the corpus changed since "
+                    f"this shard was made: {rebuild_hint(path)}"
+                )
+            taken = owner[rows] >= 0
+            if taken.any():
+                other = shard_paths[owner[rows[taken][0]]]
+                raise KnowledgeMapError(
+                    f"{path}: row {int(rows[taken][0])} is also in {other} (overlapping shards); {rebuild_hint(path)}"
+                )
+            owner[rows] = index
+            elapsed.append(float(shard_attrs.get("elapsed_seconds", float("nan"))))
+            order = np.argsort(rows, kind="stable")
+            rows, embeddings = rows[order], embeddings[order]
+            for i, j in contiguous_runs(rows):
+                dataset[rows[i] : rows[i] + (j - i)] = embeddings[i:j]
+            log.info("merged %s: %d rows", path, len(rows))
+        if dataset is None:
+            raise KnowledgeMapError("merge: no shard files given")
+        missing = np.flatnonzero(owner < 0)
+        if len(missing):
+            raise KnowledgeMapError(
+                f"merge: {len(missing)} corpus rows are in no shard (first: row {int(missing[0])}); "
+                f"rebuild the shards with `snakemake --forcerun {' '.join(shard_paths)}`"
+            )
+        out.create_dataset("ids", data=np.asarray(ids, dtype=object), dtype=string)
+        out.create_dataset("titles", data=np.asarray(titles, dtype=object), dtype=string)
+        out.attrs["model"] = model
+        out.attrs["dim"] = dataset.shape[1]
+        out.attrs["n_rows"] = n_rows
+        out.attrs["n_shards"] = len(shard_paths)
+        out.attrs["shard_elapsed_seconds"] = np.asarray(elapsed, dtype=np.float64)
+        for key, value in (attrs or {}).items():
+            out.attrs[key] = value
+
+
+def read_embeddings(path: str) -> np.ndarray:
+    """The merged matrix as float32 (N x d)."""
+    with h5py.File(path, "r") as h5:
+        return h5["embeddings"][()].astype(np.float32, copy=False)

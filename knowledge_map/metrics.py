@@ -1,0 +1,110 @@
+"""How faithful is the map?  Numbers a reviewer can compare between runs.
+
+- trustworthiness@k: are a point's 2-D neighbours also its neighbours in the
+  embedding space (1.0 = no false neighbours)?  Computed on a fixed random
+  sample at large N.
+- topic kNN accuracy: how well a point's k nearest neighbours predict its
+  topic, in the embedding space (cosine) and on the map (Euclidean),
+  with stratified 5-fold cross-validation.
+- question hit@k: see :mod:`knowledge_map.placement`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+
+def sample_rows(n: int, size: int, seed: int) -> np.ndarray:
+    """A sorted, seeded random sample of ``min(n, size)`` row indices."""
+    if n <= size:
+        return np.arange(n)
+    return np.sort(np.random.default_rng(seed).choice(n, size=size, replace=False))
+
+
+def trustworthiness(embeddings: np.ndarray, xy: np.ndarray, k: int = 10, sample: int = 10000, seed: int = 0) -> float:
+    """sklearn's trustworthiness (cosine in the embedding space) on up to ``sample`` rows."""
+    from sklearn.manifold import trustworthiness as sk_trustworthiness
+
+    rows = sample_rows(len(xy), sample, seed)
+    if len(rows) <= 2 * k + 1:
+        return float("nan")
+    return float(sk_trustworthiness(embeddings[rows], xy[rows], n_neighbors=k, metric="cosine"))
+
+
+def topic_knn_accuracy(features: np.ndarray, topics: list[str | None], k: int = 10, metric: str = "euclidean",
+                       ignore: tuple[str, ...] = (), folds: int = 5, seed: int = 0) -> float | None:
+    """Cross-validated kNN accuracy of predicting each article's topic from its neighbours.
+
+    Articles without a topic, or with a topic in ``ignore`` (a catch-all
+    such as "Uncategorized" says nothing about content), are left out.
+    Returns None when fewer than two topics remain.
+    """
+    from sklearn.model_selection import StratifiedKFold, cross_val_score
+    from sklearn.neighbors import KNeighborsClassifier
+
+    labels = np.array([t if t is not None else "" for t in topics], dtype=object)
+    keep = np.array([bool(t) and t not in ignore for t in labels])
+    labels = labels[keep]
+    values, counts = np.unique(labels, return_counts=True)
+    if len(values) < 2:
+        return None
+    folds = int(min(folds, counts.min()))
+    if folds < 2:
+        return None
+    classifier = KNeighborsClassifier(n_neighbors=min(k, keep.sum() - 1), metric=metric, algorithm="brute")
+    splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
+    return float(cross_val_score(classifier, features[keep], labels, cv=splitter).mean())
+
+
+def finite_or_none(value: Any) -> Any:
+    """NaN -> None so metrics.json stays valid JSON."""
+    if isinstance(value, float) and not np.isfinite(value):
+        return None
+    return value
+
+
+def map_metrics(
+    embeddings: np.ndarray,
+    xy: np.ndarray,
+    topics: list[str | None],
+    placed_questions: list[dict[str, Any]],
+    k: int = 10,
+    sample: int = 10000,
+    ignore_topics: tuple[str, ...] = (),
+) -> dict[str, Any]:
+    """Every fidelity figure of a map, with how long each took to compute."""
+    import time
+
+    from knowledge_map.placement import hit_rate
+
+    timings: dict[str, float] = {}
+
+    def timed(name, func, *args, **kwargs):
+        started = time.monotonic()
+        value = func(*args, **kwargs)
+        timings[name] = round(time.monotonic() - started, 3)
+        return value
+
+    with_source = [q for q in placed_questions if q.get("source_row") is not None]
+    result = {
+        "n_articles": int(len(xy)),
+        "dim": int(embeddings.shape[1]),
+        "n_topics": len({t for t in topics if t and t not in ignore_topics}),
+        "n_questions": len(placed_questions),
+        "n_questions_with_source": len(with_source),
+        f"trustworthiness@{k}": timed("trustworthiness", trustworthiness, embeddings, xy, k, sample),
+        f"topic_knn{k}_accuracy_embedding": timed(
+            "topic_knn_embedding", topic_knn_accuracy, embeddings, topics, k, "cosine", ignore_topics
+        ),
+        f"topic_knn{k}_accuracy_map": timed("topic_knn_map", topic_knn_accuracy, xy, topics, k, "euclidean", ignore_topics),
+        "question_hit@1_embedding": hit_rate(placed_questions, "rank_embedding", 1),
+        "question_hit@1_map": hit_rate(placed_questions, "rank_map", 1),
+        f"question_hit@{k}_embedding": hit_rate(placed_questions, "rank_embedding", k),
+        f"question_hit@{k}_map": hit_rate(placed_questions, "rank_map", k),
+        "trustworthiness_sample": int(min(len(xy), sample)),
+    }
+    result = {key: finite_or_none(value) for key, value in result.items()}
+    result["timings_seconds"] = timings
+    return result

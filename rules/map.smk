@@ -1,0 +1,70 @@
+rule umap_map:
+    input:
+        f"{MODEL_DIR}/embeddings.h5",
+    output:
+        coords=f"{MAP_DIR}/coords.h5",
+        reducer=f"{MAP_DIR}/reducer.pkl",
+    log:
+        f"{MODEL_DIR}/logs/umap_map.log",
+    benchmark:
+        f"{MODEL_DIR}/benchmarks/umap_map.tsv"
+    params:
+        umap=config["umap"],
+    threads: 2
+    script:
+        "../scripts/umap_map.py"
+
+
+rule place_questions:
+    input:
+        questions=get_questions_input,
+        embeddings=f"{MODEL_DIR}/embeddings.h5",
+        coords=f"{MAP_DIR}/coords.h5",
+    output:
+        f"{MAP_DIR}/questions.json",
+    log:
+        f"{MODEL_DIR}/logs/place_questions.log",
+    benchmark:
+        f"{MODEL_DIR}/benchmarks/place_questions.tsv"
+    params:
+        model=config["model"]["name"],
+        max_seq_length=config["model"]["max_seq_length"],
+        prompt=config["model"]["prompt"],
+        k=config["placement"]["k"],
+    script:
+        "../scripts/place_questions.py"
+
+
+rule cell_labels:
+    input:
+        corpus=f"{RESULTS}/corpus.parquet",
+        embeddings=f"{MODEL_DIR}/embeddings.h5",
+        coords=f"{MAP_DIR}/coords.h5",
+    output:
+        f"{MAP_DIR}/cell_labels.json",
+    log:
+        f"{MODEL_DIR}/logs/cell_labels.log",
+    benchmark:
+        f"{MODEL_DIR}/benchmarks/cell_labels.tsv"
+    params:
+        labels=config["labels"],
+    script:
+        "../scripts/cell_labels.py"
+
+
+rule map_metrics:
+    input:
+        corpus=f"{RESULTS}/corpus.parquet",
+        embeddings=f"{MODEL_DIR}/embeddings.h5",
+        coords=f"{MAP_DIR}/coords.h5",
+        questions=f"{MAP_DIR}/questions.json",
+    output:
+        f"{MAP_DIR}/metrics.json",
+    log:
+        f"{MODEL_DIR}/logs/map_metrics.log",
+    benchmark:
+        f"{MODEL_DIR}/benchmarks/map_metrics.tsv"
+    params:
+        metrics=config["metrics"],
+    script:
+        "../scripts/map_metrics.py"

@@ -1,0 +1,26 @@
+"""Rule embed_shard: one slice of the corpus -> results/<model>/shards/shard-NNNN.h5."""
+
+import torch
+
+from knowledge_map.embed import embed_shard
+from knowledge_map.workflow import run_rule
+
+
+def main(snakemake):
+    model = snakemake.config["model"]
+    torch.set_num_threads(snakemake.threads)
+    embed_shard(
+        snakemake.input.corpus,
+        int(snakemake.wildcards.shard),
+        snakemake.params.n_shards,
+        snakemake.output[0],
+        model_name=snakemake.params.model,
+        max_seq_length=snakemake.params.max_seq_length,
+        batch_size=snakemake.resources.batch_size,
+        device=model["device"],
+        dtype=snakemake.params.dtype,
+        prompt=snakemake.params.prompt,
+    )
+
+
+run_rule(snakemake, main)  # noqa: F821 - injected by Snakemake

@@ -1,0 +1,37 @@
+"""Rule map_metrics: map fidelity figures -> results/<model>/map/metrics.json."""
+
+import json
+
+import h5py
+
+from knowledge_map.corpus import read_corpus
+from knowledge_map.io import write_json
+from knowledge_map.mapping import read_coords
+from knowledge_map.merge import read_embeddings
+from knowledge_map.metrics import map_metrics
+from knowledge_map.workflow import run_rule
+
+
+def main(snakemake):
+    params = snakemake.params.metrics
+    topics = read_corpus(snakemake.input.corpus, columns=("topic",)).column("topic").to_pylist()
+    xy, coord_attrs = read_coords(snakemake.input.coords)
+    with open(snakemake.input.questions, encoding="utf-8") as handle:
+        placed = json.load(handle)
+    metrics = map_metrics(
+        read_embeddings(snakemake.input.embeddings),
+        xy,
+        topics,
+        placed,
+        k=params["k"],
+        sample=params["sample"],
+        ignore_topics=tuple(params["ignore_topics"]),
+    )
+    with h5py.File(snakemake.input.embeddings, "r") as h5:
+        shard_seconds = h5.attrs.get("shard_elapsed_seconds", [])
+    metrics["timings_seconds"]["embed_shards_total"] = round(float(sum(shard_seconds)), 3)
+    metrics["timings_seconds"]["umap"] = float(coord_attrs.get("elapsed_seconds", float("nan")))
+    write_json(snakemake.output[0], metrics)
+
+
+run_rule(snakemake, main)  # noqa: F821 - injected by Snakemake

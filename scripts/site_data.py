@@ -1,0 +1,24 @@
+"""Rule site_data: map artifacts -> site/data/*.json for the static page in site/."""
+
+from knowledge_map.corpus import read_corpus
+from knowledge_map.mapping import read_coords
+from knowledge_map.sitedata import build_site_data
+from knowledge_map.workflow import run_rule
+
+
+def main(snakemake):
+    xy, _ = read_coords(snakemake.input.coords)
+    build_site_data(
+        dict(snakemake.output.items()),
+        read_corpus(snakemake.input.corpus),
+        xy,
+        snakemake.input.labels,
+        snakemake.input.questions,
+        snakemake.input.metrics,
+        model=snakemake.params.model,
+        heatmap=snakemake.params.heatmap,
+        excerpt_chars=snakemake.params.site["excerpt_chars"],
+    )
+
+
+run_rule(snakemake, main)  # noqa: F821 - injected by Snakemake

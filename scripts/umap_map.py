@@ -1,0 +1,28 @@
+"""Rule umap_map: merged embeddings -> results/<model>/map/coords.h5 and reducer.pkl."""
+
+import json
+import time
+
+import h5py
+
+from knowledge_map.mapping import fit_umap, normalise_coords, save_reducer, write_coords
+from knowledge_map.merge import read_embeddings
+from knowledge_map.provenance import provenance
+from knowledge_map.workflow import run_rule
+
+
+def main(snakemake):
+    embeddings = read_embeddings(snakemake.input[0])
+    with h5py.File(snakemake.input[0], "r") as h5:
+        ids = h5["ids"][()]
+    started = time.monotonic()
+    reducer, raw = fit_umap(embeddings, **snakemake.params.umap)
+    xy, bounds = normalise_coords(raw)
+    attrs = {"umap": json.dumps(snakemake.params.umap, sort_keys=True),
+             "provenance": json.dumps(provenance(snakemake.config), sort_keys=True),
+             "elapsed_seconds": round(time.monotonic() - started, 3)}
+    write_coords(snakemake.output.coords, raw, xy, ids.astype(object), bounds, attrs)
+    save_reducer(reducer, snakemake.output.reducer)
+
+
+run_rule(snakemake, main)  # noqa: F821 - injected by Snakemake
