@@ -1,0 +1,108 @@
+"""Shared fixtures: a small real corpus and one real end-to-end workflow run.
+
+The small corpus is a stratified slice of the embedded vital articles: every
+article a shipped question is about, a few per topic, plus hostile and
+non-Latin titles that must survive the whole pipeline as plain text.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+MODEL_SLUG = "all-MiniLM-L6-v2"
+
+HOSTILE_ARTICLES = [
+    {
+        "id": "hostile-html",
+        "title": "<img src=x onerror=alert(1)>",
+        "text": "An article whose title is an HTML injection attempt; it must be shown as text.",
+        "topic": "Technology",
+    },
+    {
+        "id": "hostile-shell",
+        "title": "$(touch /tmp/pwned); rm -rf ~ `id`",
+        "text": "An article whose title is a shell injection attempt; it must never reach a shell.",
+        "topic": "Technology",
+    },
+    {
+        "id": "rtl-arabic",
+        "title": "القاهرة — Cairo ‏(RTL)",
+        "text": "Cairo is the capital of Egypt and its largest city, on the Nile.",
+        "topic": "Geography",
+    },
+]
+
+
+def small_corpus_records(per_topic: int = 12) -> list[dict]:
+    """Question source articles + ``per_topic`` articles of each topic + hostile titles, in a fixed order."""
+    from knowledge_map.corpus import load_vital_articles
+    from knowledge_map.questions import load_questions
+
+    records = load_vital_articles()
+    by_title = {r["title"]: r for r in records}
+    chosen: dict[str, dict] = {}
+    for question in load_questions():
+        chosen[question["source_article"]] = by_title[question["source_article"]]
+    taken: dict[str, int] = {}
+    for record in records:
+        topic = record["topic"]
+        if taken.get(topic, 0) < per_topic and record["title"] not in chosen:
+            chosen[record["title"]] = record
+            taken[topic] = taken.get(topic, 0) + 1
+    return [*chosen.values(), *HOSTILE_ARTICLES]
+
+
+def write_jsonl(path: Path, records: list) -> Path:
+    with open(path, "w", encoding="utf-8") as handle:
+        for record in records:
+            handle.write(json.dumps(record, ensure_ascii=False) + "\n")
+    return path
+
+
+def small_config(corpus_path: Path, **overrides) -> dict:
+    config = {
+        "corpus": {"source": "file", "path": str(corpus_path)},
+        "shards": 3,
+        "labels": {"levels": [3, 6]},
+        "metrics": {"sample": 1000},
+    }
+    config.update(overrides)
+    return config
+
+
+def run_snakemake(workdir: Path, config: dict | None = None, *args: str, check: bool = True,
+                  timeout: float = 1200) -> subprocess.CompletedProcess:
+    """Run the real workflow in ``workdir`` with ``config`` written to workdir/test-config.yaml."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    command = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "-d", str(workdir), "-c2"]
+    if config is not None:
+        config_path = workdir / "test-config.yaml"
+        config_path.write_text(yaml.safe_dump(config))
+        command += ["--configfile", str(config_path)]
+    env = {**os.environ, "PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    result = subprocess.run([*command, *args], capture_output=True, text=True, env=env, timeout=timeout)
+    if check and result.returncode != 0:
+        raise AssertionError(f"snakemake failed ({result.returncode}):\n{result.stdout[-4000:]}\n{result.stderr[-6000:]}")
+    return result
+
+
+@pytest.fixture(scope="session")
+def small_corpus(tmp_path_factory) -> Path:
+    """A JSONL corpus of ~200 real articles (see module docstring)."""
+    return write_jsonl(tmp_path_factory.mktemp("corpus") / "small.jsonl", small_corpus_records())
+
+
+@pytest.fixture(scope="session")
+def workflow_run(tmp_path_factory, small_corpus) -> Path:
+    """The workdir of one complete workflow run on the small corpus (3 shards)."""
+    workdir = tmp_path_factory.mktemp("run")
+    run_snakemake(workdir, small_config(small_corpus))
+    return workdir

@@ -1,0 +1,55 @@
+"""Config validation: defaults filled in, errors naming the key."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+import yaml
+
+from conftest import REPO
+from knowledge_map.config import validate_config
+from knowledge_map.errors import KnowledgeMapError
+
+
+def shipped():
+    return yaml.safe_load((REPO / "config/config.yaml").read_text())
+
+
+def test_shipped_config_is_valid_and_complete():
+    config = validate_config(shipped())
+    assert config["model"]["name"] == "all-MiniLM-L6-v2"
+    assert config["shards"] == 4
+
+
+def test_empty_config_gets_every_default():
+    assert validate_config({}) == validate_config(shipped())
+
+
+def test_partial_sections_keep_other_defaults():
+    config = validate_config({"model": {"batch_size": 8}})
+    assert config["model"]["batch_size"] == 8
+    assert config["model"]["max_seq_length"] == 256
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"shards": -1}, r"config: shards: -1 is less than the minimum of 1"),
+        ({"shards": "four"}, r"config: shards: 'four' is not of type 'integer'"),
+        ({"sharts": 4}, r"config: \(top level\): Additional properties are not allowed \('sharts' was unexpected\)"),
+        ({"model": {"device": "gpu"}}, r"config: model.device: 'gpu' is not one of"),
+        ({"umap": {"n_neigbors": 5}}, r"config: umap: Additional properties .*'n_neigbors'"),
+        ({"labels": {"levels": [0]}}, r"config: labels.levels.0: 0 is less than the minimum of 1"),
+        ({"corpus": {"source": "file"}}, r"config: corpus.path: required when corpus.source is 'file'"),
+    ],
+)
+def test_bad_config_names_the_key(change, message):
+    config = copy.deepcopy(shipped())
+    for key, value in change.items():
+        if isinstance(value, dict):
+            config.setdefault(key, {}).update(value)
+        else:
+            config[key] = value
+    with pytest.raises(KnowledgeMapError, match=message):
+        validate_config(config)

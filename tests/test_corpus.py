@@ -1,0 +1,179 @@
+"""Corpus loading, validation, normalisation and shard slicing."""
+
+from __future__ import annotations
+
+import json
+import pickle
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from knowledge_map.corpus import (
+    CORPUS_COLUMNS,
+    find_problems,
+    load_corpus,
+    load_vital_articles,
+    read_corpus_slice,
+    shard_bounds,
+    wikipedia_url,
+    write_corpus,
+)
+from knowledge_map.errors import KnowledgeMapError
+
+GOOD = [
+    {"id": "a", "url": "https://example.org/a", "title": "Alpha", "text": "First article."},
+    {"id": "b", "url": "https://example.org/b", "title": "Beta", "text": "Second article."},
+    {"id": "c", "url": "https://example.org/c", "title": "Gamma", "text": "Third article."},
+]
+
+
+def write_jsonl(path, records):
+    path.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
+    return path
+
+
+def test_vital_articles_are_the_embedded_default():
+    records = load_vital_articles()
+    assert len(records) == 10033
+    assert len({r["id"] for r in records}) == 10033
+    assert not find_problems(records, "vital")
+    first = records[0]
+    assert first["url"] == wikipedia_url(first["title"])
+    assert first["topic"]
+
+
+def test_wikipedia_url_keeps_parentheses_and_quotes_the_rest():
+    assert wikipedia_url("Mercury (planet)") == "https://en.wikipedia.org/wiki/Mercury_(planet)"
+    assert wikipedia_url("Zürich") == "https://en.wikipedia.org/wiki/Z%C3%BCrich"
+
+
+@pytest.mark.parametrize("suffix", [".jsonl", ".parquet", ".pkl"])
+def test_each_format_loads_to_the_same_table(tmp_path, suffix):
+    path = tmp_path / f"corpus{suffix}"
+    if suffix == ".jsonl":
+        write_jsonl(path, GOOD)
+    elif suffix == ".parquet":
+        pq.write_table(pa.Table.from_pylist(GOOD), path)
+    else:
+        path.write_bytes(pickle.dumps(GOOD))
+    table = load_corpus("file", path, allow_pickle=True)
+    assert table.column_names == list(CORPUS_COLUMNS)
+    assert table.column("row").to_pylist() == [0, 1, 2]
+    assert table.column("id").to_pylist() == ["a", "b", "c"]
+    assert table.column("topic").to_pylist() == [None, None, None]
+
+
+def test_limit_keeps_the_first_rows(tmp_path):
+    table = load_corpus("file", write_jsonl(tmp_path / "c.jsonl", GOOD), limit=2)
+    assert table.column("id").to_pylist() == ["a", "b"]
+
+
+def test_missing_url_is_built_from_the_title(tmp_path):
+    table = load_corpus("file", write_jsonl(tmp_path / "c.jsonl", [{"id": "x", "title": "Big Bang", "text": "t"}]))
+    assert table.column("url").to_pylist() == ["https://en.wikipedia.org/wiki/Big_Bang"]
+
+
+def test_pickle_is_refused_without_opt_in_and_never_opened(tmp_path):
+    marker = tmp_path / "pwned"
+
+    class Payload:
+        def __reduce__(self):
+            return (open, (str(marker), "w"))
+
+    path = tmp_path / "wikipedia.pkl"
+    path.write_bytes(pickle.dumps([Payload()]))
+    with pytest.raises(KnowledgeMapError, match="allow_pickle: true"):
+        load_corpus("file", path)
+    assert not marker.exists()
+
+
+def test_unknown_format_is_refused(tmp_path):
+    path = tmp_path / "corpus.csv"
+    path.write_text("id,title\n")
+    with pytest.raises(KnowledgeMapError, match="unsupported corpus format '.csv'"):
+        load_corpus("file", path)
+
+
+@pytest.mark.parametrize(
+    ("records", "message"),
+    [
+        ([], "the corpus is empty"),
+        ([{"id": "a", "title": "", "text": "x"}], r"record 0 \(id='a'\): field 'title' is empty"),
+        ([{"id": "a", "text": "x"}], r"record 0 \(id='a'\): field 'title' is missing"),
+        ([{"id": "a", "title": "A", "text": "   "}], r"record 0 \(id='a'\): field 'text' is empty"),
+        ([{"id": 7, "title": "A", "text": "x"}], r"record 0 \(id=7\): field 'id' must be a string, got int"),
+        (
+            [{"id": "a", "title": "A", "text": "x"}, {"id": "a", "title": "B", "text": "y"}],
+            r"record 1 \(id='a'\): field 'id' duplicates record 0",
+        ),
+        ([{"id": "a", "title": "A", "text": "x", "topic": 3}], "field 'topic' must be a string or null"),
+        (["just a string"], "record 0: expected an object"),
+    ],
+)
+def test_bad_records_get_one_line_errors_naming_record_and_field(tmp_path, records, message):
+    path = write_jsonl(tmp_path / "bad.jsonl", records)
+    with pytest.raises(KnowledgeMapError, match=message) as info:
+        load_corpus("file", path)
+    assert str(path) in str(info.value)
+    assert "\n" not in str(info.value)
+
+
+def test_non_utf8_bytes_name_the_line(tmp_path):
+    path = tmp_path / "bad.jsonl"
+    path.write_bytes(b'{"id": "a", "title": "A", "text": "x"}\n{"id": "b", "title": "B\xff", "text": "y"}\n')
+    with pytest.raises(KnowledgeMapError, match="line 2: not valid UTF-8"):
+        load_corpus("file", path)
+
+
+def test_all_problems_are_listed_not_just_the_first():
+    problems = find_problems([{"id": "a", "title": "", "text": ""}, {"id": "a", "title": "T", "text": "x"}], "f")
+    assert len(problems) == 3
+
+
+def test_error_counts_further_problems(tmp_path):
+    path = write_jsonl(tmp_path / "bad.jsonl", [{"id": "a", "title": "", "text": ""}])
+    with pytest.raises(KnowledgeMapError, match="and 1 more problems"):
+        load_corpus("file", path)
+
+
+def test_unicode_and_large_articles_are_kept_intact(tmp_path):
+    big = "word " * 200_000
+    records = [{"id": "1", "title": "القاهرة", "text": big}, {"id": "2", "title": "東京 🗼", "text": "Tokyo."}]
+    table = load_corpus("file", write_jsonl(tmp_path / "c.jsonl", records))
+    assert table.column("title").to_pylist() == ["القاهرة", "東京 🗼"]
+    assert table.column("text").to_pylist()[0] == big
+
+
+@pytest.mark.parametrize(("n", "shards"), [(10, 3), (3, 5), (10033, 4), (0, 2), (7, 7)])
+def test_shards_cover_every_row_once_in_order(n, shards):
+    bounds = [shard_bounds(n, shards, i) for i in range(shards)]
+    assert bounds[0][0] == 0 and bounds[-1][1] == n
+    assert all(a[1] == b[0] for a, b in zip(bounds, bounds[1:]))
+    sizes = [stop - start for start, stop in bounds]
+    assert max(sizes) - min(sizes) <= 1
+
+
+def test_shard_index_out_of_range_is_refused():
+    with pytest.raises(ValueError):
+        shard_bounds(10, 3, 3)
+
+
+def test_slice_reads_only_the_row_groups_it_needs(tmp_path, monkeypatch):
+    import knowledge_map.corpus as corpus
+
+    monkeypatch.setattr(corpus, "ROW_GROUP_SIZE", 4)
+    records = [{"id": str(i), "title": f"T{i}", "text": f"text {i}"} for i in range(11)]
+    path = tmp_path / "corpus.parquet"
+    write_corpus(load_corpus("file", write_jsonl(tmp_path / "c.jsonl", records)), path)
+    assert pq.ParquetFile(path).num_row_groups == 3
+    part = read_corpus_slice(path, 5, 9)
+    assert part.column("row").to_pylist() == [5, 6, 7, 8]
+    assert read_corpus_slice(path, 3, 3).num_rows == 0
+
+
+def test_corpus_file_is_byte_identical_for_identical_input(tmp_path):
+    table = load_corpus("file", write_jsonl(tmp_path / "c.jsonl", GOOD))
+    write_corpus(table, tmp_path / "one.parquet")
+    write_corpus(table, tmp_path / "two.parquet")
+    assert (tmp_path / "one.parquet").read_bytes() == (tmp_path / "two.parquet").read_bytes()

@@ -1,0 +1,73 @@
+"""The grid convention, nearest-neighbour search and question placement."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from knowledge_map.embed import l2_normalise
+from knowledge_map.grid import cell_center, cell_index
+from knowledge_map.placement import (
+    hit_at_k,
+    nearest_by_cosine,
+    place_on_map,
+    place_questions,
+    rank_of,
+    weighted_geometric_median,
+)
+
+
+def test_cell_centre_and_index_agree():
+    n = 7
+    centres = cell_center(np.arange(n), n)
+    assert centres[0] == pytest.approx(0.5 / 7)
+    assert cell_index(centres, n).tolist() == list(range(n))
+    assert cell_index([0.0, 1.0, 0.999999], n).tolist() == [0, n - 1, n - 1]
+
+
+def test_nearest_by_cosine_matches_brute_force_across_blocks():
+    rng = np.random.default_rng(1)
+    items, queries = l2_normalise(rng.normal(size=(1000, 16))), l2_normalise(rng.normal(size=(5, 16)))
+    idx, sim = nearest_by_cosine(queries, items, 7, block=97)
+    expected = np.argsort(-(queries @ items.T), axis=1)[:, :7]
+    np.testing.assert_array_equal(idx, expected)
+    assert (np.diff(sim, axis=1) <= 0).all()
+
+
+def test_geometric_median_resists_an_outlier():
+    points = np.array([[0.1, 0.1], [0.11, 0.1], [0.1, 0.11], [0.9, 0.9]])
+    median = weighted_geometric_median(points, np.ones(4))
+    mean = points.mean(axis=0)
+    assert np.linalg.norm(median - [0.1, 0.1]) < 0.02
+    assert np.linalg.norm(mean - [0.1, 0.1]) > 0.15
+
+
+def test_placement_lands_inside_the_main_group_of_neighbours():
+    xy = np.array([[0.2, 0.2], [0.21, 0.2], [0.2, 0.22], [0.8, 0.8]])
+    placed = place_on_map(np.array([[0, 1, 2, 3]]), np.array([[0.9, 0.85, 0.8, 0.79]]), xy)
+    assert np.linalg.norm(placed[0] - [0.2, 0.2]) < 0.03
+
+
+def test_rank_and_hit_at_k():
+    assert rank_of(2, np.array([0.1, 0.9, 0.5]), higher_is_closer=True) == 2
+    assert rank_of(0, np.array([0.1, 0.9, 0.5]), higher_is_closer=False) == 1
+    neighbours = np.array([[3, 1, 2], [0, 1, 2]])
+    assert hit_at_k(neighbours, np.array([1, 5]), 2) == 0.5
+    assert hit_at_k(neighbours, np.array([1, -1]), 1) == 0.0
+
+
+def test_place_questions_reports_ranks_in_both_spaces():
+    rng = np.random.default_rng(0)
+    embeddings = l2_normalise(rng.normal(size=(50, 8)))
+    xy = rng.uniform(size=(50, 2))
+    titles = [f"T{i}" for i in range(50)]
+    questions = [
+        {"question": "q", "options": ["a", "b"], "correctIndex": 0, "source_article": "T7", "x": 9, "y": 9},
+        {"question": "r", "options": ["a", "b"], "correctIndex": 1, "source_article": "Not in corpus"},
+    ]
+    placed = place_questions(questions, embeddings[[7, 8]], embeddings, xy, titles, k=1)
+    assert placed[0]["rank_embedding"] == 1 and placed[0]["source_row"] == 7
+    # With k=1 the question sits on its single nearest article, which is its source.
+    assert placed[0]["rank_map"] == 1
+    assert (placed[0]["x"], placed[0]["y"]) == pytest.approx(tuple(xy[7]))
+    assert placed[1]["source_row"] is None and "rank_map" not in placed[1]

@@ -1,0 +1,124 @@
+"""Merging shards: the happy path and every refusal, each naming the shard at fault."""
+
+from __future__ import annotations
+
+import h5py
+import numpy as np
+import pytest
+
+from knowledge_map.embed import l2_normalise, write_shard
+from knowledge_map.errors import KnowledgeMapError
+from knowledge_map.merge import contiguous_runs, merge_shards
+
+N, DIM = 10, 8
+IDS = [f"id{i}" for i in range(N)]
+TITLES = [f"Title {i}" for i in range(N)]
+
+
+def matrix(n=N, dim=DIM, seed=0):
+    return l2_normalise(np.random.default_rng(seed).normal(size=(n, dim)))
+
+
+def make_shards(tmp_path, bounds=((0, 4), (4, 7), (7, 10)), data=None, model="m", dim=DIM):
+    data = matrix(dim=dim) if data is None else data
+    paths = []
+    for index, (start, stop) in enumerate(bounds):
+        path = tmp_path / f"shard-{index:04d}.h5"
+        write_shard(str(path), data[start:stop], np.arange(start, stop), {"model": model, "elapsed_seconds": 1.0})
+        paths.append(str(path))
+    return paths, data
+
+
+def merge(tmp_path, paths, model="m"):
+    out = tmp_path / "embeddings.h5"
+    merge_shards(paths, str(out), IDS, TITLES, model=model)
+    return out
+
+
+def test_merge_puts_rows_in_corpus_order(tmp_path):
+    data = matrix()
+    paths = []
+    # Shards listed out of order and with shuffled rows inside: the output is still in row order.
+    for index, rows in enumerate([np.array([9, 7, 8]), np.array([3, 0, 1, 2]), np.array([6, 4, 5])]):
+        path = tmp_path / f"s{index}.h5"
+        write_shard(str(path), data[rows], rows, {"model": "m"})
+        paths.append(str(path))
+    out = merge(tmp_path, paths)
+    with h5py.File(out) as h5:
+        np.testing.assert_array_equal(h5["embeddings"][()], data)
+        assert h5["ids"].asstr()[()].tolist() == IDS
+        assert h5["titles"].asstr()[()].tolist() == TITLES
+        assert h5.attrs["n_shards"] == 3
+
+
+def test_gap_is_refused(tmp_path):
+    paths, _ = make_shards(tmp_path, bounds=((0, 4), (5, 10)))
+    with pytest.raises(KnowledgeMapError, match=r"1 corpus rows are in no shard \(first: row 4\)"):
+        merge(tmp_path, paths)
+    assert not (tmp_path / "embeddings.h5").exists()
+
+
+def test_overlap_names_both_shards(tmp_path):
+    paths, _ = make_shards(tmp_path, bounds=((0, 5), (4, 10)))
+    with pytest.raises(KnowledgeMapError, match=r"shard-0001.h5: row 4 is also in .*shard-0000.h5") as info:
+        merge(tmp_path, paths)
+    assert "--forcerun" in str(info.value)
+
+
+def test_duplicate_rows_inside_a_shard_are_refused(tmp_path):
+    path = tmp_path / "shard-0000.h5"
+    write_shard(str(path), matrix(n=2), np.array([3, 3]), {"model": "m"})
+    with pytest.raises(KnowledgeMapError, match="shard-0000.h5: duplicate row indices"):
+        merge(tmp_path, [str(path)])
+
+
+def test_dimension_mismatch_is_refused(tmp_path):
+    paths, _ = make_shards(tmp_path, bounds=((0, 5),))
+    other = tmp_path / "shard-0001.h5"
+    write_shard(str(other), matrix(n=5, dim=DIM + 1), np.arange(5, 10), {"model": "m"})
+    with pytest.raises(KnowledgeMapError, match=r"shard-0001.h5: dimension 9 differs"):
+        merge(tmp_path, [*paths, str(other)])
+
+
+def test_model_mismatch_is_refused(tmp_path):
+    paths, _ = make_shards(tmp_path, model="other-model")
+    with pytest.raises(KnowledgeMapError, match="made with model 'other-model', not the configured 'm'"):
+        merge(tmp_path, paths)
+
+
+@pytest.mark.parametrize("value", [np.nan, np.inf])
+def test_nan_or_inf_is_refused(tmp_path, value):
+    data = matrix()
+    data[5, 2] = value
+    paths, _ = make_shards(tmp_path, data=data)
+    with pytest.raises(KnowledgeMapError, match=r"shard-0001.h5: row 5 has NaN or Inf"):
+        merge(tmp_path, paths)
+
+
+def test_truncated_shard_is_refused(tmp_path):
+    paths, _ = make_shards(tmp_path)
+    raw = open(paths[2], "rb").read()
+    open(paths[2], "wb").write(raw[: len(raw) // 2])
+    with pytest.raises(KnowledgeMapError, match=r"shard-0002.h5: unreadable or truncated shard file.*--forcerun"):
+        merge(tmp_path, paths)
+
+
+def test_rows_outside_the_corpus_are_refused(tmp_path):
+    paths, _ = make_shards(tmp_path)
+    extra = tmp_path / "shard-0003.h5"
+    write_shard(str(extra), matrix(n=1), np.array([10]), {"model": "m"})
+    with pytest.raises(KnowledgeMapError, match="shard-0003.h5: row indices outside the corpus"):
+        merge(tmp_path, [*paths, str(extra)])
+
+
+def test_missing_dataset_is_refused(tmp_path):
+    path = tmp_path / "shard-0000.h5"
+    with h5py.File(path, "w") as h5:
+        h5["rows"] = np.arange(N)
+    with pytest.raises(KnowledgeMapError, match="missing dataset 'embeddings' or 'rows'"):
+        merge(tmp_path, [str(path)])
+
+
+def test_contiguous_runs():
+    assert contiguous_runs(np.array([0, 1, 2, 5, 6, 9])) == [(0, 3), (3, 5), (5, 6)]
+    assert contiguous_runs(np.array([], dtype=np.int64)) == []

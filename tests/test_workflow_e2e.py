@@ -1,0 +1,135 @@
+"""The whole workflow, run for real by Snakemake on a small corpus (3 shards)."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import h5py
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+
+from conftest import MODEL_SLUG, run_snakemake, small_config
+
+pytestmark = pytest.mark.e2e
+
+
+def test_one_shard_file_per_shard_with_its_rows(workflow_run):
+    corpus = pq.read_table(workflow_run / "results/corpus.parquet")
+    n = corpus.num_rows
+    seen = []
+    for shard in range(3):
+        with h5py.File(workflow_run / f"results/{MODEL_SLUG}/shards/shard-{shard:04d}.h5") as h5:
+            rows = h5["rows"][()]
+            assert rows.tolist() == list(range(shard * n // 3, (shard + 1) * n // 3))
+            assert h5["embeddings"].shape == (len(rows), 384)
+            assert h5["embeddings"].dtype == np.float32
+            assert h5.attrs["model"] == "all-MiniLM-L6-v2"
+            assert h5.attrs["dim"] == 384
+            assert h5.attrs["device"] == "cpu"
+            assert "torch" in json.loads(h5.attrs["versions"])
+            norms = np.linalg.norm(h5["embeddings"][()], axis=1)
+            np.testing.assert_allclose(norms, 1.0, atol=1e-5)
+            seen.extend(rows.tolist())
+    assert seen == list(range(n))
+
+
+def test_merged_matrix_is_in_corpus_row_order(workflow_run):
+    corpus = pq.read_table(workflow_run / "results/corpus.parquet")
+    with h5py.File(workflow_run / f"results/{MODEL_SLUG}/embeddings.h5") as h5:
+        assert h5["embeddings"].shape == (corpus.num_rows, 384)
+        assert h5["ids"].asstr()[()].tolist() == corpus.column("id").to_pylist()
+        assert h5["titles"].asstr()[()].tolist() == corpus.column("title").to_pylist()
+        merged = h5["embeddings"][()]
+    with h5py.File(workflow_run / f"results/{MODEL_SLUG}/shards/shard-0001.h5") as h5:
+        np.testing.assert_array_equal(merged[h5["rows"][()]], h5["embeddings"][()])
+
+
+def test_coordinates_are_finite_and_normalised(workflow_run):
+    with h5py.File(workflow_run / f"results/{MODEL_SLUG}/map/coords.h5") as h5:
+        xy, raw = h5["xy"][()], h5["raw"][()]
+        scale, ox, oy = h5.attrs["scale"], h5.attrs["offset_x"], h5.attrs["offset_y"]
+    assert np.isfinite(xy).all() and np.isfinite(raw).all()
+    assert xy.min() >= 0 and xy.max() <= 1
+    assert math.isclose(max(xy[:, 0].max() - xy[:, 0].min(), xy[:, 1].max() - xy[:, 1].min()), 1, rel_tol=1e-5)
+    np.testing.assert_allclose((raw - [ox, oy]) / scale, xy, atol=1e-5)
+    assert (workflow_run / f"results/{MODEL_SLUG}/map/reducer.pkl").stat().st_size > 0
+
+
+def test_every_question_is_placed_next_to_its_article(workflow_run):
+    placed = json.loads((workflow_run / f"results/{MODEL_SLUG}/map/questions.json").read_text())
+    assert len(placed) == 60
+    for question in placed:
+        assert 0 <= question["x"] <= 1 and 0 <= question["y"] <= 1
+        assert question["source_row"] is not None
+    # The small corpus holds every source article: most must be among the 10 nearest on the map.
+    assert np.mean([q["rank_map"] <= 10 for q in placed]) >= 0.5
+
+
+def test_every_label_level_references_real_articles(workflow_run):
+    corpus = pq.read_table(workflow_run / "results/corpus.parquet")
+    ids = corpus.column("id").to_pylist()
+    labels = json.loads((workflow_run / f"results/{MODEL_SLUG}/map/cell_labels.json").read_text())
+    assert [level["n"] for level in labels["levels"]] == [3, 6]
+    for level in labels["levels"]:
+        n = level["n"]
+        assert len(level["cells"]) == n * n
+        assert sum(cell["article_count"] for cell in level["cells"]) == corpus.num_rows
+        for cell in level["cells"]:
+            assert cell["center_x"] == pytest.approx((cell["gx"] + 0.5) / n)
+            assert cell["center_y"] == pytest.approx((cell["gy"] + 0.5) / n)
+            if cell["article_count"]:
+                assert cell["label"] == cell["top_articles"][0]["title"]
+                assert cell["keywords"]
+                for article in cell["top_articles"]:
+                    assert ids[article["row"]] == article["id"]
+            else:
+                assert cell["label"] is None and cell["top_articles"] == []
+
+
+def test_metrics_are_complete(workflow_run):
+    metrics = json.loads((workflow_run / f"results/{MODEL_SLUG}/map/metrics.json").read_text())
+    for key in (
+        "trustworthiness@10",
+        "topic_knn10_accuracy_embedding",
+        "topic_knn10_accuracy_map",
+        "question_hit@1_embedding",
+        "question_hit@1_map",
+        "question_hit@10_embedding",
+        "question_hit@10_map",
+    ):
+        assert isinstance(metrics[key], float) and 0 <= metrics[key] <= 1, key
+    assert metrics["n_questions"] == metrics["n_questions_with_source"] == 60
+    assert metrics["trustworthiness@10"] > 0.8
+
+
+def test_site_data_is_built(workflow_run):
+    manifest = json.loads((workflow_run / "site/data/manifest.json").read_text())
+    assert "CC BY-SA 4.0" in manifest["attribution"]
+    for name in manifest["files"].values():
+        assert (workflow_run / "site/data" / name).is_file()
+
+
+def test_hostile_and_rtl_titles_survive_as_text(workflow_run):
+    corpus = pq.read_table(workflow_run / "results/corpus.parquet")
+    titles = corpus.column("title").to_pylist()
+    assert "<img src=x onerror=alert(1)>" in titles
+    assert "القاهرة — Cairo ‏(RTL)" in titles
+    with h5py.File(workflow_run / f"results/{MODEL_SLUG}/embeddings.h5") as h5:
+        assert h5["titles"].asstr()[()].tolist() == titles
+
+
+def test_dry_run_lists_every_target(tmp_path, small_corpus):
+    out = run_snakemake(tmp_path, small_config(small_corpus, shards=5), "-n").stdout
+    for shard in range(5):
+        assert f"results/{MODEL_SLUG}/shards/shard-{shard:04d}.h5" in out
+    for target in ("embeddings.h5", "map/coords.h5", "map/cell_labels.json", "map/questions.json", "map/metrics.json"):
+        assert f"results/{MODEL_SLUG}/{target}" in out
+
+
+def test_one_shard_builds_alone(tmp_path, small_corpus):
+    run_snakemake(tmp_path, small_config(small_corpus), f"results/{MODEL_SLUG}/shards/shard-0002.h5")
+    assert (tmp_path / f"results/{MODEL_SLUG}/shards/shard-0002.h5").is_file()
+    assert not (tmp_path / f"results/{MODEL_SLUG}/shards/shard-0000.h5").exists()
+    assert not (tmp_path / f"results/{MODEL_SLUG}/embeddings.h5").exists()
