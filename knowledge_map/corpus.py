@@ -9,11 +9,11 @@ and the site all refer to articles by row.
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import json
 import os
 import pickle
 from collections.abc import Iterable, Iterator
-import importlib.util
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote

@@ -2,10 +2,18 @@
 
 UMAP's ``transform`` places new points by optimising against a fuzzy graph
 and, at scale, drops them far from their nearest articles.  Instead each
-question is put at the similarity-weighted geometric median of the 2-D
-positions of its ``k`` nearest articles in the embedding space: the median
-stays inside the main group of neighbours when a few of them sit in other
-regions of the map, where a mean would fall into the empty space between.
+question is put at the weighted geometric median of the 2-D positions of
+its ``k`` nearest articles in the embedding space, with softmax weights
+``exp((s_i - s_max) / T)`` on the cosine similarities ``s_i``.
+
+The median (unlike a mean) stays inside the main group of neighbours when
+some of them sit in other regions of the map, and it sits exactly on one
+article when that article's weight is at least the sum of the others'.  So
+a small temperature T puts a question on its clearly most similar article,
+and between articles that are almost equally similar.  On the shipped
+questions and the vital articles (MiniLM), T = 0.03 gave map hit@1 0.97,
+equal to the embedding space's, where plain similarity weights (k = 10)
+gave 0.72: measured, see metrics.json.
 """
 
 from __future__ import annotations
@@ -54,16 +62,19 @@ def weighted_geometric_median(points: np.ndarray, weights: np.ndarray, iteration
     return estimate
 
 
-def place_on_map(neighbour_idx: np.ndarray, neighbour_sim: np.ndarray, xy: np.ndarray) -> np.ndarray:
-    """2-D position of each query from its neighbours' map positions and similarities.
+def softmax_weights(similarities: np.ndarray, temperature: float) -> np.ndarray:
+    """exp((s_i - max s) / T): 1 for the most similar, smaller for the rest."""
+    similarities = np.asarray(similarities, dtype=np.float64)
+    return np.exp((similarities - similarities.max()) / temperature)
 
-    Weights are the similarities shifted to be positive, so the closest
-    articles pull hardest.
-    """
+
+def place_on_map(
+    neighbour_idx: np.ndarray, neighbour_sim: np.ndarray, xy: np.ndarray, temperature: float = 0.03
+) -> np.ndarray:
+    """2-D position of each query: the softmax-weighted geometric median of its neighbours' positions."""
     placed = np.zeros((len(neighbour_idx), 2), dtype=np.float64)
     for q, (idx, sim) in enumerate(zip(neighbour_idx, neighbour_sim)):
-        weights = np.maximum(sim - sim.min(), 0) + 1e-3
-        placed[q] = weighted_geometric_median(xy[idx], weights)
+        placed[q] = weighted_geometric_median(xy[idx], softmax_weights(sim, temperature))
     return np.clip(placed, 0.0, 1.0)
 
 
@@ -99,6 +110,7 @@ def place_questions(
     xy: np.ndarray,
     titles: list[str],
     k: int,
+    temperature: float = 0.03,
 ) -> list[dict]:
     """Questions with ``x``, ``y`` on the map, their nearest articles and, when the
     source article is in the corpus, its rank among all articles in the
@@ -106,7 +118,7 @@ def place_questions(
     """
     row_of = {title: row for row, title in enumerate(titles)}
     idx, sim = nearest_by_cosine(question_embeddings, embeddings, k)
-    positions = place_on_map(idx, sim, xy)
+    positions = place_on_map(idx, sim, xy, temperature)
     placed = []
     for q, question in enumerate(questions):
         source = row_of.get(question.get("source_article") or "", -1)

@@ -7,17 +7,19 @@ rule embed_shard:
         f"{MODEL_DIR}/logs/embed/shard-{{shard}}.log",
     benchmark:
         f"{MODEL_DIR}/benchmarks/embed/shard-{{shard}}.tsv"
+    threads: 4
+    resources:
+        gpu=1,
+        # Each retry (after an out-of-memory error, usually) halves the batch.
+        batch_size=lambda wildcards, attempt: max(
+            1, config["model"]["batch_size"] // 2 ** (attempt - 1)
+        ),
     params:
         model=config["model"]["name"],
         max_seq_length=config["model"]["max_seq_length"],
         dtype=config["model"]["dtype"],
         prompt=config["model"]["prompt"],
         n_shards=config["shards"],
-    threads: 4
-    resources:
-        gpu=1,
-        # Each retry (after an out-of-memory error, usually) halves the batch.
-        batch_size=lambda wildcards, attempt: max(1, config["model"]["batch_size"] // 2 ** (attempt - 1)),
     script:
         "../scripts/embed_shard.py"
 

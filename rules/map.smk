@@ -8,9 +8,9 @@ rule umap_map:
         f"{MODEL_DIR}/logs/umap_map.log",
     benchmark:
         f"{MODEL_DIR}/benchmarks/umap_map.tsv"
+    threads: 2
     params:
         umap=config["umap"],
-    threads: 2
     script:
         "../scripts/umap_map.py"
 
@@ -30,7 +30,7 @@ rule place_questions:
         model=config["model"]["name"],
         max_seq_length=config["model"]["max_seq_length"],
         prompt=config["model"]["prompt"],
-        k=config["placement"]["k"],
+        placement=config["placement"],
     script:
         "../scripts/place_questions.py"
 

@@ -2,7 +2,7 @@
 
 import json
 
-from knowledge_map.corpus import read_corpus_slice, corpus_row_count
+from knowledge_map.corpus import corpus_row_count, read_corpus_slice
 from knowledge_map.merge import merge_shards
 from knowledge_map.provenance import provenance
 from knowledge_map.workflow import run_rule

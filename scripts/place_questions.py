@@ -23,7 +23,7 @@ def main(snakemake):
     with h5py.File(snakemake.input.embeddings, "r") as h5:
         titles = h5["titles"].asstr()[()].tolist()
     xy, _ = read_coords(snakemake.input.coords)
-    placed = place_questions(questions, question_embeddings, embeddings, xy, titles, params.k)
+    placed = place_questions(questions, question_embeddings, embeddings, xy, titles, **params.placement)
     write_json(snakemake.output[0], placed)
 
 

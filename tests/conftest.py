@@ -82,13 +82,14 @@ def run_snakemake(workdir: Path, config: dict | None = None, *args: str, check: 
                   timeout: float = 1200) -> subprocess.CompletedProcess:
     """Run the real workflow in ``workdir`` with ``config`` written to workdir/test-config.yaml."""
     workdir.mkdir(parents=True, exist_ok=True)
-    command = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "-d", str(workdir), "-c2"]
+    # Targets and flags go before --configfile, which takes every word after it.
+    command = [sys.executable, "-m", "snakemake", *args, "-s", str(REPO / "Snakefile"), "-d", str(workdir), "-c2"]
     if config is not None:
         config_path = workdir / "test-config.yaml"
         config_path.write_text(yaml.safe_dump(config))
         command += ["--configfile", str(config_path)]
     env = {**os.environ, "PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", "")}
-    result = subprocess.run([*command, *args], capture_output=True, text=True, env=env, timeout=timeout)
+    result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=timeout)
     if check and result.returncode != 0:
         raise AssertionError(f"snakemake failed ({result.returncode}):\n{result.stdout[-4000:]}\n{result.stderr[-6000:]}")
     return result

@@ -42,10 +42,16 @@ def test_geometric_median_resists_an_outlier():
     assert np.linalg.norm(mean - [0.1, 0.1]) > 0.15
 
 
-def test_placement_lands_inside_the_main_group_of_neighbours():
+def test_a_clear_best_match_takes_the_question_onto_its_article():
     xy = np.array([[0.2, 0.2], [0.21, 0.2], [0.2, 0.22], [0.8, 0.8]])
-    placed = place_on_map(np.array([[0, 1, 2, 3]]), np.array([[0.9, 0.85, 0.8, 0.79]]), xy)
-    assert np.linalg.norm(placed[0] - [0.2, 0.2]) < 0.03
+    placed = place_on_map(np.array([[3, 0, 1, 2]]), np.array([[0.9, 0.8, 0.79, 0.78]]), xy, temperature=0.03)
+    np.testing.assert_allclose(placed[0], [0.8, 0.8], atol=1e-6)
+
+
+def test_near_ties_put_the_question_inside_the_main_group_not_between_groups():
+    xy = np.array([[0.2, 0.2], [0.22, 0.2], [0.2, 0.22], [0.8, 0.8]])
+    placed = place_on_map(np.array([[3, 0, 1, 2]]), np.array([[0.80, 0.80, 0.80, 0.80]]), xy, temperature=0.03)
+    assert np.linalg.norm(placed[0] - [0.207, 0.207]) < 0.02
 
 
 def test_rank_and_hit_at_k():

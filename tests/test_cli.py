@@ -1,0 +1,45 @@
+"""The inspect and convert commands, run as a user would."""
+
+from __future__ import annotations
+
+import json
+import pickle
+import subprocess
+import sys
+
+import pyarrow.parquet as pq
+from conftest import REPO
+
+
+def cli(*args):
+    return subprocess.run([sys.executable, "-m", "knowledge_map", *args], capture_output=True, text=True, cwd=REPO)
+
+
+def test_inspect_the_embedded_default():
+    result = cli("inspect", "--json")
+    summary = json.loads(result.stdout)
+    assert result.returncode == 0
+    assert summary["records"] == 10033 and summary["problems"] == []
+    assert summary["topics"]["Mathematics"] == 256
+    assert summary["text_chars"]["min"] > 0
+
+
+def test_inspect_lists_every_problem_and_fails(tmp_path):
+    path = tmp_path / "bad.jsonl"
+    path.write_text('{"id":"a","title":"","text":"x"}\n{"id":"a","title":"B","text":""}\n{"id":3,"title":"C","text":"z"}\n')
+    result = cli("inspect", str(path))
+    assert result.returncode == 1
+    assert "problems: 4" in result.stdout
+    assert "record 1 (id='a'): field 'id' duplicates record 0" in result.stdout
+    assert "record 2 (id=3): field 'id' must be a string, got int" in result.stdout
+
+
+def test_convert_a_trusted_pickle_to_parquet(tmp_path):
+    records = [{"id": "1", "url": "u", "title": "T", "text": "x"}, {"id": "2", "url": "v", "title": "U", "text": "y"}]
+    source, target = tmp_path / "wikipedia.pkl", tmp_path / "wikipedia.parquet"
+    source.write_bytes(pickle.dumps(records))
+    refused = cli("convert", str(source), str(target))
+    assert refused.returncode == 2 and "refusing to unpickle" in refused.stderr
+    assert len(refused.stderr.strip().splitlines()) == 1 and not target.exists()
+    assert cli("convert", "--allow-pickle", str(source), str(target)).returncode == 0
+    assert pq.read_table(target).column("id").to_pylist() == ["1", "2"]
