@@ -9,11 +9,15 @@ min_version("9.0")
 configfile: "config/config.yaml"
 
 
+report: "report/workflow.rst"
+
+
 include: "rules/common.smk"
 include: "rules/corpus.smk"
 include: "rules/embed.smk"
 include: "rules/map.smk"
 include: "rules/site.smk"
+include: "rules/report.smk"
 
 
 rule all:

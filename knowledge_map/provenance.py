@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import platform
 from importlib import metadata
 from typing import Any
@@ -46,7 +47,7 @@ def config_hash(config: dict[str, Any]) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def provenance(config: dict[str, Any] | None = None, **extra: Any) -> dict[str, Any]:
+def provenance(config: dict[str, Any] | None = None, /, **extra: Any) -> dict[str, Any]:
     """A provenance record: versions, platform and, when given, the config and its hash."""
     record: dict[str, Any] = {
         "versions": package_versions(),
@@ -56,3 +57,28 @@ def provenance(config: dict[str, Any] | None = None, **extra: Any) -> dict[str, 
         record["config_sha256"] = config_hash(config)
     record.update(extra)
     return record
+
+
+def file_checksums(paths: dict[str, str]) -> dict[str, dict[str, Any]]:
+    """sha256 and size of each named file."""
+    from knowledge_map.corpus import sha256_file
+
+    return {name: {"path": path, "sha256": sha256_file(path), "bytes": os.path.getsize(path)} for name, path in paths.items()}
+
+
+def map_provenance(config: dict[str, Any], corpus_manifest: dict[str, Any], shard_attrs: dict[str, Any],
+                   artifacts: dict[str, str]) -> dict[str, Any]:
+    """The record a reviewer reads: what data, model, code and settings made this map, and the checksums
+    of everything it produced."""
+    model = {
+        key: shard_attrs.get(key)
+        for key in ("model", "model_path", "weights_sha256", "dim", "max_seq_length", "prompt", "device", "dtype")
+    }
+    return provenance(
+        config,
+        config=config,
+        corpus={key: corpus_manifest.get(key) for key in ("source", "input", "input_sha256", "count", "limit")},
+        model=model,
+        shard_versions=json.loads(shard_attrs.get("versions", "{}")),
+        artifacts=file_checksums(artifacts),
+    )

@@ -8,6 +8,7 @@ console (and in the log) and a non-zero exit, instead of a traceback.
 
 from __future__ import annotations
 
+import errno
 import logging
 import sys
 from collections.abc import Callable
@@ -38,6 +39,31 @@ def run_rule(snakemake: Any, main: Callable[[Any], None]) -> None:
     try:
         main(snakemake)
     except KnowledgeMapError as error:
-        logging.getLogger("knowledge_map").error("%s", error)
-        print(f"knowledge-map error: {error}", file=console, flush=True)
-        sys.exit(1)
+        fail(console, str(error))
+    except (OSError, RuntimeError) as error:  # h5py reports a failed write on close as RuntimeError
+        if not is_out_of_space(error):
+            raise
+        outputs = ", ".join(str(path) for path in snakemake.output)
+        fail(console, f"out of disk space (or over a file-size limit) while writing {outputs}: {error}; "
+                      "free space and re-run: finished outputs are intact and nothing half-written was kept")
+
+
+#: errno values meaning "the disk (or a quota, or a file-size limit) is full".
+OUT_OF_SPACE = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
+
+
+def is_out_of_space(error: Exception) -> bool:
+    """True for a full disk, an exhausted quota or a file-size limit (HDF5 reports these as text only)."""
+    if getattr(error, "errno", None) in OUT_OF_SPACE:
+        return True
+    text = str(error)
+    return any(marker in text for marker in ("No space left", "File too large", "Disk quota exceeded",
+                                             "errno = 28", "errno = 27", "errno = 122"))
+
+
+def fail(console, message: str) -> None:
+    """Log ``message`` and print it as one line on the console; exit 1."""
+    message = " ".join(message.split())
+    logging.getLogger("knowledge_map").error("%s", message)
+    print(f"knowledge-map error: {message}", file=console, flush=True)
+    sys.exit(1)

@@ -42,6 +42,22 @@ def get_shards(wildcards):
     return expand(f"{MODEL_DIR}/shards/shard-{{shard}}.h5", shard=SHARDS)
 
 
+def get_provenance_inputs(wildcards):
+    """Every artifact whose checksum goes into provenance.json, by name."""
+    shards = {f"shard-{shard}": path for shard, path in zip(SHARDS, get_shards(wildcards))}
+    return {
+        "corpus_manifest": f"{RESULTS}/corpus.manifest.json",
+        "corpus": f"{RESULTS}/corpus.parquet",
+        **shards,
+        "embeddings": f"{MODEL_DIR}/embeddings.h5",
+        "coords": f"{MAP_DIR}/coords.h5",
+        "questions": f"{MAP_DIR}/questions.json",
+        "cell_labels": f"{MAP_DIR}/cell_labels.json",
+        "metrics": f"{MAP_DIR}/metrics.json",
+        "figure": f"{MAP_DIR}/map.png",
+    }
+
+
 def get_final_outputs():
     """What `snakemake` builds by default: every map artifact and the site."""
     return [
@@ -50,5 +66,7 @@ def get_final_outputs():
         f"{MAP_DIR}/questions.json",
         f"{MAP_DIR}/cell_labels.json",
         f"{MAP_DIR}/metrics.json",
+        f"{MAP_DIR}/map.png",
+        f"{MODEL_DIR}/provenance.json",
         "site/data/manifest.json",
     ]

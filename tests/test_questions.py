@@ -1,0 +1,62 @@
+"""Questions: the shipped set and every refusal of a bad questions.json."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from knowledge_map.corpus import load_vital_articles
+from knowledge_map.errors import KnowledgeMapError
+from knowledge_map.questions import load_questions, question_text
+
+
+def test_shipped_set_covers_the_vital_article_topics():
+    questions = load_questions()
+    titles = {r["title"]: r for r in load_vital_articles()}
+    assert len(questions) >= 40
+    for question in questions:
+        assert question["source_article"] in titles
+        assert question["topic"] == titles[question["source_article"]]["topic"]
+        assert len(question["options"]) == 4 and len(set(question["options"])) == 4
+    topics = {q["topic"] for q in questions}
+    assert len(topics) == 11
+    assert {q["correctIndex"] for q in questions} == {0, 1, 2, 3}
+
+
+def test_incoming_coordinates_are_dropped(tmp_path):
+    path = tmp_path / "q.json"
+    path.write_text(json.dumps([{"question": "Q?", "options": ["a", "b"], "correctIndex": 1, "x": 0.3, "y": 0.9}]))
+    (question,) = load_questions(path)
+    assert "x" not in question and "y" not in question
+    assert question_text(question) == "Q?"
+
+
+@pytest.mark.parametrize(
+    ("item", "message"),
+    [
+        ({"question": "Q?", "options": ["a", "b", "c", "d"], "correctIndex": 4}, "field 'correctIndex' must be an integer from 0 to 3, got 4"),
+        ({"question": "Q?", "options": ["a", "b"], "correctIndex": "1"}, "field 'correctIndex' must be an integer"),
+        ({"question": "Q?", "options": ["a", "b"], "correctIndex": True}, "field 'correctIndex' must be an integer"),
+        ({"question": "Q?", "options": ["only one"], "correctIndex": 0}, "field 'options' must be a list of at least 2 strings"),
+        ({"question": "Q?", "options": ["a", ""], "correctIndex": 0}, "field 'options' item 1 is missing, empty"),
+        ({"question": "", "options": ["a", "b"], "correctIndex": 0}, "field 'question' is missing or empty"),
+        ({"options": ["a", "b"], "correctIndex": 0}, "field 'question' is missing or empty"),
+        ({"question": "Q?", "options": ["a", "b"], "correctIndex": 0, "source_article": 5}, "field 'source_article' must be a string"),
+    ],
+)
+def test_bad_questions_name_the_question_and_field(tmp_path, item, message):
+    path = tmp_path / "questions.json"
+    good = {"question": "Fine?", "options": ["a", "b"], "correctIndex": 0}
+    path.write_text(json.dumps([good, item]))
+    with pytest.raises(KnowledgeMapError, match=message) as info:
+        load_questions(path)
+    assert f"{path}: question 1:" in str(info.value)
+
+
+@pytest.mark.parametrize(("content", "message"), [(b"[]", "non-empty JSON list"), (b"{", "invalid JSON"), (b"\xff", "not valid UTF-8")])
+def test_unreadable_question_files(tmp_path, content, message):
+    path = tmp_path / "questions.json"
+    path.write_bytes(content)
+    with pytest.raises(KnowledgeMapError, match=message):
+        load_questions(path)
