@@ -103,7 +103,12 @@ function render() {
   base.clearRect(0, 0, base.canvas.width, base.canvas.height);
   base.setTransform(dpr, 0, 0, dpr, 0, 0);
   base.imageSmoothingEnabled = true;
-  if (state.layers.heat) base.drawImage(heatCanvas, sx0, sy0, side, side);
+  if (state.layers.heat) {
+    // Half-transparent, so points of every topic colour stay visible on it.
+    base.globalAlpha = 0.55;
+    base.drawImage(heatCanvas, sx0, sy0, side, side);
+    base.globalAlpha = 1;
+  }
   if (state.layers.density && densityReady) base.drawImage(densityCanvas, sx0, sy0, side, side);
 
   const pointCtx = $("point-layer").getContext("2d");
