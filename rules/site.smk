@@ -6,7 +6,9 @@ rule site_data:
         questions=f"{MAP_DIR}/questions.json",
         metrics=f"{MAP_DIR}/metrics.json",
     output:
-        articles="site/data/articles.json",
+        points="site/data/points.bin",
+        titles="site/data/titles.json",
+        details=directory("site/data/details"),
         labels="site/data/labels.json",
         questions="site/data/questions.json",
         manifest="site/data/manifest.json",

@@ -1,4 +1,4 @@
-"""Rule site_data: map artifacts -> site/data/*.json for the static page in site/."""
+"""Rule site_data: map artifacts -> site/data/ (binary points, titles, detail chunks, labels, questions, manifest)."""
 
 from knowledge_map.corpus import read_corpus
 from knowledge_map.mapping import read_coords
@@ -17,7 +17,7 @@ def main(snakemake):
         snakemake.input.metrics,
         model=snakemake.params.model,
         heatmap=snakemake.params.heatmap,
-        excerpt_chars=snakemake.params.site["excerpt_chars"],
+        site=snakemake.params.site,
     )
 
 

@@ -108,6 +108,10 @@ def test_site_data_is_built(workflow_run):
     assert "CC BY-SA 4.0" in manifest["attribution"]
     for name in manifest["files"].values():
         assert (workflow_run / "site/data" / name).is_file()
+    n = manifest["count"]
+    assert (workflow_run / "site/data/points.bin").stat().st_size == manifest["points"]["bytes"] == 5 * n
+    chunks = sorted((workflow_run / "site/data/details").glob("*.json"))
+    assert len(chunks) == manifest["details"]["chunks"] == -(-n // manifest["details"]["chunk_rows"])
 
 
 def test_hostile_and_rtl_titles_survive_as_text(workflow_run):

@@ -1,0 +1,378 @@
+"""The interactive map in real headless Chromium, against the site built by one workflow run.
+
+The tracked static site (site/) and the run's site/data are copied into a
+temporary folder and served on 127.0.0.1, as ``python -m http.server -d site``
+would.  Screenshots go to tests/artifacts/.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from knowledge_map.grid import cell_center, cell_index
+from knowledge_map.heatmap import knowledge_grid
+from knowledge_map.siteserver import assemble_site, serve
+
+pytestmark = [pytest.mark.browser, pytest.mark.e2e]
+
+ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+HOSTILE_HTML = "<img src=x onerror=alert(1)>"
+HOSTILE_SHELL = "$(touch /tmp/pwned); rm -rf ~ `id`"
+RTL_TITLE = "القاهرة — Cairo ‏(RTL)"
+
+
+@pytest.fixture(scope="module")
+def site(workflow_run, tmp_path_factory):
+    """(base URL, data folder) of the served site."""
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing: apt-get install chromium (.ci/run does)")
+    directory = assemble_site(workflow_run / "site/data", tmp_path_factory.mktemp("site") / "site")
+    with serve(directory) as url:
+        yield url, directory / "data"
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+class MapPage:
+    """A page of the map with its console errors and dialogs recorded."""
+
+    def __init__(self, browser, url, **context_options):
+        self.context = browser.new_context(**{"viewport": {"width": 1280, "height": 800}, **context_options})
+        self.page = self.context.new_page()
+        self.errors: list[str] = []
+        self.dialogs: list[str] = []
+        self.page.on("console", lambda m: self.errors.append(m.text) if m.type == "error" else None)
+        self.page.on("pageerror", lambda e: self.errors.append(str(e)))
+        self.page.on("dialog", self._dialog)
+        self.page.goto(url)
+        self.page.wait_for_function("window.km && window.km.titlesReady()", timeout=30000)
+
+    def _dialog(self, dialog):
+        self.dialogs.append(dialog.message)
+        dialog.dismiss()
+
+    def js(self, expression, arg=None):
+        return self.page.evaluate(expression, arg)
+
+    def map_box(self):
+        return self.page.locator("#map").bounding_box()
+
+    def page_xy(self, row):
+        """Page coordinates of article ``row``."""
+        box = self.map_box()
+        sx, sy = self.js("(row) => km.screenOf(row)", row)
+        return box["x"] + sx, box["y"] + sy
+
+    def map_pixels(self, name):
+        """Screenshot of the map area as an RGB array (and saved to tests/artifacts/name)."""
+        from PIL import Image
+
+        png = self.page.locator("#map").screenshot()
+        save(name, png)
+        return np.asarray(Image.open(io.BytesIO(png)).convert("RGB")).astype(np.int16)
+
+    def close(self):
+        self.context.close()
+
+
+def save(name, png):
+    ARTIFACTS.mkdir(exist_ok=True)
+    (ARTIFACTS / name).write_bytes(png)
+
+
+@pytest.fixture
+def map_page(browser, site):
+    pages = []
+
+    def open_page(suffix="", **options):
+        page = MapPage(browser, site[0] + suffix, **options)
+        pages.append(page)
+        return page
+
+    yield open_page
+    for page in pages:
+        page.close()
+
+
+def titles(site):
+    return json.loads((site[1] / "titles.json").read_text(encoding="utf-8"))
+
+
+def coordinates(site):
+    manifest = json.loads((site[1] / "manifest.json").read_text())
+    data = (site[1] / manifest["points"]["file"]).read_bytes()
+    n = manifest["count"]
+    x = np.frombuffer(data, "<u2", n, manifest["points"]["x_offset"]) / 65535
+    y = np.frombuffer(data, "<u2", n, manifest["points"]["y_offset"]) / 65535
+    return np.column_stack([x, y])
+
+
+def most_isolated_row(site):
+    """The article farthest from its nearest neighbour: hovering it cannot pick another."""
+    xy = coordinates(site)
+    d = np.linalg.norm(xy[:, None] - xy[None], axis=-1)
+    np.fill_diagonal(d, np.inf)
+    return int(d.min(axis=1).argmax())
+
+
+def answer_current(page, right):
+    """Answer the current question right or wrong through the UI; return its index."""
+    q = page.js("km.state.quiz.current")
+    correct = page.js(f"km.state.quiz.questions[{q}].correctIndex")
+    option = correct if right else (correct + 1) % 4
+    page.page.locator(f"#quiz-options button[data-option='{option}']").click()
+    page.page.locator("#quiz-next").click()
+    return q
+
+
+def test_page_loads_without_console_errors(map_page, site):
+    page = map_page()
+    page.page.wait_for_timeout(300)
+    manifest = json.loads((site[1] / "manifest.json").read_text())
+    assert page.errors == []
+    assert page.js("km.state.points.n") == manifest["count"] == len(titles(site))
+    assert page.js("km.state.firstRenderMs") is not None
+    assert page.page.locator("#status").is_hidden()
+    assert page.page.locator("#topic-legend li").count() == len(manifest["topics"]) > 1
+    assert "CC BY-SA 4.0" in page.page.locator("footer").inner_text()
+    assert page.page.locator("#quiz-options button").count() == 4
+    save("load.png", page.page.screenshot())
+
+
+def test_hovering_a_point_shows_its_title_and_link(map_page, site):
+    page = map_page()
+    row = most_isolated_row(site)
+    page.page.mouse.move(*page.page_xy(row))
+    card = page.page.locator("#card")
+    card.wait_for(state="visible")
+    assert page.page.locator("#card-title").text_content() == titles(site)[row]
+    link = page.page.locator("#card-link")
+    link.wait_for(state="visible")
+    assert link.get_attribute("href").startswith("https://en.wikipedia.org/wiki/")
+    assert page.page.locator("#card-excerpt").text_content().strip(" …")
+    save("hover.png", page.page.screenshot())
+
+
+def test_search_finds_an_article_and_centres_it(map_page, site):
+    page = map_page()
+    row = titles(site).index("Ada Lovelace")
+    page.page.locator("#search-input").fill("LOVELACE")  # substring, other case
+    result = page.page.locator(f"#search-results button[data-row='{row}']")
+    result.wait_for(state="visible")
+    assert result.text_content() == "Ada Lovelace"
+    result.click()
+    page.page.wait_for_function(f"!km.state.flying && km.state.highlight === {row}")
+    sx, sy = page.js(f"km.screenOf({row})")
+    box = page.map_box()
+    assert math.hypot(sx - box["width"] / 2, sy - box["height"] / 2) < 2
+    assert page.js("km.view.zoom") >= 8
+    assert page.page.locator("#card-title").text_content() == "Ada Lovelace"
+    save("search.png", page.page.screenshot())
+
+
+def test_three_answers_change_the_heatmap_near_them_and_the_readout(map_page):
+    page = map_page()
+    for layer in ("#layer-points", "#layer-labels", "#layer-density"):
+        page.page.locator(layer).uncheck()  # leave the knowledge layer alone in the screenshots
+    box = page.map_box()
+    page.page.mouse.move(box["x"] + 5, box["y"] + 5)
+    before = page.map_pixels("heatmap-before.png")
+    answered = [answer_current(page, right) for right in (True, False, True)]
+    page.page.mouse.move(box["x"] + 5, box["y"] + 5)
+    page.page.wait_for_timeout(200)
+    after = page.map_pixels("heatmap-after.png")
+    scale = before.shape[1] / box["width"]
+    yy, xx = np.mgrid[0 : before.shape[0], 0 : before.shape[1]]
+    for q in answered:
+        x, y = page.js(f"(q => km.view.toScreen(q.x, q.y))(km.state.quiz.questions[{q}])")
+        ring = np.hypot(xx - x * scale, yy - y * scale)
+        near = (ring > 14 * scale) & (ring < 40 * scale)  # around the marker, not on it
+        assert near.any(), f"question {q} is off screen"
+        change = np.abs(after[near] - before[near]).sum(axis=1)
+        assert (change > 12).mean() > 0.5, f"heatmap unchanged around question {q}"
+    assert page.js("km.state.quiz.answers.length") == 3
+    assert page.page.locator("#quiz-progress").text_content().startswith("3 of")
+    # The readout under the cursor, next to the first (right) answer, now says more than 0.5.
+    first = page.js(f"(q => km.view.toScreen(q.x, q.y))(km.state.quiz.questions[{answered[0]}])")
+    page.page.mouse.move(box["x"] + first[0] + 3, box["y"] + first[1] + 3)
+    readout = page.page.locator("#heat-readout")
+    assert readout.text_content().startswith("Here: ")
+    assert float(readout.get_attribute("data-estimate")) != 0.5
+
+
+def test_share_link_reproduces_the_state_and_reset_clears_it(map_page, site):
+    page = map_page()
+    answer_current(page, True)
+    answer_current(page, False)
+    box = page.map_box()
+    page.page.mouse.move(box["x"] + box["width"] / 3, box["y"] + box["height"] / 3)
+    page.page.mouse.wheel(0, -400)
+    page.page.wait_for_timeout(100)
+    page.page.locator("#share-button").click()
+    link = page.page.locator("#share-url").input_value()
+    assert "#a=" in link
+    page.page.mouse.move(1, 1)
+    state = "JSON.stringify([km.state.quiz.answers, Array.from(km.state.heatGrid)])"
+    view = "[km.view.cx, km.view.cy, km.view.zoom]"
+    original, original_view = page.js(state), page.js(view)
+    shot = page.map_pixels("share-original.png")
+
+    again = map_page(link[len(site[0]) :])  # a fresh page opened from the link
+    again.page.mouse.move(1, 1)
+    again.page.wait_for_timeout(200)
+    assert again.js(state) == original
+    np.testing.assert_allclose(again.js(view), original_view, rtol=1e-6, atol=1e-7)
+    assert again.page.locator("#quiz-progress").text_content() == page.page.locator("#quiz-progress").text_content()
+    restored = again.map_pixels("share-restored.png")
+    assert shot.shape == restored.shape
+    assert (np.abs(shot - restored).sum(axis=2) > 0).mean() < 0.001
+
+    again.page.locator("#reset-button").click()
+    assert again.js("km.state.quiz.answers.length") == 0
+    assert again.js("location.hash") == ""
+    assert again.js("Array.from(km.state.heatGrid).every((v) => v === 0.5)")
+    assert again.page.locator("#quiz-progress").text_content().startswith("0 of")
+    assert again.errors == [] and page.errors == []
+
+
+def test_hostile_titles_are_shown_as_text_and_run_nothing(map_page, site):
+    page = map_page()
+    for title, query in ((HOSTILE_HTML, "<img"), (HOSTILE_SHELL, "$(touch"), (RTL_TITLE, "القاهرة")):
+        row = titles(site).index(title)
+        page.page.locator("#search-input").fill(query)
+        result = page.page.locator(f"#search-results button[data-row='{row}']")
+        result.wait_for(state="visible")
+        assert result.text_content() == title
+        result.click()
+        page.page.wait_for_function(f"!km.state.flying && km.state.highlight === {row}")
+        assert page.page.locator("#card-title").text_content() == title
+    save("hostile.png", page.page.screenshot())
+    page.page.mouse.move(*page.page_xy(titles(site).index(HOSTILE_HTML)))
+    page.page.wait_for_timeout(300)
+    assert page.js("document.querySelectorAll('img').length") == 0
+    assert page.dialogs == [] and page.errors == []
+
+
+def test_page_heatmap_equals_python_heatmap(map_page, site):
+    """heatmap.js and knowledge_map.heatmap give the same grid (1e-6) for the same answers."""
+    page = map_page()
+    manifest = json.loads((site[1] / "manifest.json").read_text())
+    settings = manifest["heatmap"]
+    questions = json.loads((site[1] / "questions.json").read_text())
+    rng = np.random.default_rng(5)
+    chosen = rng.choice(len(questions), size=7, replace=False)
+    answers = [{"x": questions[i]["x"], "y": questions[i]["y"], "correct": bool(rng.integers(2))} for i in chosen]
+    for sigma, n, prior in ((settings["sigma"], settings["grid"], settings["prior_weight"]), (0.05, 13, 0.0)):
+        grid_js = page.js(
+            """async ([answers, sigma, n, prior]) => {
+                 const m = await import('./js/heatmap.js');
+                 return Array.from(m.knowledgeGrid(answers, sigma, n, prior));
+               }""",
+            [answers, sigma, n, prior],
+        )
+        expected = knowledge_grid([[a["x"], a["y"]] for a in answers], [a["correct"] for a in answers], sigma, n, prior)
+        np.testing.assert_allclose(np.reshape(grid_js, (n, n)), expected, rtol=0, atol=1e-6)
+    # After answering in the UI, the page's live grid is the Python grid of those answers.
+    for right in (True, True, False):
+        answer_current(page, right)
+    live = np.reshape(page.js("Array.from(km.state.heatGrid)"), (settings["grid"], settings["grid"]))
+    quiz = page.js("km.state.quiz.answers.map((a) => a.q)")
+    outcome = page.js("km.state.quiz.evidence().map((e) => e.correct)")
+    expected = knowledge_grid([[questions[q]["x"], questions[q]["y"]] for q in quiz], outcome,
+                              settings["sigma"], settings["grid"], settings["prior_weight"])
+    np.testing.assert_allclose(live, expected, rtol=0, atol=1e-6)
+
+
+def test_grid_convention_agrees_between_js_and_python(map_page):
+    page = map_page()
+    values = [0.0, 0.1, 0.333, 0.5, 0.99999, 1.0]
+    got = page.js(
+        """async (values) => {
+             const g = await import('./js/grid.js');
+             return [7, 40].map((n) => [Array.from({length: n}, (_, i) => g.cellCenter(i, n)),
+                                        values.map((v) => g.cellIndex(v, n))]);
+           }""",
+        values,
+    )
+    for (centres, indices), n in zip(got, (7, 40), strict=True):
+        np.testing.assert_allclose(centres, cell_center(np.arange(n), n), atol=1e-15)
+        assert indices == cell_index(values, n).tolist()
+
+
+def test_labels_never_overlap_and_get_finer_when_zoomed_in(map_page, site):
+    page = map_page()
+    levels = []
+    for zoom in (0.5, 1, 3, 8, 30):
+        placed = page.js(
+            f"""() => {{ km.view.set(0.5, 0.5, {zoom}); km.render();
+                 return [km.state.labelLevel, km.state.placedLabels.map((l) => [l.box, l.text])]; }}"""
+        )
+        level, labels = placed
+        levels.append(level)
+        boxes = [b for b, _ in labels]
+        for i, a in enumerate(boxes):
+            for b in boxes[i + 1 :]:
+                assert not (a["x0"] < b["x1"] and b["x0"] < a["x1"] and a["y0"] < b["y1"] and b["y0"] < a["y1"])
+        if zoom <= 1:
+            assert labels, f"no labels at zoom {zoom}"
+    ns = [level["n"] for level in json.loads((site[1] / "labels.json").read_text())["levels"]]
+    assert levels == sorted(levels) and levels[0] == ns[0] and levels[-1] == ns[-1]
+
+
+def test_keyboard_alone_answers_and_pans(map_page):
+    page = map_page()
+    for _ in range(40):
+        page.page.keyboard.press("Tab")
+        if page.js("document.activeElement.classList.contains('option')"):
+            break
+    else:
+        pytest.fail("Tab never reached a quiz option")
+    page.page.keyboard.press("Enter")
+    assert page.js("km.state.quiz.answers.length") == 1
+    assert page.js("document.activeElement.id") == "quiz-next"
+    page.page.keyboard.press("Enter")
+    assert page.js("document.activeElement.classList.contains('option')")
+    page.page.locator("#map").focus()
+    cx = page.js("km.view.cx")
+    page.page.keyboard.press("ArrowRight")
+    page.page.keyboard.press("+")
+    assert page.js("km.view.cx") != cx and page.js("km.view.zoom") > 1
+
+
+def test_phone_viewport_fits_and_tap_shows_a_card(map_page, site):
+    page = map_page(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True, device_scale_factor=2)
+    assert page.js("document.documentElement.scrollWidth") <= 390
+    box = page.map_box()
+    assert box["width"] == 390 and box["height"] > 300
+    row = most_isolated_row(site)
+    page.page.touchscreen.tap(*page.page_xy(row))
+    page.page.locator("#card").wait_for(state="visible")
+    assert page.page.locator("#card-title").text_content() == titles(site)[row]
+    page.page.locator("#quiz-options button").first.scroll_into_view_if_needed()
+    assert page.page.locator("#quiz-options button").first.is_visible()
+    save("phone.png", page.page.screenshot(full_page=True))
+    assert page.errors == []
+

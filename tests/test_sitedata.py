@@ -1,0 +1,150 @@
+"""Site data: binary points, chunked details, trimmed labels and questions, the manifest."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from knowledge_map.errors import KnowledgeMapError
+from knowledge_map.sitedata import (
+    MAX_TOPICS,
+    NO_TOPIC,
+    dequantise,
+    detail_chunks,
+    excerpt,
+    points_bytes,
+    points_layout,
+    quantise,
+    safe_url,
+    site_labels,
+    site_questions,
+    topic_codes,
+    write_site_data,
+)
+
+HEATMAP = {"sigma": 0.15, "grid": 40, "prior_weight": 0.1}
+
+
+def test_quantisation_error_is_below_one_65535th():
+    """uint16 coordinates round-trip within half a quantum; 0 and 1 stay exact."""
+    xy = np.random.default_rng(0).uniform(size=(1000, 2))
+    xy[0], xy[1] = [0, 0], [1, 1]
+    q = quantise(xy)
+    assert q.dtype == np.dtype("<u2")
+    assert np.abs(dequantise(q) - xy).max() <= 0.5 / 65535 + 1e-12
+    assert q[0].tolist() == [0, 0] and q[1].tolist() == [65535, 65535]
+
+
+def test_quantise_refuses_nan():
+    with pytest.raises(KnowledgeMapError, match="NaN"):
+        quantise(np.array([[0.1, np.nan]]))
+
+
+def test_points_bytes_follow_the_layout():
+    """x block, y block, topic block at the offsets the manifest announces."""
+    q = np.array([[1, 2], [65535, 7], [300, 40000]], dtype="<u2")
+    codes = np.array([0, 5, NO_TOPIC], dtype=np.uint8)
+    data = points_bytes(q, codes)
+    layout = points_layout(3)
+    assert len(data) == layout["bytes"] == 15
+    assert np.frombuffer(data, "<u2", 3, layout["x_offset"]).tolist() == [1, 65535, 300]
+    assert np.frombuffer(data, "<u2", 3, layout["y_offset"]).tolist() == [2, 7, 40000]
+    assert np.frombuffer(data, np.uint8, 3, layout["topic_offset"]).tolist() == [0, 5, NO_TOPIC]
+
+
+def test_topic_codes_sorted_names_and_missing_topics():
+    codes, names = topic_codes(["b", None, "a", "b", ""])
+    assert names == ["a", "b"]
+    assert codes.tolist() == [1, NO_TOPIC, 0, 1, NO_TOPIC]
+
+
+def test_rare_topics_share_other_beyond_the_legend_limit():
+    """With more topics than MAX_TOPICS the rarest become "Other"; codes stay below 255."""
+    topics = [f"t{i:02d}" for i in range(30) for _ in range(30 - i)]
+    codes, names = topic_codes(topics)
+    assert len(names) == MAX_TOPICS and names[-1] == "Other"
+    assert names[codes[topics.index("t00")]] == "t00"
+    assert names[codes[topics.index("t29")]] == "Other"
+
+
+def test_safe_url_allows_only_http():
+    assert safe_url("https://en.wikipedia.org/wiki/X") == "https://en.wikipedia.org/wiki/X"
+    assert safe_url("HTTP://example.org") == "HTTP://example.org"
+    for bad in ("javascript:alert(1)", " javascript:alert(1)", "data:text/html,x", "", None):
+        assert safe_url(bad) is None
+
+
+def test_excerpt_cuts_at_a_word():
+    assert excerpt("short", 10) == "short"
+    assert excerpt("one two three four", 9) == "one two…"
+
+
+def test_detail_chunks_cover_every_row_once():
+    urls = [f"https://x/{i}" for i in range(7)]
+    chunks = list(detail_chunks(urls, ["t"] * 7, chunk_rows=3, excerpt_chars=5))
+    assert [c["start"] for c in chunks] == [0, 3, 6]
+    assert sum(len(c["url"]) for c in chunks) == 7
+    assert chunks[2]["url"] == ["https://x/6"]
+
+
+def test_site_labels_keep_non_empty_cells_coarse_first():
+    labels = {
+        "levels": [
+            {"n": 2, "cells": [
+                {"gx": 0, "gy": 0, "label": "A", "article_count": 3, "keywords": ["k1", "k2", "k3", "k4"]},
+                {"gx": 1, "gy": 0, "label": None, "article_count": 0, "keywords": []},
+            ]},
+            {"n": 1, "cells": [{"gx": 0, "gy": 0, "label": "B", "article_count": 3, "keywords": []}]},
+        ]
+    }
+    out = site_labels(labels)
+    assert [level["n"] for level in out["levels"]] == [1, 2]
+    assert out["levels"][1]["cells"] == [{"gx": 0, "gy": 0, "label": "A", "count": 3, "keywords": ["k1", "k2", "k3"]}]
+
+
+def test_site_questions_require_a_position():
+    q = {"question": "Q?", "options": ["a", "b", "c", "d"], "correctIndex": 2, "x": 0.1, "y": 0.2, "rank_map": 3}
+    assert site_questions([q])[0] == {
+        "question": "Q?", "options": ["a", "b", "c", "d"], "correctIndex": 2,
+        "topic": None, "source_article": None, "x": 0.1, "y": 0.2,
+    }
+    with pytest.raises(KnowledgeMapError, match="question 0"):
+        site_questions([{**q, "x": None}])
+
+
+def test_write_site_data_round_trips(tmp_path):
+    """Every file is written; points decode to the coordinates; hostile text stays a string."""
+    n = 1203
+    rng = np.random.default_rng(3)
+    xy = rng.uniform(size=(n, 2)).astype(np.float32)
+    titles = [f"<img src=x onerror=alert({i})>" for i in range(n)]
+    outputs = {
+        key: str(tmp_path / name)
+        for key, name in [("points", "points.bin"), ("titles", "titles.json"), ("details", "details"),
+                          ("labels", "labels.json"), ("questions", "questions.json"), ("manifest", "manifest.json")]
+    }
+    manifest = write_site_data(
+        outputs, titles, ["javascript:alert(1)"] + [f"https://w/{i}" for i in range(1, n)], ["text"] * n,
+        ["A"] * n, xy, {"levels": []},
+        [{"question": "Q", "options": list("abcd"), "correctIndex": 0, "x": 0.5, "y": 0.5}],
+        {"m": 1}, "model", HEATMAP, {"excerpt_chars": 280, "chunk_rows": 500},
+    )
+    assert manifest == json.loads((tmp_path / "manifest.json").read_text())
+    assert "CC BY-SA 4.0" in manifest["attribution"]
+    assert manifest["details"] == {"dir": "details", "chunk_rows": 500, "chunks": 3}
+    assert sorted(p.name for p in (tmp_path / "details").iterdir()) == ["00000.json", "00001.json", "00002.json"]
+    data = (tmp_path / "points.bin").read_bytes()
+    x = np.frombuffer(data, "<u2", n, manifest["points"]["x_offset"]) / 65535
+    np.testing.assert_allclose(x, xy[:, 0], atol=1e-5)
+    assert json.loads((tmp_path / "titles.json").read_text()) == titles
+    first = json.loads((tmp_path / "details/00000.json").read_text())
+    assert first["url"][0] is None and first["url"][1] == "https://w/1"
+    assert manifest["heatmap"] == HEATMAP
+
+
+def test_write_site_data_refuses_mismatched_lengths(tmp_path):
+    with pytest.raises(KnowledgeMapError, match="2 coordinates"):
+        write_site_data({}, ["a"], ["u"], ["t"], [None], np.zeros((2, 2)), {"levels": []}, [], {}, "m", HEATMAP,
+                        {"excerpt_chars": 1, "chunk_rows": 1})
