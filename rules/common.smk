@@ -44,7 +44,9 @@ def get_shards(wildcards):
 
 def get_provenance_inputs(wildcards):
     """Every artifact whose checksum goes into provenance.json, by name."""
-    shards = {f"shard-{shard}": path for shard, path in zip(SHARDS, get_shards(wildcards))}
+    shards = {
+        f"shard-{shard}": path for shard, path in zip(SHARDS, get_shards(wildcards))
+    }
     return {
         "corpus_manifest": f"{RESULTS}/corpus.manifest.json",
         "corpus": f"{RESULTS}/corpus.parquet",

@@ -59,7 +59,11 @@ rule map_metrics:
         coords=f"{MAP_DIR}/coords.h5",
         questions=f"{MAP_DIR}/questions.json",
     output:
-        report(f"{MAP_DIR}/metrics.json", caption="../report/metrics.rst", category="Metrics"),
+        report(
+            f"{MAP_DIR}/metrics.json",
+            caption="../report/metrics.rst",
+            category="Metrics",
+        ),
     log:
         f"{MODEL_DIR}/logs/map_metrics.log",
     benchmark:

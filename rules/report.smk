@@ -20,7 +20,11 @@ rule provenance:
     input:
         unpack(get_provenance_inputs),
     output:
-        report(f"{MODEL_DIR}/provenance.json", caption="../report/provenance.rst", category="Provenance"),
+        report(
+            f"{MODEL_DIR}/provenance.json",
+            caption="../report/provenance.rst",
+            category="Provenance",
+        ),
     log:
         f"{MODEL_DIR}/logs/provenance.log",
     script:

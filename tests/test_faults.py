@@ -14,7 +14,6 @@ import subprocess
 import sys
 
 import pytest
-
 from conftest import MODEL_SLUG, REPO, run_snakemake, small_config
 
 pytestmark = pytest.mark.e2e

@@ -35,7 +35,10 @@ def test_incoming_coordinates_are_dropped(tmp_path):
 @pytest.mark.parametrize(
     ("item", "message"),
     [
-        ({"question": "Q?", "options": ["a", "b", "c", "d"], "correctIndex": 4}, "field 'correctIndex' must be an integer from 0 to 3, got 4"),
+        (
+            {"question": "Q?", "options": ["a", "b", "c", "d"], "correctIndex": 4},
+            "field 'correctIndex' must be an integer from 0 to 3, got 4",
+        ),
         ({"question": "Q?", "options": ["a", "b"], "correctIndex": "1"}, "field 'correctIndex' must be an integer"),
         ({"question": "Q?", "options": ["a", "b"], "correctIndex": True}, "field 'correctIndex' must be an integer"),
         ({"question": "Q?", "options": ["only one"], "correctIndex": 0}, "field 'options' must be a list of at least 2 strings"),
@@ -54,7 +57,9 @@ def test_bad_questions_name_the_question_and_field(tmp_path, item, message):
     assert f"{path}: question 1:" in str(info.value)
 
 
-@pytest.mark.parametrize(("content", "message"), [(b"[]", "non-empty JSON list"), (b"{", "invalid JSON"), (b"\xff", "not valid UTF-8")])
+@pytest.mark.parametrize(
+    ("content", "message"), [(b"[]", "non-empty JSON list"), (b"{", "invalid JSON"), (b"\xff", "not valid UTF-8")]
+)
 def test_unreadable_question_files(tmp_path, content, message):
     path = tmp_path / "questions.json"
     path.write_bytes(content)

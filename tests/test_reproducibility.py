@@ -7,7 +7,6 @@ import json
 
 import h5py
 import pytest
-
 from conftest import MODEL_SLUG, run_snakemake, small_config
 
 pytestmark = pytest.mark.e2e
