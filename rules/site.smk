@@ -20,5 +20,6 @@ rule site_data:
         model=config["model"]["name"],
         heatmap=config["heatmap"],
         site=config["site"],
+        source=config["corpus"]["source"],
     script:
         "../scripts/site_data.py"

@@ -18,6 +18,7 @@ def main(snakemake):
         model=snakemake.params.model,
         heatmap=snakemake.params.heatmap,
         site=snakemake.params.site,
+        source=snakemake.params.source,
     )
 
 
