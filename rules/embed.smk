@@ -7,17 +7,23 @@ rule embed_shard:
         f"{MODEL_DIR}/logs/embed/shard-{{shard}}.log",
     benchmark:
         f"{MODEL_DIR}/benchmarks/embed/shard-{{shard}}.tsv"
+    conda:
+        "../envs/embed.yaml"
+    threads: 4
+    resources:
+        gpu=1,
+        # Each retry (after an out-of-memory error, usually) halves the batch.
+        batch_size=lambda wildcards, attempt: max(
+            1, config["model"]["batch_size"] // 2 ** (attempt - 1)
+        ),
     params:
         model=config["model"]["name"],
         max_seq_length=config["model"]["max_seq_length"],
         dtype=config["model"]["dtype"],
         prompt=config["model"]["prompt"],
         n_shards=config["shards"],
-    threads: 4
-    resources:
-        gpu=1,
-        # Each retry (after an out-of-memory error, usually) halves the batch.
-        batch_size=lambda wildcards, attempt: max(1, config["model"]["batch_size"] // 2 ** (attempt - 1)),
+        # Changing the embedding code re-embeds (params trigger); see knowledge_map/triggers.py.
+        code=EMBED_CODE,
     script:
         "../scripts/embed_shard.py"
 
@@ -32,6 +38,8 @@ rule merge_shards:
         f"{MODEL_DIR}/logs/merge_shards.log",
     benchmark:
         f"{MODEL_DIR}/benchmarks/merge_shards.tsv"
+    conda:
+        "../envs/map.yaml"
     params:
         model=config["model"]["name"],
     script:
