@@ -192,21 +192,25 @@ def rewrite_command(job: Jobscript, work: str, mirror: str, python: str) -> str:
     other absolute path goes under ``mirror`` (same path, new root); the
     Python that runs Snakemake becomes the host's ``python``.
     """
-    workdir = job.workdir.rstrip("/")
     out = []
     for index, token in enumerate(job.tokens):
         if token in OPERATORS:
             out.append(token)
-            continue
-        if index > 0 and job.tokens[index - 1] == "&&" and job.tokens[index - 3 : index - 1][:1] == ["cd"]:
+        elif index > 0 and job.tokens[index - 1] == "&&" and job.tokens[index - 3 : index - 1][:1] == ["cd"]:
             out.append(shlex.quote(python))
-            continue
-        if token == workdir or token.startswith(workdir + "/"):
-            token = work + token[len(workdir) :]
-        elif token.startswith("/"):
-            token = mirror.rstrip("/") + token
-        out.append(shlex.quote(token))
+        else:
+            out.append(shlex.quote(map_path(token, job.workdir, work, mirror)))
     return " ".join(out)
+
+
+def map_path(path: str, workdir: str, work: str, mirror: str) -> str:
+    """Where local absolute ``path`` lives on the host: under the job folder ``work`` or under ``mirror``."""
+    workdir = workdir.rstrip("/")
+    if path == workdir or path.startswith(workdir + "/"):
+        return work + path[len(workdir) :]
+    if path.startswith("/"):
+        return mirror.rstrip("/") + path
+    return path
 
 
 def staged_paths(job: Jobscript) -> list[str]:
@@ -301,7 +305,7 @@ def active_jobs(run: str) -> dict[str, int]:
 
 
 def launch_script(job_dir: str, python: str, pythonpath: str, host: Host, gpus: int, collect: str | None,
-                  links: list[tuple[str, str]]) -> str:
+                  links: list[tuple[str, str]], mkdirs: list[str]) -> str:
     """Shell that links staged files into the job folder and starts the job detached under its GPU lock.
 
     It returns once the job holds its ``alive.lock`` (``started.json``
@@ -312,10 +316,11 @@ def launch_script(job_dir: str, python: str, pythonpath: str, host: Host, gpus: 
     for source, target in links:
         lines.append(f"if [ -d {q(source)} ]; then mkdir -p {q(target)} && cp -al {q(source)}/. {q(target)}/; "
                      f"else mkdir -p \"$(dirname {q(target)})\" && ln -f {q(source)} {q(target)}; fi")
+    lines += [f"mkdir -p {q(d)}" for d in mkdirs]
     lines.append(f"touch {q(job_dir)}/staged")
     collect_arg = f"--collect {q(collect)} " if collect else ""
     lines.append(
-        f"PYTHONPATH={q(pythonpath)} setsid nohup {q(python)} -m knowledge_map.gpu_slots {q(job_dir)} "
+        f"PYTHONPATH={q(pythonpath)} setsid nohup {q(python)} -m knowledge_map.gpu_slots --job-dir {q(job_dir)} "
         f"--slots-dir {q(host.slots_dir)} --n-gpus {host.gpus} --gpus {gpus} --host {q(host.name)} {collect_arg}"
         f"-- sh {q(job_dir)}/jobscript.sh > {q(job_dir)}/job.out 2>&1 < /dev/null &"
     )
@@ -341,6 +346,7 @@ def submit(cluster: Cluster, jobscript_path: str) -> str:
         python = python if shared else host.python
     job_dir = f"{root}/jobs/{name}"
     links: list[tuple[str, str]] = []
+    mkdirs: list[str] = []
     if shared:
         command, pythonpath, collect = job.command, os.environ.get("PYTHONPATH", source), None
     else:
@@ -353,8 +359,10 @@ def submit(cluster: Cluster, jobscript_path: str) -> str:
             if path == workdir or path.startswith(workdir.rstrip("/") + "/"):
                 links.append((mirror + path, work + path[len(workdir.rstrip("/")) :]))
         command = rewrite_command(job, work, mirror, python)
+        # Snakemake's per-run temp folder, which the job waits for.
+        mkdirs = [map_path(p, workdir, work, mirror) for p in job.option("--wait-for-files") if os.path.isdir(p)]
         pythonpath, collect = mirror + source, work
-    script = launch_script(job_dir, python, pythonpath, host, job.gpus, collect, links)
+    script = launch_script(job_dir, python, pythonpath, host, job.gpus, collect, links, mkdirs)
     on_host(cluster, host.name, script, stdin=f"#!/bin/sh\n{command}\n")
     write_record({
         "jobid": f"{host.name}/{name}", "host": host.name, "run": run, "rule": job.properties.get("rule"),
