@@ -105,3 +105,82 @@ def fingerprints(folder: Path) -> dict[str, tuple[str, int]]:
 def embeddings(path: Path) -> np.ndarray:
     with h5py.File(path, "r") as h5:
         return h5["embeddings"][...]
+
+
+SLURM_DAEMONS = ("munged", "slurmctld", "slurmd")
+
+
+def start_slurm(folder: Path, cpus: int = 8, gpus: int = 4) -> tuple[list[subprocess.Popen], dict]:
+    """munged + slurmctld + slurmd for a one-node cluster with fake GPUs; returns daemons and the env to use.
+
+    The node claims ``cpus`` CPUs (``SlurmdParameters=config_overrides``
+    lets it claim more than the machine has) and ``gpus`` GPUs whose
+    ``File=`` entries are character devices, as gres.conf requires;
+    partitions ``cpu`` and ``gpu`` match the placeholders in profiles/slurm.
+    """
+    host = socket.gethostname().split(".")[0]
+    (folder / "state").mkdir(parents=True)
+    (folder / "spool").mkdir()
+    (folder / "dev").mkdir()
+    for index in range(gpus):
+        os.mknod(folder / "dev" / f"nvidia{index}", 0o666 | 0o020000, os.makedev(1, 3))
+    subprocess.run(["mungekey", "-c", "-f", "-k", str(folder / "munge.key")], check=True, capture_output=True)
+    socket_path = folder / "munge.socket"
+    conf = folder / "slurm.conf"
+    conf.write_text(f"""ClusterName=kmtest
+SlurmctldHost={host}
+SlurmctldPort={free_port()}
+SlurmdPort={free_port()}
+SlurmUser=root
+AuthType=auth/munge
+AuthInfo=socket={socket_path}
+ProctrackType=proctrack/linuxproc
+TaskPlugin=task/none
+SelectType=select/cons_tres
+SelectTypeParameters=CR_Core
+AccountingStorageType=accounting_storage/none
+JobAcctGatherType=jobacct_gather/none
+JobCompType=jobcomp/none
+MpiDefault=none
+StateSaveLocation={folder / 'state'}
+SlurmdSpoolDir={folder / 'spool'}
+SlurmctldPidFile={folder / 'slurmctld.pid'}
+SlurmdPidFile={folder / 'slurmd.pid'}
+SlurmctldLogFile={folder / 'slurmctld.log'}
+SlurmdLogFile={folder / 'slurmd.log'}
+MinJobAge=300
+ReturnToService=2
+SlurmdParameters=config_overrides
+GresTypes=gpu
+NodeName={host} CPUs={cpus} RealMemory=64000 Gres=gpu:{gpus} State=UNKNOWN
+PartitionName=cpu Nodes={host} Default=YES MaxTime=INFINITE State=UP
+PartitionName=gpu Nodes={host} MaxTime=INFINITE State=UP
+""")
+    (folder / "gres.conf").write_text(f"NodeName={host} Name=gpu File={folder / 'dev'}/nvidia[0-{gpus - 1}]\n")
+    env = {**os.environ, "SLURM_CONF": str(conf)}
+    logs = open(folder / "daemons.log", "w")  # noqa: SIM115
+    daemons = [subprocess.Popen(
+        ["munged", "-F", "--force", "-S", str(socket_path), "--key-file", str(folder / "munge.key"),
+         "--pid-file", str(folder / "munged.pid"), "--log-file", str(folder / "munged.log"),
+         "--seed-file", str(folder / "munge.seed")], stdout=logs, stderr=logs, env=env)]
+    wait_for(socket_path.exists, 20, "munged's socket")
+    daemons.append(subprocess.Popen(["slurmctld", "-D", "-i"], stdout=logs, stderr=logs, env=env))
+    time.sleep(1)
+    daemons.append(subprocess.Popen(["slurmd", "-D"], stdout=logs, stderr=logs, env=env))
+
+    def idle():
+        state = subprocess.run(["sinfo", "-h", "-o", "%t"], capture_output=True, text=True, env=env).stdout
+        return "idle" in state
+
+    try:
+        wait_for(idle, 60, "the SLURM node to be idle")
+    except AssertionError:
+        stop_slurm(daemons, env)
+        raise
+    return daemons, env
+
+
+def stop_slurm(daemons: list[subprocess.Popen], env: dict) -> None:
+    subprocess.run(["scancel", "--user", os.environ.get("USER", "root")], env=env, capture_output=True)
+    for daemon in reversed(daemons):
+        stop(daemon)

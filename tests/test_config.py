@@ -6,8 +6,8 @@ import copy
 
 import pytest
 import yaml
-
 from conftest import REPO
+
 from knowledge_map.config import validate_config
 from knowledge_map.errors import KnowledgeMapError
 

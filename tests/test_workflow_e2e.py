@@ -9,7 +9,6 @@ import h5py
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
-
 from conftest import MODEL_SLUG, run_snakemake, small_config
 
 pytestmark = pytest.mark.e2e
