@@ -87,7 +87,7 @@ def copy_source(destination: Path) -> Path:
 
 
 def test_rerun_triggers(tmp_path, finished_copy):
-    """An unrelated script edit or a docstring edit re-embeds nothing; an embedding-code change re-embeds every shard."""
+    """An unrelated script or docstring edit re-embeds nothing; an embedding-code change re-embeds every shard."""
     source = copy_source(tmp_path / "src")
     env = {**os.environ, "PYTHONPATH": str(source)}
 
