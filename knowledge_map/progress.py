@@ -73,7 +73,11 @@ def parse_snakemake_log(text: str) -> dict[str, str]:
     by_jobid: dict[str, str] = {}
     lines = text.splitlines()
     for index, line in enumerate(lines):
-        block = lines[index + 1 : index + 20]
+        block = []
+        for following in lines[index + 1 :]:
+            if not following.startswith(" "):
+                break
+            block.append(following)
         if JOB_START.match(line) or line.startswith("Error in rule embed_shard:"):
             jobid = next((b.split(":", 1)[1].strip() for b in block if b.strip().startswith("jobid:")), None)
             shard = next((b.split("shard=", 1)[1].split(",")[0].strip() for b in block if "shard=" in b), None)
