@@ -67,7 +67,7 @@ def test_deleted_and_killed_shards_are_the_only_ones_recomputed(finished_copy):
 
     time.sleep(1.1)  # so a rewrite of shard 2 would show in its mtime
     result = local(workdir, MERGED)
-    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.returncode == 0, (result.stdout + result.stderr)[-5000:]
     after = fingerprints(shards)
     assert after["shard-0002.h5"] == untouched
     assert set(after) == {"shard-0000.h5", "shard-0001.h5", "shard-0002.h5"}
@@ -95,7 +95,8 @@ def test_rerun_triggers(tmp_path, finished_copy):
         command = [sys.executable, "-m", "snakemake", "-s", str(source / "Snakefile"), "-d", str(finished_copy), "-n",
                    "--profile", str(source / "profiles/local"), "--configfile",
                    str(finished_copy / "test-config.yaml")]
-        result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+        # cwd as a user's (the repo root): Python imports knowledge_map from there first.
+        result = subprocess.run(command, cwd=source, env=env, capture_output=True, text=True, timeout=300)
         assert result.returncode == 0, result.stderr[-2000:]
         return result.stdout + result.stderr
 

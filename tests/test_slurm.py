@@ -37,7 +37,8 @@ def test_slurm_profile_runs_every_embed_job_as_a_slurm_job_with_a_gpu(tmp_path, 
     env = {**slurm, "PYTHONPATH": str(REPO)}
     result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=900)
     output = result.stdout + result.stderr
-    assert result.returncode == 0, output[-4000:]
+    slurm_logs = "".join(p.read_text()[-1500:] for p in (workdir / ".snakemake" / "slurm_logs").rglob("*.log"))
+    assert result.returncode == 0, output[-3000:] + slurm_logs
 
     submitted = {a or b for a, b in re.findall(r"SLURM jobid (\d+)|external jobid '(\d+)'", output)}
     seen = {}
