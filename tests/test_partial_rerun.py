@@ -42,8 +42,10 @@ def test_deleted_and_killed_shards_are_the_only_ones_recomputed(finished_copy):
     workdir = finished_copy
     shards = workdir / SHARDS
     untouched = fingerprints(shards)["shard-0002.h5"]
+    # What a failed run leaves: some shards missing, so the merge (and all after it) never ran.
     (shards / "shard-0000.h5").unlink()
     (shards / "shard-0001.h5").unlink()
+    (workdir / MERGED).unlink()
     # First run: rebuild shard 1 alone, killed (with Snakemake itself, like a lost node) mid-shard.
     log = workdir / f"results/{MODEL_SLUG}/logs/embed/shard-0001.log"
     log.unlink()
