@@ -10,6 +10,8 @@ memory than a full batch of the longest allowed texts.
 from __future__ import annotations
 
 import logging
+import os
+import socket
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -17,6 +19,7 @@ from typing import Any
 import h5py
 import numpy as np
 
+from knowledge_map.errors import KnowledgeMapError
 from knowledge_map.io import atomic_path
 
 log = logging.getLogger(__name__)
@@ -114,6 +117,25 @@ class ProgressLog:
         log.info("%s: %d/%d articles, %.1f articles/s, ETA %.0f s", self.label, done, total, rate, eta)
 
 
+def is_out_of_memory(error: BaseException) -> bool:
+    """Whether ``error`` is a device running out of memory (CUDA's OutOfMemoryError, MPS's RuntimeError)."""
+    kind = type(error).__name__
+    return kind == "OutOfMemoryError" or isinstance(error, MemoryError) or "out of memory" in str(error).lower()
+
+
+def placement() -> str:
+    """Where this job runs: host, SLURM job id and visible GPUs, as one log field list.
+
+    ``knowledge_map.progress`` shows it per shard, and the cluster tests
+    check from it that every job got its own GPU.  ``KNOWLEDGE_MAP_HOST`` is
+    the ssh alias the tensor profile sent the job to.
+    """
+    host = os.environ.get("KNOWLEDGE_MAP_HOST") or socket.gethostname()
+    slurm = os.environ.get("SLURM_JOB_ID", "-")
+    gpus = os.environ.get("CUDA_VISIBLE_DEVICES", "-")
+    return f"placement host={host} slurm_job={slurm} CUDA_VISIBLE_DEVICES={gpus}"
+
+
 def write_shard(path: str, embeddings: np.ndarray, rows: np.ndarray, attrs: dict[str, Any]) -> None:
     """Write a shard file atomically: ``embeddings`` (n x d float32), ``rows`` (int64), attrs.
 
@@ -166,8 +188,17 @@ def embed_shard(
     dtype = resolve_dtype(model_name, dtype, device)
     prompt = resolve_prompt(model_name, prompt)
     log.info("shard %d/%d: rows %d..%d (%d articles) on %s in %s", shard, n_shards, start, stop, len(texts), device, dtype)
+    log.info("shard %d: %s", shard, placement())
     model = load_model(model_name, device, dtype, max_seq_length)
-    embeddings = embed_texts(model, texts, batch_size, prompt, ProgressLog(f"shard {shard}"))
+    try:
+        embeddings = embed_texts(model, texts, batch_size, prompt, ProgressLog(f"shard {shard}"))
+    except (RuntimeError, MemoryError) as error:
+        if not is_out_of_memory(error):
+            raise
+        raise KnowledgeMapError(
+            f"shard {shard}: out of {device} memory at batch_size {batch_size}; Snakemake retries halve it "
+            f"(--retries); if every retry fails, lower model.batch_size or model.max_seq_length"
+        ) from error
     attrs = {
         "model": model_name,
         "model_path": resolve_model_path(model_name),

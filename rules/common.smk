@@ -5,6 +5,7 @@ from knowledge_map.config import validate_config
 from knowledge_map.corpus import vital_articles_path
 from knowledge_map.errors import KnowledgeMapError
 from knowledge_map.models import model_slug
+from knowledge_map.triggers import embedding_code_digest
 
 try:
     validate_config(config)
@@ -16,6 +17,7 @@ SHARDS = [f"{index:04d}" for index in range(config["shards"])]
 RESULTS = "results"
 MODEL_DIR = f"{RESULTS}/{MODEL}"
 MAP_DIR = f"{MODEL_DIR}/map"
+EMBED_CODE = embedding_code_digest(workflow.source_path("../scripts/embed_shard.py"))
 
 
 wildcard_constraints:

@@ -8,6 +8,8 @@ rule prepare_corpus:
         f"{RESULTS}/logs/prepare_corpus.log",
     benchmark:
         f"{RESULTS}/benchmarks/prepare_corpus.tsv"
+    conda:
+        "../envs/map.yaml"
     params:
         source=config["corpus"]["source"],
         limit=config["corpus"]["limit"],

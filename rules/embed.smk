@@ -7,6 +7,8 @@ rule embed_shard:
         f"{MODEL_DIR}/logs/embed/shard-{{shard}}.log",
     benchmark:
         f"{MODEL_DIR}/benchmarks/embed/shard-{{shard}}.tsv"
+    conda:
+        "../envs/embed.yaml"
     threads: 4
     resources:
         gpu=1,
@@ -20,6 +22,8 @@ rule embed_shard:
         dtype=config["model"]["dtype"],
         prompt=config["model"]["prompt"],
         n_shards=config["shards"],
+        # Changing the embedding code re-embeds (params trigger); see knowledge_map/triggers.py.
+        code=EMBED_CODE,
     script:
         "../scripts/embed_shard.py"
 
@@ -34,6 +38,8 @@ rule merge_shards:
         f"{MODEL_DIR}/logs/merge_shards.log",
     benchmark:
         f"{MODEL_DIR}/benchmarks/merge_shards.tsv"
+    conda:
+        "../envs/map.yaml"
     params:
         model=config["model"]["name"],
     script:

@@ -8,6 +8,8 @@ rule umap_map:
         f"{MODEL_DIR}/logs/umap_map.log",
     benchmark:
         f"{MODEL_DIR}/benchmarks/umap_map.tsv"
+    conda:
+        "../envs/map.yaml"
     threads: 2
     params:
         umap=config["umap"],
@@ -26,6 +28,8 @@ rule place_questions:
         f"{MODEL_DIR}/logs/place_questions.log",
     benchmark:
         f"{MODEL_DIR}/benchmarks/place_questions.tsv"
+    conda:
+        "../envs/embed.yaml"
     params:
         model=config["model"]["name"],
         max_seq_length=config["model"]["max_seq_length"],
@@ -46,6 +50,8 @@ rule cell_labels:
         f"{MODEL_DIR}/logs/cell_labels.log",
     benchmark:
         f"{MODEL_DIR}/benchmarks/cell_labels.tsv"
+    conda:
+        "../envs/map.yaml"
     params:
         labels=config["labels"],
     script:
@@ -68,6 +74,8 @@ rule map_metrics:
         f"{MODEL_DIR}/logs/map_metrics.log",
     benchmark:
         f"{MODEL_DIR}/benchmarks/map_metrics.tsv"
+    conda:
+        "../envs/map.yaml"
     params:
         metrics=config["metrics"],
     script:

@@ -16,6 +16,8 @@ rule site_data:
         f"{MODEL_DIR}/logs/site_data.log",
     benchmark:
         f"{MODEL_DIR}/benchmarks/site_data.tsv"
+    conda:
+        "../envs/site.yaml"
     params:
         model=config["model"]["name"],
         heatmap=config["heatmap"],

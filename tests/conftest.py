@@ -105,5 +105,7 @@ def small_corpus(tmp_path_factory) -> Path:
 def workflow_run(tmp_path_factory, small_corpus) -> Path:
     """The workdir of one complete workflow run on the small corpus (3 shards)."""
     workdir = tmp_path_factory.mktemp("run")
+    # The hostile-shell title would create this file if a title ever reached a shell.
+    Path("/tmp/pwned").unlink(missing_ok=True)
     run_snakemake(workdir, small_config(small_corpus))
     return workdir

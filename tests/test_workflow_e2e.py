@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from pathlib import Path
 
 import h5py
 import numpy as np
@@ -115,6 +116,7 @@ def test_site_data_is_built(workflow_run):
 
 
 def test_hostile_and_rtl_titles_survive_as_text(workflow_run):
+    assert not Path("/tmp/pwned").exists(), "a title reached a shell"
     corpus = pq.read_table(workflow_run / "results/corpus.parquet")
     titles = corpus.column("title").to_pylist()
     assert "<img src=x onerror=alert(1)>" in titles

@@ -1,0 +1,163 @@
+"""GPU slots on a host without a scheduler: one ``flock`` per GPU.
+
+Snakemake never assigns GPU ids (snakemake issue #281), so on plain SSH GPU
+servers each job claims its GPUs itself.  Slot ``i`` is the lock file
+``<slots_dir>/gpu-<i>.lock``; a job holds an exclusive ``flock`` on it for
+its whole life and sees only that GPU through ``CUDA_VISIBLE_DEVICES``.  A
+flock belongs to the open file, which the kernel closes when the last
+process holding it dies, so a slot comes free even when the job is
+SIGKILLed or the OOM killer strikes: no stale lock to clean up, no daemon.
+
+:func:`run_job` is what the ``tensor`` profile starts on a host: it holds the
+job's liveness lock (``alive.lock``, for the status command), takes the
+slots, runs the Snakemake jobscript with the slot fds inherited (so the GPU
+stays claimed while any process of the job lives), and records the exit code.
+"""
+
+from __future__ import annotations
+
+import argparse
+import fcntl
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+#: Files ``run_job`` writes into the job directory; the status command reads them.
+STARTED, EXITCODE, ALIVE_LOCK, PGID, PRODUCED = "started.json", "exitcode", "alive.lock", "pgid", "produced.txt"
+
+
+def try_lock(path: Path) -> int | None:
+    """An fd holding an exclusive flock on ``path``, or None when someone else holds it."""
+    # Read-only is enough for flock, so any user can lock a slot file another user created.
+    fd = os.open(path, os.O_RDONLY | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        return None
+    return fd
+
+
+def acquire_slots(slots_dir: str | os.PathLike, n_gpus: int, wanted: int = 1, poll: float = 1.0,
+                  timeout: float | None = None) -> dict[int, int]:
+    """Claim ``wanted`` free GPU slots of ``n_gpus``; wait while all are taken.
+
+    Returns ``{gpu index: fd}``; the claim lasts as long as the fds are open
+    (in this process or any child that inherited them).  Lower indices are
+    tried first so a half-busy host fills up predictably.
+    """
+    if wanted > n_gpus:
+        raise ValueError(f"a job wants {wanted} GPUs but the host has {n_gpus}")
+    directory = Path(slots_dir)
+    if not directory.is_dir():
+        directory.mkdir(parents=True, exist_ok=True)
+        # Shared by every user of the host (like /tmp), so nobody's job can take a GPU another holds.
+        os.chmod(directory, 0o1777)
+    deadline = None if timeout is None else time.monotonic() + timeout
+    while True:
+        held: dict[int, int] = {}
+        for index in range(n_gpus):
+            fd = try_lock(directory / f"gpu-{index}.lock")
+            if fd is not None:
+                held[index] = fd
+                if len(held) == wanted:
+                    return held
+        for fd in held.values():
+            os.close(fd)
+        if deadline is not None and time.monotonic() > deadline:
+            raise TimeoutError(f"no {wanted} free GPU slot(s) of {n_gpus} in {slots_dir}")
+        time.sleep(poll)
+
+
+def busy_slots(slots_dir: str | os.PathLike, n_gpus: int) -> list[int]:
+    """Indices of the slots some live process holds right now."""
+    busy = []
+    for index in range(n_gpus):
+        path = Path(slots_dir) / f"gpu-{index}.lock"
+        fd = try_lock(path) if path.exists() else -1
+        if fd is None:
+            busy.append(index)
+        elif fd >= 0:
+            os.close(fd)
+    return busy
+
+
+def write_json_atomic(path: Path, data: dict) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(data, sort_keys=True))
+    os.replace(tmp, path)
+
+
+def files_newer_than(root: Path, marker: Path, skip: tuple[str, ...] = (".snakemake",)) -> list[str]:
+    """Paths (relative to ``root``) of the files modified after ``marker``, top-level ``skip`` folders left out.
+
+    The inputs staged into a job's folder keep their old modification
+    times, so what is newer than the marker touched at staging is exactly
+    what the job wrote: its outputs, log and benchmark.
+    """
+    since = marker.stat().st_mtime
+    found = []
+    for folder, dirs, files in os.walk(root):
+        if Path(folder) == root:
+            dirs[:] = [d for d in dirs if d not in skip]
+        for name in files:
+            path = Path(folder, name)
+            if path.stat().st_mtime > since:
+                found.append(str(path.relative_to(root)))
+    return sorted(found)
+
+
+def run_job(job_dir: str | os.PathLike, command: list[str], slots_dir: str, n_gpus: int, gpus: int,
+            host: str, collect: str | None = None) -> int:
+    """Run ``command`` in ``job_dir`` holding ``gpus`` GPU slots; record start and exit code.
+
+    ``alive.lock`` is taken before anything else and inherited by the job,
+    so "lock free and no exit code" means the job died without finishing.
+    With ``collect`` (the job's working folder), the files the job wrote
+    there are listed in ``produced.txt`` for the status command to fetch.
+    """
+    job_dir = Path(job_dir)
+    alive = try_lock(job_dir / ALIVE_LOCK)
+    if alive is None:
+        raise RuntimeError(f"{job_dir} is already running")
+    (job_dir / PGID).write_text(str(os.getpgid(0)))
+    write_json_atomic(job_dir / STARTED, {"pid": os.getpid(), "pgid": os.getpgid(0), "time": time.time(),
+                                          "host": host, "hostname": socket.gethostname(), "gpus": None})
+    env = {**os.environ, "KNOWLEDGE_MAP_HOST": host}
+    slots: dict[int, int] = {}
+    if gpus > 0:
+        slots = acquire_slots(slots_dir, n_gpus, gpus)
+        env["CUDA_VISIBLE_DEVICES"] = ",".join(str(i) for i in sorted(slots))
+        record = json.loads((job_dir / STARTED).read_text())
+        write_json_atomic(job_dir / STARTED, {**record, "gpus": sorted(slots), "gpu_time": time.time()})
+    process = subprocess.run(command, env=env, pass_fds=(alive, *slots.values()))
+    if collect is not None:
+        produced = files_newer_than(Path(collect), job_dir / "staged")
+        (job_dir / PRODUCED).write_text("".join(f"{path}\n" for path in produced))
+    write_json_atomic(job_dir / EXITCODE, {"returncode": process.returncode, "time": time.time()})
+    return process.returncode
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m knowledge_map.gpu_slots --job-dir J --slots-dir D --n-gpus N --gpus G --host H -- CMD``"""
+    parser = argparse.ArgumentParser(prog="python -m knowledge_map.gpu_slots", description=main.__doc__)
+    parser.add_argument("--job-dir", required=True)
+    parser.add_argument("--slots-dir", required=True)
+    parser.add_argument("--n-gpus", type=int, required=True)
+    parser.add_argument("--gpus", type=int, default=1)
+    parser.add_argument("--host", default=socket.gethostname())
+    parser.add_argument("--collect", help="the job's working folder, to list the files it wrote")
+    parser.add_argument("command", nargs=argparse.REMAINDER)
+    args = parser.parse_args(argv)
+    command = args.command[1:] if args.command[:1] == ["--"] else args.command
+    if not command:
+        parser.error("no command given after --")
+    return run_job(args.job_dir, command, args.slots_dir, args.n_gpus, args.gpus, args.host, args.collect)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,495 @@
+"""Submit, status and cancel commands that run Snakemake jobs on SSH GPU hosts.
+
+The ``tensor`` profile uses Snakemake's cluster-generic executor; these are
+its ``submit``, ``status`` and ``cancel`` commands.  Snakemake keeps doing
+the scheduling (``--jobs``, retries, the DAG); this module only decides
+which host a job goes to and carries it there:
+
+- GPU jobs (``resources: gpu`` > 0) go to the host with the most free GPUs
+  (GPUs in ``hosts.yaml`` minus this run's jobs still active there); on the
+  host, :mod:`knowledge_map.gpu_slots` claims the GPU with ``flock`` and sets
+  ``CUDA_VISIBLE_DEVICES``.  CPU jobs run on this machine, where Snakemake runs.
+- Without a shared filesystem the workflow source, the config files and the
+  job's inputs are rsynced to ``<root>/mirror/<local absolute path>`` on the
+  host, hard-linked into a per-job folder, and the jobscript's absolute
+  paths are rewritten to point there; the files the job wrote come back by
+  rsync before the job is reported successful.  With ``shared_fs: true`` the
+  jobscript runs unchanged.
+- The status command asks the host: an exit code, a job still holding its
+  ``alive.lock``, or neither (it died: failed).
+
+Connection details (user, port, keys, ProxyJump, ControlMaster) come from
+``~/.ssh/config`` and the user's agent; nothing secret is ever read or written.
+Job records live in ``.snakemake/knowledge-map-tensor/jobs/`` of the workdir.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import secrets
+import shlex
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from knowledge_map.errors import KnowledgeMapError
+
+LOCAL = "local"
+#: Consecutive failed status checks (ssh errors) after which a job counts as failed.
+MAX_STATUS_ERRORS = 5
+STATE_DIR = Path(".snakemake/knowledge-map-tensor")
+#: Never copied to a host: version control, results, Snakemake's state, caches.
+SOURCE_EXCLUDES = (".git", ".snakemake", "/results", "/site/data", "__pycache__", ".pytest_cache", ".ruff_cache")
+HOST_KEYS = {"gpus", "python", "root", "slots_dir"}
+TOP_KEYS = {"hosts", "shared_fs", "python", "root", "slots_dir", "ssh_config"}
+
+
+@dataclass(frozen=True)
+class Host:
+    """One GPU server: its ssh alias, GPU count and where jobs live on it."""
+
+    name: str
+    gpus: int
+    python: str = "python3"
+    root: str = "~/knowledge-map-jobs"
+    slots_dir: str = "/tmp/knowledge-map-gpu-slots"
+
+
+@dataclass(frozen=True)
+class Cluster:
+    """The contents of a profile's ``hosts.yaml``."""
+
+    hosts: tuple[Host, ...]
+    shared_fs: bool = False
+    ssh_config: str | None = None
+    source: str = ""
+
+    def host(self, name: str) -> Host:
+        for host in self.hosts:
+            if host.name == name:
+                return host
+        raise KnowledgeMapError(f"{self.source}: no host {name!r} (hosts: {', '.join(h.name for h in self.hosts)})")
+
+
+def parse_hosts(data: dict, source: str = "hosts.yaml") -> Cluster:
+    """Check and read a hosts mapping: ``{hosts: {alias: gpus | {gpus, python, root, slots_dir}}, ...}``.
+
+    Top-level ``python``, ``root`` and ``slots_dir`` are defaults for every
+    host; a host's own mapping overrides them.
+    """
+    if not isinstance(data, dict) or not isinstance(data.get("hosts"), dict) or not data["hosts"]:
+        raise KnowledgeMapError(f"{source}: expected a 'hosts:' mapping of ssh alias -> GPU count")
+    unknown = set(data) - TOP_KEYS
+    if unknown:
+        allowed = ", ".join(sorted(TOP_KEYS))
+        raise KnowledgeMapError(f"{source}: unknown key(s) {', '.join(sorted(unknown))}; allowed: {allowed}")
+    defaults = {key: data[key] for key in ("python", "root", "slots_dir") if data.get(key) is not None}
+    hosts = []
+    for name, spec in data["hosts"].items():
+        spec = {"gpus": spec} if not isinstance(spec, dict) else spec
+        unknown = set(spec) - HOST_KEYS
+        if unknown:
+            raise KnowledgeMapError(f"{source}: host {name}: unknown key(s) {', '.join(sorted(unknown))}")
+        gpus = spec.get("gpus")
+        if not isinstance(gpus, int) or isinstance(gpus, bool) or gpus < 1:
+            raise KnowledgeMapError(f"{source}: host {name}: gpus must be a whole number >= 1, got {gpus!r}")
+        if name == LOCAL or not isinstance(name, str) or name.startswith("-") or not name.strip():
+            raise KnowledgeMapError(f"{source}: {name!r} cannot be a host alias")
+        hosts.append(Host(name=name, **{**defaults, **spec}))
+    shared = data.get("shared_fs", False)
+    if not isinstance(shared, bool):
+        raise KnowledgeMapError(f"{source}: shared_fs must be true or false, got {shared!r}")
+    ssh_config = data.get("ssh_config")
+    if ssh_config is not None:
+        ssh_config = str(Path(source).parent / os.path.expanduser(ssh_config))
+    return Cluster(tuple(hosts), shared, ssh_config, source)
+
+
+def load_hosts(path: str | os.PathLike) -> Cluster:
+    """Read and check a profile's ``hosts.yaml``."""
+    try:
+        data = yaml.safe_load(Path(path).read_text())
+    except OSError as error:
+        raise KnowledgeMapError(f"cannot read the tensor hosts file {path}: {error.strerror}") from error
+    return parse_hosts(data, str(path))
+
+
+def choose_host(cluster: Cluster, active: dict[str, int]) -> Host:
+    """The host with the most free GPUs (GPUs minus ``active`` jobs there); ties go to the first listed.
+
+    With ``--jobs`` equal to the total GPU count every GPU gets a job.  When
+    all are busy the job still goes to the least-loaded host and waits
+    there for a GPU slot.
+    """
+    return max(cluster.hosts, key=lambda host: (host.gpus - active.get(host.name, 0), -cluster.hosts.index(host)))
+
+
+# -- jobscripts ----------------------------------------------------------------------------------
+
+
+@dataclass
+class Jobscript:
+    """What Snakemake's cluster-generic executor hands the submit command."""
+
+    properties: dict
+    command: str
+    path: str = ""
+    tokens: list[str] = field(default_factory=list)
+
+    @property
+    def workdir(self) -> str:
+        """The folder the job runs in (the jobscript starts with ``cd <workdir> &&``)."""
+        if len(self.tokens) < 2 or self.tokens[0] != "cd":
+            raise KnowledgeMapError(f"jobscript {self.path}: expected it to start with 'cd <workdir>'")
+        return self.tokens[1]
+
+    def option(self, name: str) -> list[str]:
+        """The values after ``--name`` up to the next option or shell operator."""
+        if name not in self.tokens:
+            return []
+        values = []
+        for token in self.tokens[self.tokens.index(name) + 1 :]:
+            if token.startswith("--") or token in OPERATORS:
+                break
+            values.append(token)
+        return values
+
+    @property
+    def snakefile(self) -> str:
+        return self.option("--snakefile")[0]
+
+    @property
+    def gpus(self) -> int:
+        return int(self.properties.get("resources", {}).get("gpu", 0) or 0)
+
+
+OPERATORS = ("&&", "||", ";", "|")
+
+
+def parse_jobscript(text: str, path: str = "") -> Jobscript:
+    """Read the properties line and the command line of a Snakemake jobscript."""
+    properties, command = None, None
+    for line in text.splitlines():
+        if line.startswith("# properties = "):
+            properties = json.loads(line[len("# properties = ") :])
+        elif line.strip() and not line.startswith("#"):
+            command = line.strip()
+    if properties is None or command is None:
+        raise KnowledgeMapError(f"jobscript {path}: no '# properties' line or no command (not a Snakemake jobscript?)")
+    return Jobscript(properties, command, path, shlex.split(command))
+
+
+def rewrite_command(job: Jobscript, work: str, mirror: str, python: str) -> str:
+    """The jobscript's command with local absolute paths moved to the host.
+
+    Paths inside the local workdir go to the job's folder ``work``; every
+    other absolute path goes under ``mirror`` (same path, new root); the
+    Python that runs Snakemake becomes the host's ``python``.
+    """
+    out = []
+    for index, token in enumerate(job.tokens):
+        if token in OPERATORS:
+            out.append(token)
+        elif index > 0 and job.tokens[index - 1] == "&&" and job.tokens[index - 3 : index - 1][:1] == ["cd"]:
+            out.append(shlex.quote(python))
+        else:
+            out.append(shlex.quote(map_path(token, job.workdir, work, mirror)))
+    return " ".join(out)
+
+
+def map_path(path: str, workdir: str, work: str, mirror: str) -> str:
+    """Where local absolute ``path`` lives on the host: under the job folder ``work`` or under ``mirror``."""
+    workdir = workdir.rstrip("/")
+    if path == workdir or path.startswith(workdir + "/"):
+        return work + path[len(workdir) :]
+    if path.startswith("/"):
+        return mirror.rstrip("/") + path
+    return path
+
+
+def staged_paths(job: Jobscript) -> list[str]:
+    """Local absolute paths a host needs for ``job``: the source folder, config files and inputs."""
+    workdir = job.workdir
+    inputs = [p if os.path.isabs(p) else os.path.join(workdir, p) for p in job.properties.get("input") or []]
+    configs = job.option("--configfiles") + job.option("--configfile")
+    return [os.path.dirname(job.snakefile), *configs, *inputs]
+
+
+# -- running commands on a host -------------------------------------------------------------------
+
+
+def ssh_base(cluster: Cluster) -> list[str]:
+    """``ssh`` in batch mode (never prompts), with the profile's ssh config if it names one."""
+    command = ["ssh", "-o", "BatchMode=yes"]
+    if cluster.ssh_config:
+        command += ["-F", cluster.ssh_config]
+    return command
+
+
+def on_host(cluster: Cluster, host: str, script: str, stdin: str | None = None, check: bool = True,
+            timeout: float = 120) -> str:
+    """Run a shell ``script`` on ``host`` (``local`` = here) and return its stdout."""
+    command = ["bash", "-c", script] if host == LOCAL else [*ssh_base(cluster), host, script]
+    result = subprocess.run(command, input=stdin, capture_output=True, text=True, timeout=timeout)
+    if check and result.returncode != 0:
+        raise KnowledgeMapError(f"{host}: command failed ({result.returncode}): {result.stderr.strip()[-400:]}")
+    return result.stdout
+
+
+def rsync(cluster: Cluster, *args: str) -> None:
+    """``rsync -a`` over the same ssh as every other command; one-line error on failure."""
+    shell = " ".join(shlex.quote(part) for part in ssh_base(cluster))
+    result = subprocess.run(["rsync", "-a", "-e", shell, *args], capture_output=True, text=True)
+    if result.returncode != 0:
+        raise KnowledgeMapError(f"rsync {' '.join(args[-2:])} failed: {result.stderr.strip()[-400:]}")
+
+
+def remote_path(path: str) -> str:
+    """A host path for a shell: ``~/x`` becomes ``"$HOME"/x`` so the host's home is used."""
+    if path == "~" or path.startswith("~/"):
+        return '"$HOME"' + shlex.quote(path[1:]) if len(path) > 1 else '"$HOME"'
+    return shlex.quote(path)
+
+
+def host_root(cluster: Cluster, host: Host) -> str:
+    """The host's job root as an absolute path (created on first use, cached per workdir)."""
+    cache = STATE_DIR / "roots" / host.name
+    if cache.exists():
+        return cache.read_text().strip()
+    root_path = remote_path(host.root)
+    root = on_host(cluster, host.name, f"mkdir -p {root_path} && cd {root_path} && pwd").strip()
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    cache.write_text(root)
+    return root
+
+
+# -- job records ----------------------------------------------------------------------------------
+
+
+def record_path(jobid: str) -> Path:
+    return STATE_DIR / "jobs" / f"{jobid.replace('/', '__')}.json"
+
+
+def read_record(jobid: str) -> dict:
+    try:
+        return json.loads(record_path(jobid).read_text())
+    except FileNotFoundError as error:
+        raise KnowledgeMapError(f"no record of tensor job {jobid} in {STATE_DIR.resolve()}") from error
+
+
+def write_record(record: dict) -> None:
+    path = record_path(record["jobid"])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(record, indent=1, sort_keys=True))
+    os.replace(tmp, path)
+
+
+def active_jobs(run: str) -> dict[str, int]:
+    """GPUs in use per host by this Snakemake run's jobs not yet finished."""
+    counts: dict[str, int] = {}
+    for path in (STATE_DIR / "jobs").glob("*.json"):
+        record = json.loads(path.read_text())
+        if record["run"] == run and record["state"] == "submitted" and record["gpus"] > 0:
+            counts[record["host"]] = counts.get(record["host"], 0) + record["gpus"]
+    return counts
+
+
+# -- submit / status / cancel ---------------------------------------------------------------------
+
+
+def launch_script(job_dir: str, python: str, pythonpath: str, host: Host, gpus: int, collect: str | None,
+                  links: list[tuple[str, str]], mkdirs: list[str]) -> str:
+    """Shell that links staged files into the job folder and starts the job detached under its GPU lock.
+
+    It returns once the job holds its ``alive.lock`` (``started.json``
+    exists), so a status check never mistakes a starting job for a dead one.
+    """
+    q = shlex.quote
+    lines = ["set -e", f"mkdir -p {q(job_dir)}", f"cat > {q(job_dir)}/jobscript.sh"]
+    for source, target in links:
+        lines.append(f"if [ -d {q(source)} ]; then mkdir -p {q(target)} && cp -al {q(source)}/. {q(target)}/; "
+                     f"else mkdir -p \"$(dirname {q(target)})\" && ln -f {q(source)} {q(target)}; fi")
+    lines += [f"mkdir -p {q(d)}" for d in mkdirs]
+    lines.append(f"touch {q(job_dir)}/staged")
+    collect_arg = f"--collect {q(collect)} " if collect else ""
+    lines.append(
+        f"PYTHONPATH={q(pythonpath)} setsid nohup {q(python)} -m knowledge_map.gpu_slots --job-dir {q(job_dir)} "
+        f"--slots-dir {q(host.slots_dir)} --n-gpus {host.gpus} --gpus {gpus} --host {q(host.name)} {collect_arg}"
+        f"-- sh {q(job_dir)}/jobscript.sh > {q(job_dir)}/job.out 2>&1 < /dev/null &"
+    )
+    lines.append(f"for i in $(seq 600); do [ -e {q(job_dir)}/started.json ] && exit 0; sleep 0.1; done")
+    lines.append(f"echo 'job did not start; see {job_dir}/job.out' >&2; exit 1")
+    return "\n".join(lines)
+
+
+def submit(cluster: Cluster, jobscript_path: str) -> str:
+    """Start the job on a host and return its external id ``<host>/<name>``."""
+    job = parse_jobscript(Path(jobscript_path).read_text(), jobscript_path)
+    run = Path(jobscript_path).parent.name
+    name = f"{run}-{job.properties['jobid']}-{job.properties.get('rule', 'group')}-{secrets.token_hex(3)}"
+    workdir = job.workdir
+    source = os.path.dirname(job.snakefile)
+    # With a shared filesystem the host sees the same paths, the Python environment included.
+    python = job.tokens[job.tokens.index("&&") + 1]
+    if job.gpus == 0:
+        host, root, shared = Host(LOCAL, 1), str((STATE_DIR / "local").resolve()), True
+    else:
+        host = choose_host(cluster, active_jobs(run))
+        root, shared = host_root(cluster, host), cluster.shared_fs
+        python = python if shared else host.python
+    job_dir = f"{root}/jobs/{name}"
+    links: list[tuple[str, str]] = []
+    mkdirs: list[str] = []
+    if shared:
+        command, pythonpath, collect = job.command, os.environ.get("PYTHONPATH", source), None
+    else:
+        mirror, work = f"{root}/mirror", f"{job_dir}/work"
+        sync_source(cluster, source, host, mirror)
+        files = [p for p in staged_paths(job)[1:] if os.path.exists(p)]
+        if files:
+            rsync(cluster, "-R", *files, f"{host.name}:{mirror}/")
+        for path in [source, *files]:
+            if path == workdir or path.startswith(workdir.rstrip("/") + "/"):
+                links.append((mirror + path, work + path[len(workdir.rstrip("/")) :]))
+        command = rewrite_command(job, work, mirror, python)
+        # Snakemake's per-run temp folder, which the job waits for.
+        mkdirs = [map_path(p, workdir, work, mirror) for p in job.option("--wait-for-files") if os.path.isdir(p)]
+        pythonpath, collect = mirror + source, work
+    script = launch_script(job_dir, python, pythonpath, host, job.gpus, collect, links, mkdirs)
+    on_host(cluster, host.name, script, stdin=f"#!/bin/sh\n{command}\n")
+    write_record({
+        "jobid": f"{host.name}/{name}", "host": host.name, "run": run, "rule": job.properties.get("rule"),
+        "wildcards": job.properties.get("wildcards", {}), "snakemake_jobid": job.properties["jobid"],
+        "gpus": job.gpus, "job_dir": job_dir, "work": None if shared else f"{job_dir}/work",
+        "logs": job.properties.get("log") or [], "workdir": workdir, "state": "submitted", "submitted": time.time(),
+    })
+    return f"{host.name}/{name}"
+
+
+def sync_source(cluster: Cluster, source: str, host: Host, mirror: str) -> None:
+    """Mirror the workflow's source folder (Snakefile, rules, scripts, package, config) on the host.
+
+    rsync sends only what changed, so after the first job this costs one
+    round trip; results and Snakemake's state are never sent.
+    """
+    excludes = [f"--exclude={pattern}" for pattern in SOURCE_EXCLUDES]
+    rsync(cluster, "--delete", *excludes, "--rsync-path", f"mkdir -p {shlex.quote(mirror + source)} && rsync",
+          f"{source}/", f"{host.name}:{mirror}{source}/")
+
+
+def probe_script(job_dir: str) -> str:
+    """Shell printing the job's state: its exit record, ``running`` or ``dead``."""
+    d = shlex.quote(job_dir)
+    return (f"cd {d} 2>/dev/null || {{ echo dead; exit 0; }}; "
+            "if [ -e exitcode ]; then cat exitcode; "
+            "elif flock -n alive.lock true; then if [ -e exitcode ]; then cat exitcode; else echo dead; fi; "
+            "else echo running; fi; "
+            "[ -e started.json ] && { echo; cat started.json; }; true")
+
+
+def parse_probe(text: str) -> tuple[str, int | None, dict]:
+    """``(state, returncode, started)`` from :func:`probe_script`'s output."""
+    lines = [line for line in text.splitlines() if line.strip()]
+    first = lines[0] if lines else "dead"
+    started = json.loads(lines[1]) if len(lines) > 1 else {}
+    if first.startswith("{"):
+        code = json.loads(first)["returncode"]
+        return ("success" if code == 0 else "failed"), code, started
+    return ("running" if first == "running" else "failed"), None, started
+
+
+def fetch(cluster: Cluster, record: dict, paths: list[str] | None) -> None:
+    """Bring files from the job's folder back into the local workdir: ``paths``, or everything it wrote."""
+    source = f"{record['host']}:{record['work']}/"
+    if paths is None:
+        rsync(cluster, f"--files-from=:{record['job_dir']}/produced.txt", source, record["workdir"] + "/")
+    elif paths:
+        listing = STATE_DIR / "jobs" / f"{record['jobid'].replace('/', '__')}.fetch"
+        listing.write_text("".join(f"{p}\n" for p in paths))
+        rsync(cluster, "--ignore-missing-args", f"--files-from={listing}", source, record["workdir"] + "/")
+
+
+def status(cluster: Cluster, jobid: str) -> str:
+    """``running``, ``success`` or ``failed`` for a job, bringing its files back when it ends.
+
+    While a remote job runs its rule log is copied back on every check, so
+    ``knowledge_map.progress`` shows live progress without a shared filesystem.
+    """
+    record = read_record(jobid)
+    if record["state"] != "submitted":
+        return record["state"]
+    try:
+        probe = on_host(cluster, record["host"], probe_script(record["job_dir"]), timeout=60)
+    except (KnowledgeMapError, subprocess.TimeoutExpired) as error:
+        # A network hiccup is not a failed job; a host unreachable for a few checks in a row is.
+        errors = record.get("status_errors", 0) + 1
+        print(f"knowledge-map tensor status: {jobid}: {error}", file=sys.stderr)
+        if errors < MAX_STATUS_ERRORS:
+            write_record({**record, "status_errors": errors})
+            return "running"
+        write_record({**record, "state": "failed", "finished": time.time(), "error": str(error)})
+        return "failed"
+    state, code, started = parse_probe(probe)
+    remote = record["work"] is not None
+    if state == "running":
+        if remote and started.get("gpus") is not None:
+            fetch(cluster, record, record["logs"])
+        return state
+    if remote:
+        fetch(cluster, record, None if state == "success" else record["logs"])
+    write_record({**record, "state": state, "returncode": code, "started": started, "finished": time.time()})
+    return state
+
+
+def cancel(cluster: Cluster, jobids: list[str]) -> None:
+    """Stop jobs: SIGTERM to each job's process group, SIGKILL two seconds later.
+
+    Snakemake gives the cancel command two seconds, so the kills are started
+    detached, one ssh per host in parallel, and not waited for.
+    """
+    by_host: dict[str, list[str]] = {}
+    for jobid in jobids:
+        record = read_record(jobid)
+        by_host.setdefault(record["host"], []).append(record["job_dir"])
+        write_record({**record, "state": "failed", "cancelled": time.time()})
+    for host, dirs in by_host.items():
+        groups = " ".join(f"$(cat {shlex.quote(d)}/pgid 2>/dev/null)" for d in dirs)
+        script = (f"for g in {groups}; do kill -TERM -- -$g 2>/dev/null; done; sleep 2; "
+                  f"for g in {groups}; do kill -KILL -- -$g 2>/dev/null; done; true")
+        command = ["bash", "-c", script] if host == LOCAL else [*ssh_base(cluster), host, script]
+        subprocess.Popen(command, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m knowledge_map.tensor {submit JOBSCRIPT | status JOBID | cancel JOBID...} --hosts hosts.yaml``"""
+    parser = argparse.ArgumentParser(prog="python -m knowledge_map.tensor", description=__doc__.split("\n")[0])
+    parser.add_argument("--hosts", required=True, help="the profile's hosts.yaml")
+    parser.add_argument("action", choices=("submit", "status", "cancel"))
+    parser.add_argument("args", nargs="+")
+    args = parser.parse_args(argv)
+    try:
+        cluster = load_hosts(args.hosts)
+        if args.action == "submit":
+            print(submit(cluster, args.args[-1]))
+        elif args.action == "status":
+            print(status(cluster, args.args[0]))
+        else:
+            cancel(cluster, args.args)
+    except KnowledgeMapError as error:
+        print(f"knowledge-map tensor {args.action}: {error}", file=sys.stderr)
+        if args.action == "status":
+            print("failed")
+            return 0
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,56 @@
+"""What makes Snakemake recompute embedding shards: a digest of the embedding code.
+
+Snakemake reruns a ``script:`` rule when its script changes, but it cannot
+see the package code the script calls.  Embedding 250,000 articles costs GPU
+hours, so the rule gets the digest of exactly the code that decides an
+embedding as a ``param``: Snakemake's ``params`` trigger then reruns the
+shards when that code changes, and never for anything else.
+
+The digest is over each module's syntax tree without docstrings, so
+comments, formatting and documentation edits do not count as changes.
+"""
+
+from __future__ import annotations
+
+import ast
+import hashlib
+import importlib.util
+import os
+
+#: Modules whose code decides the numbers in a shard file.
+EMBEDDING_MODULES = ("knowledge_map.embed", "knowledge_map.models", "knowledge_map.corpus")
+
+
+def _strip_docstrings(tree: ast.AST) -> ast.AST:
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
+            body = node.body
+            if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant) \
+                    and isinstance(body[0].value.value, str):
+                node.body = body[1:] or [ast.Pass()]
+    return tree
+
+
+def source_digest(source: str) -> str:
+    """SHA-256 of Python ``source``'s syntax tree, ignoring comments, layout and docstrings."""
+    tree = _strip_docstrings(ast.parse(source))
+    return hashlib.sha256(ast.dump(tree, include_attributes=False).encode()).hexdigest()
+
+
+def code_digest(paths: list[str | os.PathLike]) -> str:
+    """One short digest over several Python files' :func:`source_digest` (order matters)."""
+    digest = hashlib.sha256()
+    for path in paths:
+        with open(path, encoding="utf-8") as handle:
+            digest.update(source_digest(handle.read()).encode())
+    return digest.hexdigest()[:16]
+
+
+def module_paths(modules: tuple[str, ...] = EMBEDDING_MODULES) -> list[str]:
+    """Files of ``modules`` as Python imports them (the code that will run, wherever it is installed)."""
+    return [importlib.util.find_spec(name).origin for name in modules]
+
+
+def embedding_code_digest(script: str | os.PathLike) -> str:
+    """Digest of the embedding modules and the rule's ``script``: the embed rule's ``code`` param."""
+    return code_digest([*module_paths(), script])

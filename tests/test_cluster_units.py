@@ -1,0 +1,209 @@
+"""Unit tests of the cluster helpers: GPU slots, tensor host config and jobscripts, progress, triggers, envs."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import tomllib
+import yaml
+from daemons import REPO
+
+from knowledge_map.errors import KnowledgeMapError
+from knowledge_map.gpu_slots import acquire_slots, busy_slots
+from knowledge_map.progress import collect, parse_shard_log, parse_snakemake_log, render
+from knowledge_map.tensor import choose_host, map_path, parse_hosts, parse_jobscript, rewrite_command
+from knowledge_map.triggers import source_digest
+
+JOBSCRIPT = """#!/bin/sh
+# properties = {"type": "single", "rule": "embed_shard", "local": false, "input": ["results/corpus.parquet"], \
+"output": ["results/m/shards/shard-0001.h5"], "wildcards": {"shard": "0001"}, "params": {}, \
+"log": ["results/m/logs/embed/shard-0001.log"], "threads": 4, "resources": {"gpu": 1, "batch_size": 64}, "jobid": 3}
+cd /home/u/km && /opt/py/bin/python3.11 -m snakemake --snakefile '/home/u/km/Snakefile' --target-jobs \
+'embed_shard:shard=0001' --wait-for-files '/home/u/km/.snakemake/tmp.abc' 'results/corpus.parquet' \
+--configfiles /etc/km/extra.yaml --mode 'remote' && exit 0 || exit 1
+"""
+
+
+# -- GPU slots -------------------------------------------------------------------------------------
+
+
+def test_slots_are_distinct_and_released_with_their_fds(tmp_path):
+    """Two claims on a 2-GPU host get GPUs 0 and 1; a third finds none until one closes."""
+    first = acquire_slots(tmp_path, 2)
+    second = acquire_slots(tmp_path, 2)
+    assert set(first) | set(second) == {0, 1}
+    with pytest.raises(TimeoutError):
+        acquire_slots(tmp_path, 2, poll=0.05, timeout=0.2)
+    os.close(first.popitem()[1])
+    assert acquire_slots(tmp_path, 2, timeout=1)
+
+
+def test_slot_is_freed_when_its_holder_is_sigkilled(tmp_path):
+    """The kernel drops a flock with the last fd: a SIGKILLed job leaves no stale GPU claim."""
+    code = f"from knowledge_map.gpu_slots import acquire_slots; import time; acquire_slots({str(tmp_path)!r}, 1); " \
+           "print('held', flush=True); time.sleep(60)"
+    holder = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True,
+                              env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert holder.stdout.readline().strip() == "held"
+    assert busy_slots(tmp_path, 1) == [0]
+    holder.send_signal(signal.SIGKILL)
+    holder.wait()
+    assert busy_slots(tmp_path, 1) == []
+
+
+def test_asking_for_more_gpus_than_the_host_has_is_an_error(tmp_path):
+    with pytest.raises(ValueError, match="wants 3 GPUs but the host has 2"):
+        acquire_slots(tmp_path, 2, 3)
+
+
+# -- tensor hosts and jobscripts --------------------------------------------------------------------
+
+
+def test_shipped_hosts_file_parses_to_two_eight_gpu_servers():
+    cluster = parse_hosts(yaml.safe_load((REPO / "profiles/tensor/hosts.yaml").read_text()))
+    assert [(h.name, h.gpus) for h in cluster.hosts] == [("tensor01", 8), ("tensor02", 8)]
+    assert cluster.shared_fs is False
+
+
+@pytest.mark.parametrize("data, message", [
+    ({}, "expected a 'hosts:' mapping"),
+    ({"hosts": {"a": 0}}, "gpus must be a whole number >= 1"),
+    ({"hosts": {"a": {"gpus": 2, "passwd": "x"}}}, "unknown key"),
+    ({"hosts": {"a": 1}, "password": "x"}, "unknown key"),
+    ({"hosts": {"local": 1}}, "cannot be a host alias"),
+    ({"hosts": {"a": 1}, "shared_fs": "yes"}, "shared_fs must be true or false"),
+])
+def test_bad_hosts_files_are_refused_in_one_line(data, message):
+    with pytest.raises(KnowledgeMapError, match=message):
+        parse_hosts(data)
+
+
+def test_sixteen_jobs_fill_all_sixteen_gpus():
+    """Placing jobs one by one on the least-loaded host uses every GPU of both servers."""
+    cluster = parse_hosts({"hosts": {"tensor01": 8, "tensor02": 8}})
+    active: dict[str, int] = {}
+    for _ in range(16):
+        host = choose_host(cluster, active).name
+        active[host] = active.get(host, 0) + 1
+    assert active == {"tensor01": 8, "tensor02": 8}
+
+
+def test_jobscript_paths_move_to_the_job_folder_and_mirror():
+    job = parse_jobscript(JOBSCRIPT)
+    assert (job.workdir, job.snakefile, job.gpus) == ("/home/u/km", "/home/u/km/Snakefile", 1)
+    command = rewrite_command(job, "/r/jobs/j/work", "/r/mirror", "python3")
+    assert command.startswith("cd /r/jobs/j/work && python3 -m snakemake --snakefile /r/jobs/j/work/Snakefile")
+    assert "/r/jobs/j/work/.snakemake/tmp.abc results/corpus.parquet" in command
+    assert "--configfiles /r/mirror/etc/km/extra.yaml" in command and command.endswith("&& exit 0 || exit 1")
+    assert "/home/u" not in command
+    assert map_path("/home/u/kmx", "/home/u/km", "/w", "/m") == "/m/home/u/kmx"
+
+
+# -- progress --------------------------------------------------------------------------------------
+
+
+def test_progress_reads_a_finished_run(workflow_run):
+    """A complete run shows every shard done with its host and article count."""
+    models = collect(workflow_run)
+    shards = models["all-MiniLM-L6-v2"]
+    assert [s.shard for s in shards] == ["0000", "0001", "0002"]
+    assert all(s.state == "done" and s.total and s.done == s.total and s.host != "-" for s in shards)
+    assert "3 done, 0 running, 0 failed, 0 waiting" in render(models)
+
+
+def test_progress_line_and_placement_parse():
+    text = ("x INFO knowledge_map.embed: shard 2/4: rows 10..20 (10 articles) on cuda in float16\n"
+            "x INFO knowledge_map.embed: shard 2: placement host=tensor02 slurm_job=- CUDA_VISIBLE_DEVICES=5\n"
+            "x INFO knowledge_map.embed: shard 2: 4/10 articles, 2.5 articles/s, ETA 2 s\n")
+    assert parse_shard_log(text) == {"n_shards": 4, "total": 10, "host": "tensor02", "slurm_job": "-", "gpu": "5",
+                                     "done": 4, "rate": 2.5, "eta": 2.0}
+
+
+def test_snakemake_log_states_last_event_wins():
+    log = ("rule embed_shard:\n    jobid: 4\n    wildcards: shard=0001\n"
+           "rule embed_shard:\n    jobid: 5\n    wildcards: shard=0002\n"
+           "Error in rule embed_shard:\n    message: x\n    jobid: 4\n"
+           "Finished jobid: 5 (Rule: embed_shard)\n"
+           "rule embed_shard:\n    jobid: 6\n    wildcards: shard=0003\n")
+    assert parse_snakemake_log(log) == {"0001": "failed", "0002": "done", "0003": "running"}
+
+
+def test_progress_command_runs(workflow_run):
+    result = subprocess.run([sys.executable, "-m", "knowledge_map.progress", str(workflow_run)],
+                            env={**os.environ, "PYTHONPATH": str(REPO)}, capture_output=True, text=True)
+    assert result.returncode == 0 and "0002   done" in result.stdout
+
+
+# -- rerun triggers ----------------------------------------------------------------------------------
+
+
+def test_digest_ignores_comments_layout_and_docstrings_but_not_code():
+    base = 'def f(x):\n    """Doc."""\n    return x + 1\n'
+    assert source_digest(base) == source_digest('def f(x):  # note\n    """Other doc."""\n\n    return (x + 1)\n')
+    assert source_digest(base) != source_digest('def f(x):\n    """Doc."""\n    return x + 2\n')
+
+
+# -- conda environments ------------------------------------------------------------------------------
+
+
+def pins() -> dict[str, str]:
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["dependencies"]
+    return {re.split(r"[=<>!~ ]", spec, maxsplit=1)[0].lower(): spec for spec in project}
+
+
+def env_specs(path: Path) -> list[str]:
+    deps = yaml.safe_load(path.read_text())["dependencies"]
+    return [spec for dep in deps if isinstance(dep, dict) for spec in dep["pip"]]
+
+
+@pytest.mark.parametrize("env", ["embed", "map", "site"])
+def test_conda_env_pins_equal_pyproject(env):
+    """Every package an env names is a project dependency with exactly the project's pin."""
+    project = pins()
+    for spec in env_specs(REPO / "envs" / f"{env}.yaml"):
+        name = re.split(r"[=<>!~ ]", spec, maxsplit=1)[0].lower()
+        assert name in project, f"envs/{env}.yaml: {name} is not a dependency in pyproject.toml"
+        assert spec == project[name], f"envs/{env}.yaml: {spec!r} but pyproject.toml pins {project[name]!r}"
+
+
+def third_party_imports(path: Path, seen: set[Path]) -> set[str]:
+    """Top-level third-party modules ``path`` imports, following knowledge_map imports (also inside functions)."""
+    import ast
+
+    if path in seen:
+        return set()
+    seen.add(path)
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
+            [node.module] if isinstance(node, ast.ImportFrom) and node.module and not node.level else []
+        for name in names:
+            top = name.split(".")[0]
+            if top == "knowledge_map":
+                module = REPO / (name.replace(".", "/") + ".py")
+                if module.exists():
+                    found |= third_party_imports(module, seen)
+            elif top not in sys.stdlib_module_names and top != "snakemake":
+                found.add(top)
+    return found
+
+
+def test_each_rule_env_provides_what_its_script_imports():
+    """The conda env of every rule covers the third-party imports of its script and the package code it calls."""
+    from importlib.metadata import packages_distributions
+
+    distributions = packages_distributions()
+    for rules in (REPO / "rules").glob("*.smk"):
+        for env, script in re.findall(r'conda:\n\s+"\.\./envs/(\w+)\.yaml"\n\s+script:\n\s+"\.\./(\S+)"',
+                                      rules.read_text()):
+            specs = env_specs(REPO / f"envs/{env}.yaml")
+            provided = {re.split(r"[=<>!~ ]", s, maxsplit=1)[0].lower() for s in specs}
+            for module in third_party_imports(REPO / script, set()):
+                dists = {d.lower() for d in distributions.get(module, [module])}
+                assert dists & provided, f"{script} imports {module} but envs/{env}.yaml has none of {dists}"
