@@ -21,6 +21,7 @@ TRACKED_PACKAGES = (
     "umap-learn",
     "pynndescent",
     "numba",
+    "openvino",
     "numpy",
     "scikit-learn",
     "h5py",

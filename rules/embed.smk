@@ -12,6 +12,9 @@ rule embed_shard:
         max_seq_length=config["model"]["max_seq_length"],
         dtype=config["model"]["dtype"],
         prompt=config["model"]["prompt"],
+        backend=config["model"]["backend"],
+        cpu_precision=config["model"]["cpu_precision"],
+        cache_dir=f"{RESULTS}/cache/openvino",
         n_shards=config["shards"],
     threads: 4
     resources:
