@@ -161,7 +161,9 @@ def load_openvino_model(model: Any, weights_sha256: str, cache_dir: str | None) 
 class OpenVINOEncoder:
     """OpenVINO on the CPU in ``precision`` (float32 or bfloat16), with ``threads`` inference threads."""
 
-    def __init__(self, model: Any, precision: str, threads: int, weights_sha256: str = "", cache_dir: str | None = None):
+    def __init__(
+        self, model: Any, precision: str, threads: int, weights_sha256: str = "", cache_dir: str | None = None
+    ):
         import openvino as ov
 
         self.model = model
@@ -176,7 +178,11 @@ class OpenVINOEncoder:
 
     def _compile(self, core: Any, converted: Any, precision: str) -> Any:
         hint = {"float32": "f32", "bfloat16": "bf16"}[precision]
-        config = {"INFERENCE_PRECISION_HINT": hint, "INFERENCE_NUM_THREADS": self.threads, "PERFORMANCE_HINT": "LATENCY"}
+        config = {
+            "INFERENCE_PRECISION_HINT": hint,
+            "INFERENCE_NUM_THREADS": self.threads,
+            "PERFORMANCE_HINT": "LATENCY",
+        }
         return core.compile_model(converted, "CPU", config)
 
     def _check_conversion(self, compiled: Any) -> None:

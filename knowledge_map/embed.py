@@ -172,10 +172,18 @@ def embed_shard(
     """
     import json
 
-    from knowledge_map.corpus import corpus_row_count, document_text, read_corpus_slice, shard_bounds
     from knowledge_map.backends import make_encoder
-    from knowledge_map.models import load_model, resolve_backend, resolve_cpu_precision, resolve_device, resolve_dtype
-    from knowledge_map.models import resolve_model_path, resolve_prompt, weights_sha256
+    from knowledge_map.corpus import corpus_row_count, document_text, read_corpus_slice, shard_bounds
+    from knowledge_map.models import (
+        load_model,
+        resolve_backend,
+        resolve_cpu_precision,
+        resolve_device,
+        resolve_dtype,
+        resolve_model_path,
+        resolve_prompt,
+        weights_sha256,
+    )
     from knowledge_map.provenance import package_versions
 
     started = time.monotonic()

@@ -218,7 +218,10 @@ def load_model(name: str, device: str, dtype: str, max_seq_length: int) -> Any:
             path,
             device=device,
             local_files_only=local,
-            model_kwargs={"dtype": getattr(torch, dtype), "attn_implementation": attention_implementation(device, dtype)},
+            model_kwargs={
+                "dtype": getattr(torch, dtype),
+                "attn_implementation": attention_implementation(device, dtype),
+            },
         )
     except OSError as exc:
         raise KnowledgeMapError(
