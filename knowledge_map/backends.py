@@ -59,12 +59,12 @@ class TorchEncoder:
         self.autocast = autocast
         self.pin = self.device.type == "cuda"
 
-    def describe(self) -> dict[str, str]:
+    def describe(self) -> dict[str, Any]:
         import torch
 
         weights = str(next(self.model.parameters()).dtype).replace("torch.", "")
         precision = f"{str(self.autocast).replace('torch.', '')}-autocast" if self.autocast else weights
-        return {"backend": "torch", "precision": precision, "threads": str(torch.get_num_threads())}
+        return {"backend": "torch", "precision": precision, "threads": torch.get_num_threads()}
 
     def prepare(self, texts: Sequence[str], prompt: str) -> dict[str, Any]:
         features = self.model.preprocess(list(texts), prompt=prompt or None)
@@ -203,10 +203,10 @@ class OpenVINOEncoder:
                 "set model.backend: torch"
             )
 
-    def describe(self) -> dict[str, str]:
+    def describe(self) -> dict[str, Any]:
         hint = self.compiled.get_property("INFERENCE_PRECISION_HINT").to_string()
         precision = {"f32": "float32", "bf16": "bfloat16", "f16": "float16"}.get(hint, hint)
-        return {"backend": "openvino", "precision": precision, "threads": str(self.threads)}
+        return {"backend": "openvino", "precision": precision, "threads": self.threads}
 
     def prepare(self, texts: Sequence[str], prompt: str) -> dict[str, np.ndarray]:
         features = self.model.preprocess(list(texts), prompt=prompt or None)
