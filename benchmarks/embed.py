@@ -135,7 +135,8 @@ def main(argv=None) -> dict:
     else:
         name = platform.processor() or platform.machine()
         ghz = cpu_clock_ghz() or 0.0
-        per_cycle = args.cpu_flops_per_cycle * (2 if engine["precision"].startswith("bfloat16") and cpu_has_native_bf16() else 1)
+        bf16 = engine["precision"].startswith("bfloat16") and cpu_has_native_bf16()
+        per_cycle = args.cpu_flops_per_cycle * (2 if bf16 else 1)
         peak = cpu_peak_flops(os.cpu_count(), ghz, per_cycle)
         peak_note = f"{os.cpu_count()} cores x {ghz:.2f} GHz x {per_cycle:g} FLOP/cycle (assumed)"
     result = {

@@ -23,6 +23,8 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import numpy as np
+
 #: Dense bfloat16/float16 tensor-core peaks (FLOP/s) by CUDA device name fragment, from the vendors' datasheets.
 GPU_HALF_PEAKS = (
     ("H200", 989.4e12),
@@ -89,7 +91,8 @@ def peak_rss_bytes() -> int:
     return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) * 1024
 
 
-def run_measured(argv: Sequence[str], timeout: float | None = None, env: dict[str, str] | None = None) -> dict[str, Any]:
+def run_measured(argv: Sequence[str], timeout: float | None = None, env: dict[str, str] | None = None
+                 ) -> dict[str, Any]:
     """Run ``python argv...`` in a fresh process and return its last stdout line, parsed as JSON.
 
     A fresh process per measurement keeps each peak RSS its own (a
@@ -104,3 +107,28 @@ def run_measured(argv: Sequence[str], timeout: float | None = None, env: dict[st
         raise RuntimeError(f"{' '.join(command)} failed ({completed.returncode}):\n{completed.stderr[-3000:]}")
     lines = [line for line in completed.stdout.splitlines() if line.strip()]
     return json.loads(lines[-1])
+
+
+def clustered_matrix(n: int, dim: int, clusters: int = 60, subspace: int = 12, seed: int = 0,
+                     block: int = 20000) -> np.ndarray:
+    """A synthetic embedding matrix with cluster structure, rows L2-normalised, float32.
+
+    Row i of cluster c is ``mu_c + B_c z_i + 0.15 e_i`` with ``mu_c`` and the
+    ``subspace`` x ``dim`` basis ``B_c`` (scaled 0.35) Gaussian per cluster,
+    ``z_i`` standard normal in ``subspace`` dimensions and ``e_i`` isotropic
+    noise: clusters that are locally low-dimensional, as real embeddings
+    are, rather than isotropic blobs.  Built in blocks; the same seed gives
+    the same bytes.
+    """
+    rng = np.random.default_rng(seed)
+    centres = rng.standard_normal((clusters, dim)).astype(np.float32)
+    bases = (rng.standard_normal((clusters, subspace, dim)) * 0.35).astype(np.float32)
+    labels = rng.integers(0, clusters, n)
+    out = np.empty((n, dim), dtype=np.float32)
+    for start in range(0, n, block):
+        part = labels[start : start + block]
+        z = rng.standard_normal((len(part), subspace)).astype(np.float32)
+        noise = rng.standard_normal((len(part), dim)).astype(np.float32)
+        rows = centres[part] + np.einsum("ns,nsd->nd", z, bases[part]) + 0.15 * noise
+        out[start : start + block] = rows / np.linalg.norm(rows, axis=1, keepdims=True)
+    return out
