@@ -65,33 +65,52 @@ def embed_texts(
     batch_size: int,
     prompt: str = "",
     progress: Callable[[int, int], None] | None = None,
+    encoder: Any = None,
 ) -> np.ndarray:
     """Embed ``texts`` into L2-normalised float32 rows, in input order.
 
-    ``progress(done, total)`` is called after every batch.
+    Batches follow :func:`plan_batches` (longest first, at most
+    ``batch_size`` texts and ``batch_size * max_seq_length`` padded tokens).
+    A background thread tokenises batch i+1 while ``encoder`` (default: the
+    model's PyTorch forward pass, see :mod:`knowledge_map.backends`) runs
+    batch i.  Outputs stay on the encoder's device until the end: the loop
+    never waits for a GPU, one copy to the host at the end does.
+    ``progress(done, total)`` is called after every batch is queued.
     """
+    from concurrent.futures import ThreadPoolExecutor
+
+    import torch
+
+    from knowledge_map.backends import TorchEncoder
+
     dim = model.get_embedding_dimension()
-    out = np.zeros((len(texts), dim), dtype=np.float32)
     if not texts:
-        return out
+        return np.zeros((0, dim), dtype=np.float32)
+    encoder = encoder or TorchEncoder(model)
     # The prompt costs the same tokens in every text, so sort on the text alone.
     lengths = token_lengths(model, texts)
     batches = plan_batches(lengths, batch_size, batch_size * model.max_seq_length)
+
+    def prepare(batch: np.ndarray):
+        index = torch.from_numpy(np.ascontiguousarray(batch, dtype=np.int64))
+        return encoder.prepare([texts[i] for i in batch], prompt), index
+
+    out = None
     done = 0
-    for batch in batches:
-        vectors = model.encode(
-            [texts[i] for i in batch],
-            prompt=prompt or None,
-            batch_size=len(batch),
-            convert_to_numpy=True,
-            normalize_embeddings=False,
-            show_progress_bar=False,
-        )
-        out[batch] = l2_normalise(vectors)
-        done += len(batch)
-        if progress is not None:
-            progress(done, len(texts))
-    return out
+    with ThreadPoolExecutor(max_workers=1) as pool, encoder.context():
+        pending = pool.submit(prepare, batches[0])
+        for number in range(len(batches)):
+            features, index = pending.result()
+            if number + 1 < len(batches):
+                pending = pool.submit(prepare, batches[number + 1])
+            vectors = encoder(features)
+            if out is None:
+                out = torch.zeros((len(texts), vectors.shape[1]), dtype=torch.float32, device=vectors.device)
+            out[index.to(vectors.device, non_blocking=True)] = vectors
+            done += len(index)
+            if progress is not None:
+                progress(done, len(texts))
+    return l2_normalise(out.cpu().numpy())
 
 
 class ProgressLog:
@@ -161,17 +180,26 @@ def embed_shard(
     device: str = "auto",
     dtype: str = "auto",
     prompt: str | None = None,
+    backend: str = "auto",
+    cpu_precision: str = "auto",
+    cache_dir: str | None = None,
 ) -> dict[str, Any]:
     """Embed rows ``shard_bounds(n, n_shards, shard)`` of the corpus into ``out_path``.
 
-    Reads only the shard's slice of the corpus.  Returns the attributes
-    written to the shard file.
+    Reads only the shard's slice of the corpus.  ``backend`` and
+    ``cpu_precision`` pick the engine (:func:`knowledge_map.models.resolve_backend`);
+    an OpenVINO conversion is cached in ``cache_dir``.  Returns the
+    attributes written to the shard file, which record the engine, its
+    precision and thread count.
     """
     import json
 
+    from knowledge_map.backends import make_encoder
     from knowledge_map.corpus import corpus_row_count, document_text, read_corpus_slice, shard_bounds
     from knowledge_map.models import (
         load_model,
+        resolve_backend,
+        resolve_cpu_precision,
         resolve_device,
         resolve_dtype,
         resolve_model_path,
@@ -189,9 +217,15 @@ def embed_shard(
     prompt = resolve_prompt(model_name, prompt)
     log.info("shard %d/%d: rows %d..%d (%d articles) on %s in %s", shard, n_shards, start, stop, len(texts), device, dtype)
     log.info("shard %d: %s", shard, placement())
+    backend = resolve_backend(backend, device)
+    cpu_precision = resolve_cpu_precision(cpu_precision)
     model = load_model(model_name, device, dtype, max_seq_length)
+    sha = weights_sha256(resolve_model_path(model_name)) or ""
+    encoder = make_encoder(model, device, backend, cpu_precision, weights_sha256=sha, cache_dir=cache_dir)
+    engine = encoder.describe()
+    log.info("shard %d: %s backend, %s precision, %s threads", shard, *engine.values())
     try:
-        embeddings = embed_texts(model, texts, batch_size, prompt, ProgressLog(f"shard {shard}"))
+        embeddings = embed_texts(model, texts, batch_size, prompt, ProgressLog(f"shard {shard}"), encoder)
     except (RuntimeError, MemoryError) as error:
         if not is_out_of_memory(error):
             raise
@@ -202,12 +236,16 @@ def embed_shard(
     attrs = {
         "model": model_name,
         "model_path": resolve_model_path(model_name),
-        "weights_sha256": weights_sha256(resolve_model_path(model_name)) or "",
+        "weights_sha256": sha,
         "dim": embeddings.shape[1],
         "max_seq_length": max_seq_length,
         "prompt": prompt,
         "device": device,
         "dtype": dtype,
+        "backend": engine["backend"],
+        "precision": engine["precision"],
+        "threads": int(engine["threads"]),
+        "attention": getattr(model[0].auto_model.config, "_attn_implementation", None) or "",
         "batch_size": batch_size,
         "shard": shard,
         "n_shards": n_shards,

@@ -18,22 +18,93 @@ from knowledge_map.errors import KnowledgeMapError
 from knowledge_map.io import atomic_path
 
 
-def fit_umap(embeddings: np.ndarray, n_neighbors: int, min_dist: float, metric: str, random_state: int, **kwargs: Any):
-    """Fit UMAP and return ``(reducer, coords)``; a fixed ``random_state`` makes it deterministic."""
+def pca_fit(embeddings: np.ndarray, dims: int, block: int = 65536) -> tuple[np.ndarray, np.ndarray]:
+    """Exact PCA: ``(mean, components)`` with ``components`` of shape (dims, d), largest variance first.
+
+    The covariance ``C = X^T X / n - mu mu^T`` is accumulated in float64 over
+    row blocks (memory: one block plus d x d), then ``eigh(C)``.  Each
+    component's sign is fixed so its largest-magnitude loading is positive,
+    so the same matrix always gives the same projection.
+    """
+    x = np.asarray(embeddings)
+    n, d = x.shape
+    gram = np.zeros((d, d), dtype=np.float64)
+    total = np.zeros(d, dtype=np.float64)
+    for start in range(0, n, block):
+        chunk = np.asarray(x[start : start + block], dtype=np.float32)
+        gram += (chunk.T @ chunk).astype(np.float64)
+        total += chunk.sum(axis=0, dtype=np.float64)
+    mean = total / n
+    covariance = gram / n - np.outer(mean, mean)
+    _, vectors = np.linalg.eigh(covariance)
+    components = vectors[:, ::-1][:, : min(dims, d)].T
+    signs = np.sign(components[np.arange(len(components)), np.abs(components).argmax(axis=1)])
+    return mean.astype(np.float32), (components * signs[:, None]).astype(np.float32)
+
+
+def pca_transform(embeddings: np.ndarray, mean: np.ndarray, components: np.ndarray, block: int = 65536) -> np.ndarray:
+    """``(X - mean) @ components.T`` in float32, block by block."""
+    x = np.asarray(embeddings)
+    out = np.empty((len(x), len(components)), dtype=np.float32)
+    for start in range(0, len(x), block):
+        out[start : start + block] = (np.asarray(x[start : start + block], dtype=np.float32) - mean) @ components.T
+    return out
+
+
+class ProjectedUMAP:
+    """A fitted UMAP behind an optional PCA: ``transform`` maps new embeddings the way the map was made."""
+
+    def __init__(self, umap_model: Any, mean: np.ndarray | None = None, components: np.ndarray | None = None):
+        self.umap, self.mean, self.components = umap_model, mean, components
+
+    def project(self, embeddings: np.ndarray) -> np.ndarray:
+        if self.components is None:
+            return np.asarray(embeddings, dtype=np.float32)
+        return pca_transform(embeddings, self.mean, self.components)
+
+    def transform(self, embeddings: np.ndarray) -> np.ndarray:
+        return self.umap.transform(self.project(embeddings)).astype(np.float32)
+
+
+def fit_umap(
+    embeddings: np.ndarray,
+    n_neighbors: int,
+    min_dist: float,
+    metric: str,
+    random_state: int,
+    pca_dims: int | None = None,
+    n_epochs: int | None = None,
+    **kwargs: Any,
+):
+    """Fit UMAP and return ``(reducer, coords)``; a fixed ``random_state`` makes it deterministic.
+
+    With ``pca_dims`` the embeddings are first projected on their top
+    principal components (:func:`pca_fit`): the neighbour search, which
+    dominates at scale, then works on ``pca_dims`` instead of d numbers per
+    row, and everything stays float32.  ``n_epochs`` None is umap-learn's
+    default (200 above 10,000 rows, 500 below).  ``reducer`` is a
+    :class:`ProjectedUMAP`.
+    """
     import umap
 
     n = len(embeddings)
     if n < 3:
         raise KnowledgeMapError(f"map: UMAP needs at least 3 articles, the corpus has {n}")
+    mean = components = None
+    data = np.asarray(embeddings, dtype=np.float32)
+    if pca_dims is not None and pca_dims < data.shape[1]:
+        mean, components = pca_fit(data, pca_dims)
+        data = pca_transform(data, mean, components)
     reducer = umap.UMAP(
         n_neighbors=min(n_neighbors, n - 1),
         min_dist=min_dist,
         metric=metric,
         random_state=random_state,
+        n_epochs=n_epochs,
         **kwargs,
     )
-    coords = reducer.fit_transform(embeddings).astype(np.float32)
-    return reducer, coords
+    coords = reducer.fit_transform(data).astype(np.float32)
+    return ProjectedUMAP(reducer, mean, components), coords
 
 
 def normalise_coords(coords: np.ndarray) -> tuple[np.ndarray, dict[str, float]]:

@@ -22,6 +22,7 @@ TRACKED_PACKAGES = (
     "umap-learn",
     "pynndescent",
     "numba",
+    "openvino",
     "numpy",
     "scikit-learn",
     "h5py",

@@ -18,7 +18,7 @@ import importlib.util
 import os
 
 #: Modules whose code decides the numbers in a shard file.
-EMBEDDING_MODULES = ("knowledge_map.embed", "knowledge_map.models", "knowledge_map.corpus")
+EMBEDDING_MODULES = ("knowledge_map.embed", "knowledge_map.models", "knowledge_map.backends", "knowledge_map.corpus")
 
 
 def _strip_docstrings(tree: ast.AST) -> ast.AST:

@@ -21,6 +21,9 @@ rule embed_shard:
         max_seq_length=config["model"]["max_seq_length"],
         dtype=config["model"]["dtype"],
         prompt=config["model"]["prompt"],
+        backend=config["model"]["backend"],
+        cpu_precision=config["model"]["cpu_precision"],
+        cache_dir=f"{RESULTS}/cache/openvino",
         n_shards=config["shards"],
         # Changing the embedding code re-embeds (params trigger); see knowledge_map/triggers.py.
         code=EMBED_CODE,

@@ -20,6 +20,9 @@ def main(snakemake):
         device=model["device"],
         dtype=snakemake.params.dtype,
         prompt=snakemake.params.prompt,
+        backend=snakemake.params.backend,
+        cpu_precision=snakemake.params.cpu_precision,
+        cache_dir=snakemake.params.cache_dir,
     )
 
 
