@@ -26,7 +26,7 @@ wildcard_constraints:
 
 
 def get_corpus_input(wildcards):
-    """The corpus file the corpus rule reads: the packaged default or corpus.path."""
+    """The corpus file prepare_corpus reads: the packaged default or corpus.path."""
     if config["corpus"]["source"] == "vital-articles":
         return str(vital_articles_path())
     return config["corpus"]["path"]

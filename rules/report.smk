@@ -10,6 +10,8 @@ rule map_figure:
         f"{MODEL_DIR}/logs/map_figure.log",
     benchmark:
         f"{MODEL_DIR}/benchmarks/map_figure.tsv"
+    conda:
+        "../envs/map.yaml"
     params:
         model=config["model"]["name"],
     script:
@@ -27,5 +29,7 @@ rule provenance:
         ),
     log:
         f"{MODEL_DIR}/logs/provenance.log",
+    conda:
+        "../envs/map.yaml"
     script:
         "../scripts/provenance.py"
