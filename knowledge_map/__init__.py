@@ -7,6 +7,8 @@ one module here so it can be unit-tested without Snakemake:
 - ``questions``  load and validate quiz questions
 - ``models``     resolve model names, prompts, dtypes and devices
 - ``embed``      embed a slice of the corpus into a shard file
+- ``backends``   the engines behind ``embed``: PyTorch, OpenVINO on CPUs
+- ``triggers``   the digest of the embedding code that decides re-embedding
 - ``merge``      stream shard files into one matrix, refusing inconsistencies
 - ``mapping``    UMAP projection and normalisation to the unit square
 - ``placement``  put questions on the map next to the articles they test

@@ -4,6 +4,8 @@
   loader would refuse, before a long run.
 - ``convert IN OUT.parquet``: validate a corpus and write it as Parquet
   (the safe way to stop depending on a pickle).
+- ``progress [WORKDIR] [--watch S]``: each shard's state, host, GPU, rate
+  and ETA during a run (:mod:`knowledge_map.progress`).
 """
 
 from __future__ import annotations
@@ -54,10 +56,16 @@ def parser() -> argparse.ArgumentParser:
     convert.add_argument("output")
     convert.add_argument("--allow-pickle", action="store_true", help="open a .pkl (unpickling runs code)")
     convert.set_defaults(func=cmd_convert)
+    sub.add_parser("progress", help="shard states, rates and ETAs of a run (see `progress --help`)", add_help=False)
     return top
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["progress"]:
+        from knowledge_map.progress import main as progress_main
+
+        return progress_main(argv[1:])
     args = parser().parse_args(argv)
     try:
         return args.func(args)
