@@ -27,18 +27,10 @@ import time
 from pathlib import Path
 
 from knowledge_map.sitedata import write_site_data
-from knowledge_map.siteserver import assemble_site, serve
+from knowledge_map.siteserver import CHROMIUM, CHROMIUM_ARGS, assemble_site, serve
 from knowledge_map.synthetic import synthetic_map
 
 OUT = Path(__file__).resolve().parent / "out"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 FILES = {
     "points": "points.bin",
     "titles": "titles.json",
@@ -155,7 +147,7 @@ def main() -> None:
 
     results = {}
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         for n in args.sizes:
             site = build(n)
             with serve(site) as url:

@@ -14,10 +14,7 @@ import argparse
 import tempfile
 from pathlib import Path
 
-from knowledge_map.siteserver import assemble_site, serve
-
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run"]
+from knowledge_map.siteserver import CHROMIUM, CHROMIUM_ARGS, assemble_site, serve
 
 
 def main() -> None:
@@ -31,7 +28,7 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as tmp, serve(assemble_site(args.data, Path(tmp) / "site")) as url:
         with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
             page = browser.new_page(viewport={"width": 1280, "height": 800})
             page.goto(url)
             page.wait_for_function("window.km && km.titlesReady()")

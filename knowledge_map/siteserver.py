@@ -19,6 +19,17 @@ from pathlib import Path
 
 SITE_DIR = Path(__file__).resolve().parents[1] / "site"
 STATIC_PARTS = ("index.html", "js", "css")
+#: Debian's Chromium (browser downloads are impossible offline) and the flags that keep it
+#: headless and off the network, shared by the browser tests, the benchmark and the screenshot.
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 
 
 def assemble_site(data_dir: str | Path, dest: str | Path, site_dir: str | Path = SITE_DIR) -> Path:

@@ -17,20 +17,11 @@ import pytest
 
 from knowledge_map.grid import cell_center, cell_index
 from knowledge_map.heatmap import knowledge_grid
-from knowledge_map.siteserver import assemble_site, serve
+from knowledge_map.siteserver import CHROMIUM, CHROMIUM_ARGS, assemble_site, serve
 
 pytestmark = [pytest.mark.browser, pytest.mark.e2e]
 
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 HOSTILE_HTML = "<img src=x onerror=alert(1)>"
 HOSTILE_SHELL = "$(touch /tmp/pwned); rm -rf ~ `id`"
 RTL_TITLE = "القاهرة — Cairo ‏(RTL)"
