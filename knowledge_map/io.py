@@ -23,6 +23,9 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """
     final = Path(path)
     final.parent.mkdir(parents=True, exist_ok=True)
+    # Left by a writer that was killed; Snakemake runs one job per output, so none is live.
+    for stale in final.parent.glob(f".{final.name}.tmp-*"):
+        stale.unlink(missing_ok=True)
     tmp = final.with_name(f".{final.name}.tmp-{os.getpid()}")
     try:
         yield tmp
