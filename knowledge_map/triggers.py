@@ -54,3 +54,12 @@ def module_paths(modules: tuple[str, ...] = EMBEDDING_MODULES) -> list[str]:
 def embedding_code_digest(script: str | os.PathLike) -> str:
     """Digest of the embedding modules and the rule's ``script``: the embed rule's ``code`` param."""
     return code_digest([*module_paths(), script])
+
+
+def file_digest(path: str | os.PathLike) -> str:
+    """Short SHA-256 of a file's bytes: a param standing for packaged data wherever it is installed."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()[:16]

@@ -5,7 +5,7 @@ from knowledge_map.config import validate_config
 from knowledge_map.corpus import vital_articles_path
 from knowledge_map.errors import KnowledgeMapError
 from knowledge_map.models import model_slug
-from knowledge_map.triggers import embedding_code_digest
+from knowledge_map.triggers import embedding_code_digest, file_digest
 
 try:
     validate_config(config)
@@ -25,18 +25,37 @@ wildcard_constraints:
     shard="|".join(SHARDS),
 
 
+# Data shipped inside a package (the default corpus and questions) is not a
+# declared input: its path changes whenever the package is installed or the
+# repo checked out elsewhere, and Snakemake's input trigger would then redo
+# the corpus and re-embed every shard.  The rule gets the file's content
+# digest as a param instead, and its script finds the file itself.
+
+
 def get_corpus_input(wildcards):
-    """The corpus file prepare_corpus reads: the packaged default or corpus.path."""
+    """The corpus file prepare_corpus reads: corpus.path; none for the packaged default."""
     if config["corpus"]["source"] == "vital-articles":
-        return str(vital_articles_path())
+        return []
     return config["corpus"]["path"]
 
 
+def get_packaged_corpus_digest(wildcards):
+    """Content digest of the packaged default corpus, when it is the one used."""
+    if config["corpus"]["source"] == "vital-articles":
+        return file_digest(vital_articles_path())
+    return ""
+
+
 def get_questions_input(wildcards):
-    """The questions file: config questions, or the set shipped with the package."""
+    """The questions file: config questions; none for the set shipped with the package."""
+    return config["questions"] or []
+
+
+def get_packaged_questions_digest(wildcards):
+    """Content digest of the packaged questions, when they are the ones used."""
     from knowledge_map.questions import default_questions_path
 
-    return config["questions"] or str(default_questions_path())
+    return "" if config["questions"] else file_digest(default_questions_path())
 
 
 def get_shards(wildcards):

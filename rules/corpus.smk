@@ -1,6 +1,6 @@
 rule prepare_corpus:
     input:
-        get_corpus_input,
+        corpus=get_corpus_input,
     output:
         corpus=f"{RESULTS}/corpus.parquet",
         manifest=f"{RESULTS}/corpus.manifest.json",
@@ -14,5 +14,7 @@ rule prepare_corpus:
         source=config["corpus"]["source"],
         limit=config["corpus"]["limit"],
         allow_pickle=config["corpus"]["allow_pickle"],
+        # The packaged corpus is not an input (see rules/common.smk): its content is.
+        packaged=get_packaged_corpus_digest,
     script:
         "../scripts/prepare_corpus.py"

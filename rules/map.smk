@@ -35,6 +35,8 @@ rule place_questions:
         max_seq_length=config["model"]["max_seq_length"],
         prompt=config["model"]["prompt"],
         placement=config["placement"],
+        # The packaged questions are not an input (see rules/common.smk): their content is.
+        packaged=get_packaged_questions_digest,
     script:
         "../scripts/place_questions.py"
 

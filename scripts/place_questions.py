@@ -14,7 +14,7 @@ from knowledge_map.workflow import run_rule
 
 def main(snakemake):
     params = snakemake.params
-    questions = load_questions(snakemake.input.questions)
+    questions = load_questions(snakemake.input.questions or None)  # none: the packaged set
     # Questions are few: embed them on the CPU, in float32, wherever this rule runs.
     model = load_model(params.model, "cpu", "float32", params.max_seq_length)
     prompt = resolve_prompt(params.model, params.prompt)

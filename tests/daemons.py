@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shlex
 import shutil
 import signal
 import socket
@@ -110,6 +111,31 @@ def embeddings(path: Path) -> np.ndarray:
 SLURM_DAEMONS = ("munged", "slurmctld", "slurmd")
 
 
+def srun_with_conf(folder: Path, conf: Path) -> Path:
+    """A folder holding ``srun``: the real srun, told where this cluster's slurm.conf is.
+
+    A real cluster's config is where every Slurm command finds it without
+    help (``/etc/slurm/slurm.conf``, or ``/run/slurm/conf`` in configless
+    mode); this one lives in a temporary folder and is named by
+    ``SLURM_CONF``.  The slurm-jobstep executor runs each job's step with
+    ``srun`` after removing every ``SLURM_*`` variable it does not know from
+    the environment, ``SLURM_CONF`` included, so that srun would find no
+    config ("fetch_config: DNS SRV lookup failed").  This wrapper, first on
+    the job's PATH (sbatch passes ``--export=ALL``), puts ``SLURM_CONF`` back
+    and runs the real srun: the job step is still a real Slurm step.
+    Configless mode is no way out here: slurmd fetches its config before it
+    knows the test's munge socket, and would write ``/run/slurm/conf``.
+    """
+    real = shutil.which("srun")
+    assert real, "srun not found"
+    folder = folder / "bin"
+    folder.mkdir()
+    wrapper = folder / "srun"
+    wrapper.write_text(f'#!/bin/sh\nSLURM_CONF={shlex.quote(str(conf))}\nexport SLURM_CONF\nexec {shlex.quote(real)} "$@"\n')
+    wrapper.chmod(0o755)
+    return folder
+
+
 def start_slurm(folder: Path, cpus: int = 8, gpus: int = 4) -> tuple[list[subprocess.Popen], dict]:
     """munged + slurmctld + slurmd for a one-node cluster with fake GPUs; returns daemons and the env to use.
 
@@ -157,7 +183,7 @@ PartitionName=cpu Nodes={host} Default=YES MaxTime=INFINITE State=UP
 PartitionName=gpu Nodes={host} MaxTime=INFINITE State=UP
 """)
     (folder / "gres.conf").write_text(f"NodeName={host} Name=gpu File={folder / 'dev'}/nvidia[0-{gpus - 1}]\n")
-    env = {**os.environ, "SLURM_CONF": str(conf)}
+    env = {**os.environ, "SLURM_CONF": str(conf), "PATH": f"{srun_with_conf(folder, conf)}{os.pathsep}{os.environ['PATH']}"}
     logs = open(folder / "daemons.log", "w")  # noqa: SIM115
     daemons = [subprocess.Popen(
         ["munged", "-F", "--force", "-S", str(socket_path), "--key-file", str(folder / "munge.key"),

@@ -88,11 +88,16 @@ def test_tensor_profile_over_ssh_kill_one_shard_and_rerun_it(tmp_path, tensor_pr
     try:
         # Freeze the first embed job that holds a GPU and has started embedding, check it has not written
         # its shard, then SIGKILL its whole process group on the "remote" host (what a lost node does).
+        # Wait until all three hold a GPU, so jobs sharing a host do overlap before one is killed.
         def victim():
             assert run.poll() is None, run.communicate()[0][-3000:]
-            for record in embed_records(workdir):
+            jobs = embed_records(workdir)
+            if len(jobs) < 3 or not all(started(record) for record in jobs):
+                return None
+            for record in jobs:
                 log = Path(record["work"]) / record["logs"][0]
-                if started(record) and log.exists() and "placement" in log.read_text():
+                if log.exists() and "placement" in log.read_text() \
+                        and not (Path(record["job_dir"]) / "exitcode").exists():
                     return record
             return None
 
@@ -102,6 +107,7 @@ def test_tensor_profile_over_ssh_kill_one_shard_and_rerun_it(tmp_path, tensor_pr
         shard = killed["wildcards"]["shard"]
         assert not (Path(killed["work"]) / f"results/{MODEL_SLUG}/shards/shard-{shard}.h5").exists()
         os.killpg(pgid, signal.SIGKILL)
+        killed_at = time.time()  # its GPU slot is free from here on; Snakemake notices at its next status check
         output, _ = run.communicate(timeout=300)
     finally:
         if run.poll() is None:
@@ -121,12 +127,19 @@ def test_tensor_profile_over_ssh_kill_one_shard_and_rerun_it(tmp_path, tensor_pr
         log = (workdir / record["logs"][0]).read_text()
         gpu = record["started"]["gpus"][0]
         assert f"placement host={record['host']} slurm_job=- CUDA_VISIBLE_DEVICES={gpu}" in log
-    # Jobs that overlapped in time on one host held different GPUs, and some did overlap.
+    # Jobs that overlapped in time on one host held different GPUs, and some did overlap. A job ends when
+    # its process does (exit code time; the kill for the killed one), not when a status check sees it.
+    def ended(record: dict) -> float:
+        exitcode = Path(record["job_dir"]) / "exitcode"
+        if exitcode.exists():
+            return json.loads(exitcode.read_text())["time"]
+        return killed_at if record["jobid"] == killed["jobid"] else record["finished"]
+
     overlapping = 0
     for a in first:
         for b in first:
             if a["jobid"] < b["jobid"] and a["host"] == b["host"]:
-                if a["started"]["gpu_time"] < b["finished"] and b["started"]["gpu_time"] < a["finished"]:
+                if a["started"]["gpu_time"] < ended(b) and b["started"]["gpu_time"] < ended(a):
                     overlapping += 1
                     assert a["started"]["gpus"] != b["started"]["gpus"]
     assert overlapping >= 1, [(r["host"], r["started"], r["finished"]) for r in first]
