@@ -28,6 +28,8 @@ from pathlib import Path
 
 #: Files ``run_job`` writes into the job directory; the status command reads them.
 STARTED, EXITCODE, ALIVE_LOCK, PGID, PRODUCED = "started.json", "exitcode", "alive.lock", "pgid", "produced.txt"
+#: Written by the cancel command, possibly before the job starts: a job that finds it never runs.
+CANCELLED = "cancelled"
 
 
 def try_lock(path: Path) -> int | None:
@@ -134,6 +136,9 @@ def run_job(job_dir: str | os.PathLike, command: list[str], slots_dir: str, n_gp
         env["CUDA_VISIBLE_DEVICES"] = ",".join(str(i) for i in sorted(slots))
         record = json.loads((job_dir / STARTED).read_text())
         write_json_atomic(job_dir / STARTED, {**record, "gpus": sorted(slots), "gpu_time": time.time()})
+    # Checked after PGID is written: a cancel either sees the PGID and kills us, or we see its marker.
+    if (job_dir / CANCELLED).exists():
+        return 130
     process = subprocess.run(command, env=env, pass_fds=(alive, *slots.values()))
     if collect is not None:
         produced = files_newer_than(Path(collect), job_dir / "staged")

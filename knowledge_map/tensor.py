@@ -26,10 +26,12 @@ Job records live in ``.snakemake/knowledge-map-tensor/jobs/`` of the workdir.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import secrets
 import shlex
+import signal
 import subprocess
 import sys
 import time
@@ -233,10 +235,15 @@ def ssh_base(cluster: Cluster) -> list[str]:
 
 
 def on_host(cluster: Cluster, host: str, script: str, stdin: str | None = None, check: bool = True,
-            timeout: float = 120) -> str:
-    """Run a shell ``script`` on ``host`` (``local`` = here) and return its stdout."""
+            timeout: float = 120, detached: bool = False) -> str:
+    """Run a shell ``script`` on ``host`` (``local`` = here) and return its stdout.
+
+    ``detached`` runs it in its own session, so a Ctrl-C to Snakemake's
+    process group cannot cut it off half-way.
+    """
     command = ["bash", "-c", script] if host == LOCAL else [*ssh_base(cluster), host, script]
-    result = subprocess.run(command, input=stdin, capture_output=True, text=True, timeout=timeout)
+    result = subprocess.run(command, input=stdin, capture_output=True, text=True, timeout=timeout,
+                            start_new_session=detached)
     if check and result.returncode != 0:
         raise KnowledgeMapError(f"{host}: command failed ({result.returncode}): {result.stderr.strip()[-400:]}")
     return result.stdout
@@ -296,7 +303,7 @@ def active_jobs(run: str) -> dict[str, int]:
     counts: dict[str, int] = {}
     for path in (STATE_DIR / "jobs").glob("*.json"):
         record = json.loads(path.read_text())
-        if record["run"] == run and record["state"] == "submitted" and record["gpus"] > 0:
+        if record["run"] == run and record["state"] in ("submitting", "submitted") and record["gpus"] > 0:
             counts[record["host"]] = counts.get(record["host"], 0) + record["gpus"]
     return counts
 
@@ -329,8 +336,37 @@ def launch_script(job_dir: str, python: str, pythonpath: str, host: Host, gpus: 
     return "\n".join(lines)
 
 
+@contextlib.contextmanager
+def deferred_interrupts():
+    """Hold SIGINT/SIGTERM until the block ends; yield the list of signals that arrived."""
+    arrived: list[int] = []
+    previous = {sig: signal.signal(sig, lambda number, frame: arrived.append(number))
+                for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield arrived
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
 def submit(cluster: Cluster, jobscript_path: str) -> str:
-    """Start the job on a host and return its external id ``<host>/<name>``."""
+    """Start the job on a host and return its external id ``<host>/<name>``.
+
+    A Ctrl-C that reaches this command while it launches the job would kill
+    it before Snakemake learns the job id, and Snakemake could then never
+    cancel the job.  So the launch finishes first, and a job whose submit was
+    interrupted is cancelled here, before exiting with an error.
+    """
+    with deferred_interrupts() as interrupted:
+        jobid = launch(cluster, jobscript_path)
+    if interrupted:
+        cancel(cluster, [jobid])
+        raise KnowledgeMapError(f"interrupted while submitting {jobid}; the job was cancelled")
+    return jobid
+
+
+def launch(cluster: Cluster, jobscript_path: str) -> str:
+    """Stage the job's inputs on a host, start it under its GPU lock and record it; return its id."""
     job = parse_jobscript(Path(jobscript_path).read_text(), jobscript_path)
     run = Path(jobscript_path).parent.name
     name = f"{run}-{job.properties['jobid']}-{job.properties.get('rule', 'group')}-{secrets.token_hex(3)}"
@@ -363,13 +399,17 @@ def submit(cluster: Cluster, jobscript_path: str) -> str:
         mkdirs = [map_path(p, workdir, work, mirror) for p in job.option("--wait-for-files") if os.path.isdir(p)]
         pythonpath, collect = mirror + source, work
     script = launch_script(job_dir, python, pythonpath, host, job.gpus, collect, links, mkdirs)
-    on_host(cluster, host.name, script, stdin=f"#!/bin/sh\n{command}\n")
-    write_record({
+    record = {
         "jobid": f"{host.name}/{name}", "host": host.name, "run": run, "rule": job.properties.get("rule"),
         "wildcards": job.properties.get("wildcards", {}), "snakemake_jobid": job.properties["jobid"],
         "gpus": job.gpus, "job_dir": job_dir, "work": None if shared else f"{job_dir}/work",
-        "logs": job.properties.get("log") or [], "workdir": workdir, "state": "submitted", "submitted": time.time(),
-    })
+        "logs": job.properties.get("log") or [], "workdir": workdir, "state": "submitting",
+    }
+    # Recorded before the launch, so a cancel of this run finds the job even if this process is killed.
+    write_record(record)
+    on_host(cluster, host.name, script, stdin=f"#!/bin/sh\n{command}\n", detached=True)
+    if read_record(record["jobid"])["state"] == "submitting":
+        write_record({**record, "state": "submitted", "submitted": time.time()})
     return f"{host.name}/{name}"
 
 
@@ -448,21 +488,51 @@ def status(cluster: Cluster, jobid: str) -> str:
     return state
 
 
+def jobs_to_cancel(jobids: list[str]) -> list[dict]:
+    """The records of ``jobids`` and of every other unfinished job of the same Snakemake runs.
+
+    A Ctrl-C can reach Snakemake after a submit started a job but before
+    Snakemake learnt its id; that job is found here through its run.
+    """
+    records = {jobid: read_record(jobid) for jobid in jobids}
+    runs = {record["run"] for record in records.values()}
+    for path in sorted((STATE_DIR / "jobs").glob("*.json")):
+        record = json.loads(path.read_text())
+        if record.get("run") in runs and record.get("state") in ("submitting", "submitted"):
+            records.setdefault(record["jobid"], record)
+    return list(records.values())
+
+
+def kill_script(job_dirs: list[str]) -> str:
+    """Shell that cancels jobs in ``job_dirs``, started or not.
+
+    It leaves the ``cancelled`` marker (a job not yet started then never
+    runs), waits up to 10 s for a starting job's process group, then sends
+    SIGTERM and, two seconds later, SIGKILL to it.
+    """
+    q = shlex.quote
+    lines = []
+    for d in job_dirs:
+        lines.append(f"( mkdir -p {q(d)} && touch {q(d)}/cancelled; "
+                     f"for i in $(seq 50); do [ -s {q(d)}/pgid ] && break; sleep 0.2; done; "
+                     f"g=$(cat {q(d)}/pgid 2>/dev/null); [ -n \"$g\" ] || exit 0; "
+                     f"kill -TERM -- -$g 2>/dev/null; sleep 2; kill -KILL -- -$g 2>/dev/null ) &")
+    lines.append("wait; true")
+    return "\n".join(lines)
+
+
 def cancel(cluster: Cluster, jobids: list[str]) -> None:
-    """Stop jobs: SIGTERM to each job's process group, SIGKILL two seconds later.
+    """Stop jobs, and every unfinished job of their runs: see :func:`kill_script`.
 
     Snakemake gives the cancel command two seconds, so the kills are started
     detached, one ssh per host in parallel, and not waited for.
     """
     by_host: dict[str, list[str]] = {}
-    for jobid in jobids:
-        record = read_record(jobid)
+    for record in jobs_to_cancel(jobids):
         by_host.setdefault(record["host"], []).append(record["job_dir"])
         write_record({**record, "state": "failed", "cancelled": time.time()})
     for host, dirs in by_host.items():
-        groups = " ".join(f"$(cat {shlex.quote(d)}/pgid 2>/dev/null)" for d in dirs)
-        script = (f"for g in {groups}; do kill -TERM -- -$g 2>/dev/null; done; sleep 2; "
-                  f"for g in {groups}; do kill -KILL -- -$g 2>/dev/null; done; true")
+        script = kill_script(dirs)
         command = ["bash", "-c", script] if host == LOCAL else [*ssh_base(cluster), host, script]
         subprocess.Popen(command, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 

@@ -177,6 +177,7 @@ def test_ctrl_c_cancels_remote_jobs(tmp_path, tensor_profile, small_corpus):
             return [r for r in embed_records(workdir) if started(r)]
 
         running = wait_for(running_jobs, 240, "a remote embed job")
+        interrupted_at = time.time()
         os.killpg(run.pid, signal.SIGINT)
         run.communicate(timeout=120)
     finally:
@@ -194,6 +195,11 @@ def test_ctrl_c_cancels_remote_jobs(tmp_path, tensor_profile, small_corpus):
     wait_for(all_gone, 30, "the cancelled remote jobs to die")
     time.sleep(0.5)
     for record in running:
-        assert not (Path(record["job_dir"]) / "exitcode").exists(), "a cancelled job ran to the end"
+        exit_file = Path(record["job_dir"]) / "exitcode"
+        if exit_file.exists():
+            ended = json.loads(exit_file.read_text())
+            assert ended["time"] < interrupted_at, f"a cancelled job ran to the end: {record['jobid']} {ended} " \
+                f"(interrupted at {interrupted_at})"
+    assert any(not (Path(r["job_dir"]) / "exitcode").exists() for r in running), "no job was running at the Ctrl-C"
     for name in HOSTS:
         assert busy_slots(tensor_profile.parent / f"remote-{name}" / "gpu-slots", 2) == []
