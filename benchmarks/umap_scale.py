@@ -3,8 +3,8 @@
 Naive: ``umap.UMAP(n_neighbors=15, min_dist=0.1, metric="cosine",
 random_state=42).fit_transform(X)`` on the full matrix.  Workflow:
 :func:`knowledge_map.mapping.fit_umap` with the configured settings
-(``umap.pca_dims``, ``umap.n_epochs`` from config/config.yaml unless
-overridden).  Each measurement is a fresh Python process (its own peak RSS,
+(the ``umap`` block of config/config.yaml: ``pca_dims``, ``n_epochs``,
+``init``, ``knn``; ``--pca-dims`` and ``--n-epochs`` override).  Each measurement is a fresh Python process (its own peak RSS,
 its own numba compilation, as in a Snakemake job); sides alternate over the
 repeats.  Trustworthiness@10 (cosine in the input space) is computed on a
 fixed sample of 5,000 rows after the timing.

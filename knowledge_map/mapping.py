@@ -66,6 +66,39 @@ class ProjectedUMAP:
         return self.umap.transform(self.project(embeddings)).astype(np.float32)
 
 
+#: Below this many rows umap-learn computes exact neighbours itself (and ignores a precomputed graph).
+EXACT_KNN_ROWS = 4096
+
+
+def nearest_neighbours(data: np.ndarray, n_neighbors: int, metric: str, random_state: int,
+                       n_trees: int | None = None, n_iters: int | None = None, max_candidates: int = 60):
+    """Approximate kNN graph with pynndescent: ``(indices, distances, index)`` for ``UMAP(precomputed_knn=...)``.
+
+    umap-learn's own call uses ``n_trees = 5 + sqrt(n) / 20`` (30 at 250K),
+    ``n_iters = log2(n)`` and ``max_candidates = 60``; fewer trees and
+    candidates cost little recall on PCA-projected embeddings and much less
+    time.  ``None`` keeps umap-learn's value.  Single-threaded with a fixed
+    ``random_state``, so the graph is the same on every machine.
+    """
+    from pynndescent import NNDescent
+
+    n = len(data)
+    index = NNDescent(
+        data,
+        n_neighbors=n_neighbors,
+        metric=metric,
+        random_state=random_state,
+        n_trees=n_trees if n_trees is not None else min(64, 5 + int(round(n**0.5 / 20.0))),
+        n_iters=n_iters if n_iters is not None else max(5, int(round(np.log2(n)))),
+        max_candidates=max_candidates,
+        low_memory=True,
+        n_jobs=1,
+        compressed=False,
+    )
+    indices, distances = index.neighbor_graph
+    return indices, distances, index
+
+
 def fit_umap(
     embeddings: np.ndarray,
     n_neighbors: int,
@@ -74,6 +107,10 @@ def fit_umap(
     random_state: int,
     pca_dims: int | None = None,
     n_epochs: int | None = None,
+    init: str = "spectral",
+    knn: dict[str, Any] | None = None,
+    n_epochs_large: int | None = None,
+    large_rows: int = 100_000,
     **kwargs: Any,
 ):
     """Fit UMAP and return ``(reducer, coords)``; a fixed ``random_state`` makes it deterministic.
@@ -82,8 +119,15 @@ def fit_umap(
     principal components (:func:`pca_fit`): the neighbour search, which
     dominates at scale, then works on ``pca_dims`` instead of d numbers per
     row, and everything stays float32.  ``n_epochs`` None is umap-learn's
-    default (200 above 10,000 rows, 500 below).  ``reducer`` is a
-    :class:`ProjectedUMAP`.
+    default (200 above 10,000 rows, 500 below).  ``init`` is umap-learn's
+    (``"pca"`` is cheap and deterministic; ``"spectral"`` costs seconds at
+    250K).  ``knn`` (``n_trees``, ``n_iters``, ``max_candidates``) computes
+    the neighbour graph with those nn-descent settings
+    (:func:`nearest_neighbours`) from :data:`EXACT_KNN_ROWS` rows up.
+    From ``large_rows`` rows up, ``n_epochs_large`` (if set) replaces
+    ``n_epochs``: the optimisation is most of the time at scale, and a
+    large map keeps its trustworthiness with fewer epochs than a small one.
+    ``reducer`` is a :class:`ProjectedUMAP`.
     """
     import umap
 
@@ -95,12 +139,18 @@ def fit_umap(
     if pca_dims is not None and pca_dims < data.shape[1]:
         mean, components = pca_fit(data, pca_dims)
         data = pca_transform(data, mean, components)
+    k = min(n_neighbors, n - 1)
+    if n_epochs_large is not None and n >= large_rows:
+        n_epochs = n_epochs_large
+    if knn and n >= EXACT_KNN_ROWS:
+        kwargs["precomputed_knn"] = nearest_neighbours(data, k, metric, random_state, **knn)
     reducer = umap.UMAP(
-        n_neighbors=min(n_neighbors, n - 1),
+        n_neighbors=k,
         min_dist=min_dist,
         metric=metric,
         random_state=random_state,
         n_epochs=n_epochs,
+        init=init,
         **kwargs,
     )
     coords = reducer.fit_transform(data).astype(np.float32)

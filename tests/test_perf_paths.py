@@ -7,7 +7,7 @@ import pickle
 import numpy as np
 import pytest
 
-from knowledge_map.mapping import ProjectedUMAP, fit_umap, pca_fit, pca_transform
+from knowledge_map.mapping import EXACT_KNN_ROWS, ProjectedUMAP, fit_umap, nearest_neighbours, pca_fit, pca_transform
 from knowledge_map.perf import (
     clustered_matrix,
     cpu_clock_ghz,
@@ -93,3 +93,32 @@ def test_run_measured_reads_the_last_json_line_and_reports_failures():
     assert run_measured(["-c", "print('noise'); print('{\"x\": 1}')"]) == {"x": 1}
     with pytest.raises(RuntimeError, match="failed"):
         run_measured(["-c", "raise SystemExit(3)"])
+
+
+def test_fit_umap_with_own_nn_descent_settings_is_deterministic_and_accurate():
+    x = clustered_matrix(EXACT_KNN_ROWS + 400, 24, clusters=6, subspace=3, seed=6)
+    knn = {"n_trees": 4, "n_iters": 3, "max_candidates": 12}
+    indices, distances, index = nearest_neighbours(x, 10, "cosine", 42, **knn)
+    assert indices.shape == distances.shape == (len(x), 10) and index is not None
+    exact = np.argsort(-(x[:200] @ x.T), axis=1)[:, :10]
+    recall = np.mean([len(set(indices[i]) & set(exact[i])) / 10 for i in range(200)])
+    assert recall > 0.9
+    reducer, coords = fit_umap(x, 10, 0.1, "cosine", 42, pca_dims=8, n_epochs=15, init="pca", knn=knn)
+    _, again = fit_umap(x, 10, 0.1, "cosine", 42, pca_dims=8, n_epochs=15, init="pca", knn=knn)
+    assert coords.shape == (len(x), 2) and coords.tobytes() == again.tobytes()
+    assert reducer.umap.knn_search_index is not None  # from our graph: new points can still be mapped
+    assert reducer.transform(x[:3]).shape == (3, 2)
+
+
+def test_fit_umap_leaves_small_maps_to_umaps_exact_neighbours():
+    x = clustered_matrix(300, 16, clusters=3, subspace=2, seed=7)
+    reducer, coords = fit_umap(x, 10, 0.1, "cosine", 42, n_epochs=10, init="pca", knn={"n_trees": 2})
+    assert reducer.umap.knn_search_index is None and coords.shape == (300, 2)
+
+
+def test_large_maps_use_their_own_epochs():
+    x = clustered_matrix(300, 16, clusters=3, subspace=2, seed=8)
+    reducer, _ = fit_umap(x, 10, 0.1, "cosine", 42, n_epochs=12, n_epochs_large=5, large_rows=300, init="pca")
+    assert reducer.umap.n_epochs == 5
+    reducer, _ = fit_umap(x, 10, 0.1, "cosine", 42, n_epochs=12, n_epochs_large=5, large_rows=301, init="pca")
+    assert reducer.umap.n_epochs == 12
