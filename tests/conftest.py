@@ -17,6 +17,10 @@ import pytest
 import yaml
 
 REPO = Path(__file__).resolve().parents[1]
+#: The hostile-shell title creates PWNED and deletes CANARY if it ever reaches a shell; it never
+#: names anything a test run could miss (an earlier version said `rm -rf ~`).
+PWNED = "/tmp/pwned"
+CANARY = "/tmp/knowledge-map-canary"
 MODEL_SLUG = "all-MiniLM-L6-v2"
 
 HOSTILE_ARTICLES = [
@@ -28,7 +32,7 @@ HOSTILE_ARTICLES = [
     },
     {
         "id": "hostile-shell",
-        "title": "$(touch /tmp/pwned); rm -rf ~ `id`",
+        "title": f"$(touch {PWNED}); rm -rf {CANARY} `id`",
         "text": "An article whose title is a shell injection attempt; it must never reach a shell.",
         "topic": "Technology",
     },
@@ -106,6 +110,7 @@ def workflow_run(tmp_path_factory, small_corpus) -> Path:
     """The workdir of one complete workflow run on the small corpus (3 shards)."""
     workdir = tmp_path_factory.mktemp("run")
     # The hostile-shell title would create this file if a title ever reached a shell.
-    Path("/tmp/pwned").unlink(missing_ok=True)
+    Path(PWNED).unlink(missing_ok=True)
+    Path(CANARY).mkdir(exist_ok=True)
     run_snakemake(workdir, small_config(small_corpus))
     return workdir

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import HOSTILE_ARTICLES
 
 from knowledge_map.grid import cell_center, cell_index
 from knowledge_map.heatmap import knowledge_grid
@@ -23,7 +24,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.e2e]
 
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
 HOSTILE_HTML = "<img src=x onerror=alert(1)>"
-HOSTILE_SHELL = "$(touch /tmp/pwned); rm -rf ~ `id`"
+HOSTILE_SHELL = next(a["title"] for a in HOSTILE_ARTICLES if a["id"] == "hostile-shell")
 RTL_TITLE = "القاهرة — Cairo ‏(RTL)"
 
 
