@@ -16,6 +16,7 @@ include: "rules/common.smk"
 include: "rules/corpus.smk"
 include: "rules/embed.smk"
 include: "rules/map.smk"
+include: "rules/knowledge.smk"
 include: "rules/site.smk"
 include: "rules/report.smk"
 

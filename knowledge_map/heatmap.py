@@ -1,65 +1,71 @@
-"""The knowledge heatmap: what a learner probably knows, estimated from quiz answers.
+"""The heat layer: the articles' knowledge values, drawn smoothly over the map.
 
-At a map point p the estimate is a Gaussian-kernel-weighted mean of the
-answers' correctness c_i (1 right, 0 wrong), pulled towards 0.5 by a prior
-of weight w0 so that places far from every answer read "no evidence"
-(0.5) instead of copying the nearest answer's outcome across the map::
+Each article carries a value (:mod:`knowledge_map.knowledge`); the layer is
+their Nadaraya-Watson smooth on an ``n x n`` raster::
 
-    w_i(p) = exp(-|p - q_i|^2 / (2 sigma^2))
-    K(p)   = (sum_i w_i c_i + w0 * 0.5) / (sum_i w_i + w0)
+    H(cell) = sum_i k(cell - cell_i) v_i / sum_i k(cell - cell_i)
+    D(cell) = sum_i k(cell - cell_i)          (the article density)
 
-With w0 = 0 this is the plain weighted mean (and 0.5 when there are no
-answers at all).  The grid is evaluated at cell centres ((g + 0.5) / n,
-the convention of :mod:`knowledge_map.grid`).  ``site/js/heatmap.js``
-implements the same formula; a browser test checks both agree to 1e-6.
+with articles binned to cells by the grid convention of
+:mod:`knowledge_map.grid` (``floor(x n)``), and ``k`` a separable Gaussian of
+``bandwidth`` cells truncated at ``ceil(3 bandwidth)``.  Where ``D`` is tiny
+there are no articles and the layer is transparent (``alpha = min(1, D)``),
+so the heat follows the map's shape instead of filling a blocky grid.
+``site/js/heatmap.js`` computes the same raster; a browser test checks both
+agree to 1e-6.  Rows are indexed by ``gy`` (y upwards), like every grid here.
 """
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
-from knowledge_map.grid import cell_center
-
-NO_EVIDENCE = 0.5
+from knowledge_map.grid import cell_index
 
 
-def knowledge_at(px, py, answers_xy, correct, sigma: float, prior_weight: float):
-    """Estimate and total kernel weight (evidence) at points ``(px, py)``.
+def gaussian_taps(bandwidth: float) -> np.ndarray:
+    """exp(-d^2 / (2 bandwidth^2)) for d = -R..R, R = ceil(3 bandwidth)."""
+    radius = int(math.ceil(3.0 * bandwidth))
+    d = np.arange(-radius, radius + 1, dtype=np.float64)
+    return np.exp(-(d * d) / (2.0 * bandwidth * bandwidth))
 
-    Parameters
-    ----------
-    px, py: array-like
-        Map coordinates in [0, 1] where the estimate is wanted (any shape, broadcast together).
-    answers_xy: array-like, shape (k, 2)
-        Where the answered questions sit on the map.
-    correct: array-like of bool or 0/1, shape (k,)
-        Outcome of each answer.
-    sigma: float
-        Kernel width in normalised map units.
-    prior_weight: float
-        Weight w0 of the 0.5 prior (0 for the plain weighted mean).
 
-    Returns
-    -------
-    (estimate, evidence): arrays of the broadcast shape of ``px`` and ``py``.
+def blur(grid: np.ndarray, taps: np.ndarray) -> np.ndarray:
+    """Separable convolution with ``taps`` along x then y, zero outside the raster."""
+    radius = len(taps) // 2
+    n = grid.shape[0]
+    out = np.zeros_like(grid)
+    for k, tap in enumerate(taps):
+        d = k - radius
+        if d >= 0:
+            out[:, d:] += tap * grid[:, : n - d]
+        else:
+            out[:, :d] += tap * grid[:, -d:]
+    result = np.zeros_like(grid)
+    for k, tap in enumerate(taps):
+        d = k - radius
+        if d >= 0:
+            result[d:, :] += tap * out[: n - d, :]
+        else:
+            result[:d, :] += tap * out[-d:, :]
+    return result
+
+
+def heat_raster(xy, values, n: int, bandwidth: float) -> tuple[np.ndarray, np.ndarray]:
+    """(H, D): the smoothed values and the article density on an ``n x n`` raster, indexed ``[gy, gx]``.
+
+    ``H`` is 0.5 where ``D`` is 0 (no article anywhere near).
     """
-    px, py = np.broadcast_arrays(np.asarray(px, dtype=np.float64), np.asarray(py, dtype=np.float64))
-    answers = np.asarray(answers_xy, dtype=np.float64).reshape(-1, 2)
-    outcome = np.asarray(correct, dtype=np.float64).reshape(-1)
-    dx = px[..., None] - answers[:, 0]
-    dy = py[..., None] - answers[:, 1]
-    weights = np.exp(-(dx * dx + dy * dy) / (2.0 * sigma * sigma))
-    evidence = weights.sum(axis=-1)
-    total = evidence + prior_weight
-    weighted = (weights * outcome).sum(axis=-1) + prior_weight * NO_EVIDENCE
+    xy = np.asarray(xy, dtype=np.float64).reshape(-1, 2)
+    values = np.asarray(values, dtype=np.float64)
+    gx, gy = cell_index(xy[:, 0], n), cell_index(xy[:, 1], n)
+    numerator = np.zeros((n, n))
+    count = np.zeros((n, n))
+    np.add.at(numerator, (gy, gx), values)
+    np.add.at(count, (gy, gx), 1.0)
+    taps = gaussian_taps(bandwidth)
+    smooth, density = blur(numerator, taps), blur(count, taps)
     with np.errstate(invalid="ignore", divide="ignore"):
-        estimate = np.where(total > 0, weighted / np.where(total > 0, total, 1.0), NO_EVIDENCE)
-    return estimate, evidence
-
-
-def knowledge_grid(answers_xy, correct, sigma: float, n: int, prior_weight: float) -> np.ndarray:
-    """The ``n x n`` estimate at cell centres, indexed ``[gy, gx]``."""
-    centres = cell_center(np.arange(n), n)
-    gx, gy = np.meshgrid(centres, centres)
-    estimate, _ = knowledge_at(gx, gy, answers_xy, correct, sigma, prior_weight)
-    return estimate
+        heat = np.where(density > 1e-12, smooth / np.where(density > 1e-12, density, 1.0), 0.5)
+    return heat, density

@@ -73,6 +73,7 @@ def map_metrics(
     k: int = 10,
     sample: int = 10000,
     ignore_topics: tuple[str, ...] = (),
+    question_embeddings: np.ndarray | None = None,
 ) -> dict[str, Any]:
     """Every fidelity figure of a map, with how long each took to compute."""
     import time
@@ -105,6 +106,11 @@ def map_metrics(
         f"question_hit@{k}_map": hit_rate(placed_questions, "rank_map", k),
         "trustworthiness_sample": int(min(len(xy), sample)),
     }
+    if question_embeddings is not None and placed_questions:
+        from knowledge_map.placement import placement_spread
+
+        positions = np.array([[q["x"], q["y"]] for q in placed_questions], dtype=np.float64)
+        result.update(placement_spread(positions, question_embeddings, xy))
     result = {key: finite_or_none(value) for key, value in result.items()}
     result["timings_seconds"] = timings
     return result

@@ -1,6 +1,8 @@
 """Load and validate quiz questions (the seed's questions.json shape).
 
-Each question is ``{question, options, correctIndex, topic?, source_article?}``.
+Each question is ``{question, options, correctIndex, id?, topic?, source_article?}``.
+``id`` (a string or integer, unique in the file) names the question in a
+responses file; without it the question's 0-based index does.
 Incoming ``x``/``y`` are dropped: the workflow places every question itself.
 """
 
@@ -36,10 +38,14 @@ def _check_question(item: Any, where: str) -> dict[str, Any]:
         raise KnowledgeMapError(
             f"{where}: field 'correctIndex' must be an integer from 0 to {len(options) - 1}, got {correct!r}"
         )
+    qid = item.get("id")
+    if qid is not None and (isinstance(qid, bool) or not isinstance(qid, (str, int)) or not str(qid).strip()):
+        raise KnowledgeMapError(f"{where}: field 'id' must be a non-empty string or an integer, got {qid!r}")
     for field in ("topic", "source_article"):
         if item.get(field) is not None and not isinstance(item[field], str):
             raise KnowledgeMapError(f"{where}: field {field!r} must be a string or null")
     return {
+        "id": None if qid is None else str(qid),
         "question": text,
         "options": list(options),
         "correctIndex": correct,
@@ -61,7 +67,15 @@ def load_questions(path: str | Path | None = None) -> list[dict[str, Any]]:
         raise KnowledgeMapError(f"{path}: invalid JSON at line {exc.lineno}: {exc.msg}") from exc
     if not isinstance(data, list) or not data:
         raise KnowledgeMapError(f"{path}: expected a non-empty JSON list of questions")
-    return [_check_question(item, f"{path}: question {index}") for index, item in enumerate(data)]
+    questions = [_check_question(item, f"{path}: question {index}") for index, item in enumerate(data)]
+    seen: dict[str, int] = {}
+    for index, question in enumerate(questions):
+        if question["id"] is not None:
+            if question["id"] in seen:
+                first = seen[question["id"]]
+                raise KnowledgeMapError(f"{path}: question {index}: field 'id' {question['id']!r} repeats question {first}")
+            seen[question["id"]] = index
+    return questions
 
 
 def question_text(question: dict[str, Any]) -> str:
@@ -72,3 +86,31 @@ def question_text(question: dict[str, Any]) -> str:
     its correct answer for 88%, plus all options for 85%.
     """
     return question["question"]
+
+
+def question_keys(questions: list[dict[str, Any]]) -> list[str]:
+    """How a responses file names each question: its ``id``, or its 0-based index when it has none."""
+    return [q["id"] if q.get("id") is not None else str(i) for i, q in enumerate(questions)]
+
+
+def write_question_embeddings(path: str | Path, embeddings, keys: list[str], attrs: dict[str, Any]) -> None:
+    """``questions.h5``: ``embeddings`` (Q x d float32, L2-normalised) and ``keys``, atomically."""
+    import h5py
+    import numpy as np
+
+    from knowledge_map.io import atomic_path
+
+    with atomic_path(path) as tmp:
+        with h5py.File(tmp, "w") as h5:
+            h5.create_dataset("embeddings", data=np.asarray(embeddings, dtype=np.float32))
+            h5.create_dataset("keys", data=np.array(keys, dtype=object), dtype=h5py.string_dtype())
+            for key, value in attrs.items():
+                h5.attrs[key] = value
+
+
+def read_question_embeddings(path: str | Path):
+    """(embeddings, keys) from :func:`write_question_embeddings`'s file."""
+    import h5py
+
+    with h5py.File(path, "r") as h5:
+        return h5["embeddings"][()], h5["keys"].asstr()[()].tolist()

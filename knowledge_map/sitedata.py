@@ -16,7 +16,13 @@ What the page needs first is small and binary; text comes later or on demand:
     when a hover card needs them: excerpts are most of the bytes
     (~70 MB at 250,000 articles) and a reader looks at few of them.
 ``labels.json``, ``questions.json``
-    The cell labels and placed questions, trimmed to what the page shows.
+    The cell labels and placed questions (with their calibrated difficulty),
+    trimmed to what the page shows.
+``knowledge.bin``
+    Each question's neighbour list (:mod:`knowledge_map.knowledge`), the
+    data the page estimates knowledge from: ``offsets`` (uint32, Q + 1),
+    ``rows`` (uint32) and ``weights`` (float32) as little-endian blocks.
+    Fetched after the first render (~8 KB a question at 1,000 neighbours).
 ``manifest.json``
     Written last: counts, offsets, file names, heatmap settings, topics,
     metrics and the CC BY-SA attribution.  The page starts from it.
@@ -145,14 +151,19 @@ def site_labels(cell_labels: dict[str, Any], keywords: int = 3) -> dict[str, Any
     return {"levels": sorted(levels, key=lambda level: level["n"])}
 
 
-def site_questions(questions: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Placed questions with only the fields the quiz shows; every one must have a position."""
+def site_questions(questions: list[dict[str, Any]], difficulty=None) -> list[dict[str, Any]]:
+    """Placed questions with only the fields the quiz shows; every one must have a position.
+
+    ``difficulty`` (one per question, from the calibration) defaults to 0.
+    """
     out = []
     for i, q in enumerate(questions):
         if q.get("x") is None or q.get("y") is None:
             raise KnowledgeMapError(f"site data: question {i} has no map position (x, y)")
         out.append(
             {
+                "id": q.get("id"),
+                "difficulty": float(difficulty[i]) if difficulty is not None else 0.0,
                 "question": q["question"],
                 "options": list(q["options"]),
                 "correctIndex": int(q["correctIndex"]),
@@ -163,6 +174,22 @@ def site_questions(questions: list[dict[str, Any]]) -> list[dict[str, Any]]:
             }
         )
     return out
+
+
+def knowledge_bytes(lists) -> tuple[bytes, dict[str, int]]:
+    """``knowledge.bin`` and its layout: offsets (uint32), rows (uint32), weights (float32), little-endian."""
+    offsets = np.asarray(lists.offsets, dtype="<u4")
+    rows = np.asarray(lists.rows, dtype="<u4")
+    weights = np.asarray(lists.weights, dtype="<f4")
+    layout = {
+        "questions": len(offsets) - 1,
+        "entries": len(rows),
+        "offsets_offset": 0,
+        "rows_offset": offsets.nbytes,
+        "weights_offset": offsets.nbytes + rows.nbytes,
+        "bytes": offsets.nbytes + rows.nbytes + weights.nbytes,
+    }
+    return offsets.tobytes() + rows.tobytes() + weights.tobytes(), layout
 
 
 def write_bytes(path: str | os.PathLike, data: bytes) -> None:
@@ -211,12 +238,17 @@ def write_site_data(
     heatmap: dict[str, Any],
     site: dict[str, Any],
     source: str = "vital-articles",
+    lists=None,
+    lists_info: dict[str, Any] | None = None,
+    calibration: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Write every site data file; ``manifest.json`` last so its presence means the rest is complete.
 
     ``outputs`` maps ``points``, ``titles``, ``details`` (a directory),
-    ``labels``, ``questions`` and ``manifest`` to paths, all in one folder.
-    Returns the manifest.
+    ``labels``, ``questions``, ``knowledge`` and ``manifest`` to paths, all in
+    one folder.  ``lists`` are the questions' neighbour lists
+    (:class:`~knowledge_map.knowledge.NeighbourLists`), ``calibration`` the
+    calibration JSON.  Returns the manifest.
     """
     n = len(xy)
     if not (len(titles) == len(urls) == len(texts) == len(topics) == n):
@@ -227,7 +259,14 @@ def write_site_data(
     chunk_rows = int(site["chunk_rows"])
     n_chunks = write_details(outputs["details"], detail_chunks(urls, texts, chunk_rows, int(site["excerpt_chars"])))
     write_compact_json(outputs["labels"], site_labels(labels))
-    write_compact_json(outputs["questions"], site_questions(questions))
+    difficulty = [q["difficulty"] for q in calibration["questions"]] if calibration else None
+    if difficulty is not None and len(difficulty) != len(questions):
+        raise KnowledgeMapError(f"site data: calibration has {len(difficulty)} questions, the map {len(questions)}")
+    write_compact_json(outputs["questions"], site_questions(questions, difficulty))
+    if lists is None or lists.n_questions != len(questions) or lists.n_articles != n:
+        raise KnowledgeMapError("site data: the knowledge lists do not match the map's questions and articles")
+    data, layout = knowledge_bytes(lists)
+    write_bytes(outputs["knowledge"], data)
     manifest = {
         "format_version": FORMAT_VERSION,
         "model": model,
@@ -236,7 +275,13 @@ def write_site_data(
         "topics": topic_names,
         "details": {"dir": Path(outputs["details"]).name, "chunk_rows": chunk_rows, "chunks": n_chunks},
         "files": {key: Path(outputs[key]).name for key in ("points", "titles", "labels", "questions")},
-        "heatmap": dict(heatmap),
+        "knowledge": {"file": Path(outputs["knowledge"]).name, **layout},
+        "heatmap": {
+            **dict(heatmap),
+            "mean_difficulty": float(calibration["mean_difficulty"]) if calibration else 0.0,
+            "calibrated": bool(calibration and calibration.get("source")),
+            "sparse_vs_full": (lists_info or {}).get("sparse_vs_full"),
+        },
         "metrics": metrics,
         "attribution": ATTRIBUTIONS[source],
         "grid_convention": "cell centre = (g + 0.5) / n",
@@ -256,8 +301,11 @@ def build_site_data(
     heatmap: dict[str, Any],
     site: dict[str, Any],
     source: str = "vital-articles",
+    lists_path: str | None = None,
+    calibration_path: str | None = None,
 ) -> dict[str, Any]:
     """:func:`write_site_data` from the corpus table and the map artifacts' paths."""
+    from knowledge_map.knowledge import read_lists
 
     def read(path: str) -> Any:
         return json.loads(Path(path).read_text(encoding="utf-8"))
@@ -276,4 +324,6 @@ def build_site_data(
         heatmap=heatmap,
         site=site,
         source=source,
+        **dict(zip(("lists", "lists_info"), read_lists(lists_path))),
+        calibration=read(calibration_path),
     )

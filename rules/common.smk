@@ -51,6 +51,11 @@ def get_questions_input(wildcards):
     return config["questions"] or []
 
 
+def get_responses_input(wildcards):
+    """Past answers for calibration and validation: config responses; none without it."""
+    return config["responses"] or []
+
+
 def get_packaged_questions_digest(wildcards):
     """Content digest of the packaged questions, when they are the ones used."""
     from knowledge_map.questions import default_questions_path
@@ -78,6 +83,20 @@ def get_provenance_inputs(wildcards):
         "cell_labels": f"{MAP_DIR}/cell_labels.json",
         "metrics": f"{MAP_DIR}/metrics.json",
         "figure": f"{MAP_DIR}/map.png",
+        "question_embeddings": f"{MODEL_DIR}/questions.h5",
+        "knowledge_lists": f"{MAP_DIR}/knowledge_lists.h5",
+        "calibration": f"{RESULTS}/calibration.json",
+        **get_validation_outputs(),
+    }
+
+
+def get_validation_outputs():
+    """The validation target's files, by name: only when config responses is set."""
+    if not config["responses"]:
+        return {}
+    return {
+        "validation_predictions": f"{MODEL_DIR}/validation/predictions.csv",
+        "validation_summary": f"{MODEL_DIR}/validation/summary.json",
     }
 
 
@@ -92,4 +111,5 @@ def get_final_outputs():
         f"{MAP_DIR}/map.png",
         f"{MODEL_DIR}/provenance.json",
         "site/data/manifest.json",
+        *get_validation_outputs().values(),
     ]

@@ -20,6 +20,7 @@ rule umap_map:
 rule place_questions:
     input:
         questions=get_questions_input,
+        question_embeddings=f"{MODEL_DIR}/questions.h5",
         embeddings=f"{MODEL_DIR}/embeddings.h5",
         coords=f"{MAP_DIR}/coords.h5",
     output:
@@ -29,11 +30,8 @@ rule place_questions:
     benchmark:
         f"{MODEL_DIR}/benchmarks/place_questions.tsv"
     conda:
-        "../envs/embed.yaml"
+        "../envs/map.yaml"
     params:
-        model=config["model"]["name"],
-        max_seq_length=config["model"]["max_seq_length"],
-        prompt=config["model"]["prompt"],
         placement=config["placement"],
         # The packaged questions are not an input (see rules/common.smk): their content is.
         packaged=get_packaged_questions_digest,
@@ -66,6 +64,8 @@ rule map_metrics:
         embeddings=f"{MODEL_DIR}/embeddings.h5",
         coords=f"{MAP_DIR}/coords.h5",
         questions=f"{MAP_DIR}/questions.json",
+        knowledge_lists=f"{MAP_DIR}/knowledge_lists.h5",
+        question_embeddings=f"{MODEL_DIR}/questions.h5",
     output:
         report(
             f"{MAP_DIR}/metrics.json",

@@ -5,12 +5,15 @@ rule site_data:
         labels=f"{MAP_DIR}/cell_labels.json",
         questions=f"{MAP_DIR}/questions.json",
         metrics=f"{MAP_DIR}/metrics.json",
+        knowledge_lists=f"{MAP_DIR}/knowledge_lists.h5",
+        calibration=f"{RESULTS}/calibration.json",
     output:
         points="site/data/points.bin",
         titles="site/data/titles.json",
         details=directory("site/data/details"),
         labels="site/data/labels.json",
         questions="site/data/questions.json",
+        knowledge="site/data/knowledge.bin",
         manifest="site/data/manifest.json",
     log:
         f"{MODEL_DIR}/logs/site_data.log",

@@ -6,9 +6,11 @@ import h5py
 
 from knowledge_map.corpus import read_corpus
 from knowledge_map.io import write_json
+from knowledge_map.knowledge import read_lists
 from knowledge_map.mapping import read_coords
 from knowledge_map.merge import read_embeddings
 from knowledge_map.metrics import map_metrics
+from knowledge_map.questions import read_question_embeddings
 from knowledge_map.workflow import run_rule
 
 
@@ -26,7 +28,9 @@ def main(snakemake):
         k=params["k"],
         sample=params["sample"],
         ignore_topics=tuple(params["ignore_topics"]),
+        question_embeddings=read_question_embeddings(snakemake.input.question_embeddings)[0],
     )
+    metrics["knowledge_sparse_vs_full"] = read_lists(snakemake.input.knowledge_lists)[1]["sparse_vs_full"]
     with h5py.File(snakemake.input.embeddings, "r") as h5:
         shard_seconds = h5.attrs.get("shard_elapsed_seconds", [])
     metrics["timings_seconds"]["embed_shards_total"] = round(float(sum(shard_seconds)), 3)

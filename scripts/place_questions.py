@@ -2,28 +2,22 @@
 
 import h5py
 
-from knowledge_map.embed import embed_texts
 from knowledge_map.io import write_json
 from knowledge_map.mapping import read_coords
 from knowledge_map.merge import read_embeddings
-from knowledge_map.models import load_model, resolve_prompt
 from knowledge_map.placement import place_questions
-from knowledge_map.questions import load_questions, question_text
+from knowledge_map.questions import load_questions, read_question_embeddings
 from knowledge_map.workflow import run_rule
 
 
 def main(snakemake):
-    params = snakemake.params
     questions = load_questions(snakemake.input.questions or None)  # none: the packaged set
-    # Questions are few: embed them on the CPU, in float32, wherever this rule runs.
-    model = load_model(params.model, "cpu", "float32", params.max_seq_length)
-    prompt = resolve_prompt(params.model, params.prompt)
-    question_embeddings = embed_texts(model, [question_text(q) for q in questions], 64, prompt)
+    question_embeddings, _ = read_question_embeddings(snakemake.input.question_embeddings)
     embeddings = read_embeddings(snakemake.input.embeddings)
     with h5py.File(snakemake.input.embeddings, "r") as h5:
         titles = h5["titles"].asstr()[()].tolist()
     xy, _ = read_coords(snakemake.input.coords)
-    placed = place_questions(questions, question_embeddings, embeddings, xy, titles, **params.placement)
+    placed = place_questions(questions, question_embeddings, embeddings, xy, titles, **snakemake.params.placement)
     write_json(snakemake.output[0], placed)
 
 

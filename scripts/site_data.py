@@ -19,6 +19,8 @@ def main(snakemake):
         heatmap=snakemake.params.heatmap,
         site=snakemake.params.site,
         source=snakemake.params.source,
+        lists_path=snakemake.input.knowledge_lists,
+        calibration_path=snakemake.input.calibration,
     )
 
 

@@ -13,6 +13,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 
@@ -105,12 +106,39 @@ def small_corpus(tmp_path_factory) -> Path:
     return write_jsonl(tmp_path_factory.mktemp("corpus") / "small.jsonl", small_corpus_records())
 
 
+def write_responses(path: Path, learners: int = 8, sessions: int = 2, seed: int = 11) -> Path:
+    """Past answers of simulated learners to the shipped questions (named by index: they have no ids).
+
+    Session s asks questions 10 s .. 10 s + 9; a learner knows topics at random,
+    so the answers have structure the validation can find.
+    """
+    from knowledge_map.questions import load_questions
+
+    rng = np.random.default_rng(seed)
+    questions = load_questions()
+    topics = sorted({q["topic"] for q in questions})
+    lines = ["learner,session,question,correct"]
+    for learner in range(learners):
+        knows = {t: rng.random() < 0.5 for t in topics}
+        for session in range(sessions):
+            for q in range(10 * session, 10 * session + 10):
+                p = 0.85 if knows[questions[q]["topic"]] else 0.3
+                lines.append(f"learner-{learner},lecture-{session + 1},{q},{int(rng.random() < p)}")
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
 @pytest.fixture(scope="session")
-def workflow_run(tmp_path_factory, small_corpus) -> Path:
-    """The workdir of one complete workflow run on the small corpus (3 shards)."""
+def small_responses(tmp_path_factory) -> Path:
+    return write_responses(tmp_path_factory.mktemp("responses") / "responses.csv")
+
+
+@pytest.fixture(scope="session")
+def workflow_run(tmp_path_factory, small_corpus, small_responses) -> Path:
+    """The workdir of one complete workflow run on the small corpus (3 shards), with past answers."""
     workdir = tmp_path_factory.mktemp("run")
     # The hostile-shell title would create this file if a title ever reached a shell.
     Path(PWNED).unlink(missing_ok=True)
     Path(CANARY).mkdir(exist_ok=True)
-    run_snakemake(workdir, small_config(small_corpus))
+    run_snakemake(workdir, small_config(small_corpus, responses=str(small_responses), validation={"permutations": 100}))
     return workdir

@@ -42,10 +42,25 @@ def test_geometric_median_resists_an_outlier():
     assert np.linalg.norm(mean - [0.1, 0.1]) > 0.15
 
 
-def test_a_clear_best_match_takes_the_question_onto_its_article():
+def test_a_clear_best_match_takes_the_question_next_to_its_article():
+    """On its clearly best article, moved at most max_spread towards the other neighbours."""
     xy = np.array([[0.2, 0.2], [0.21, 0.2], [0.2, 0.22], [0.8, 0.8]])
     placed = place_on_map(np.array([[3, 0, 1, 2]]), np.array([[0.9, 0.8, 0.79, 0.78]]), xy, temperature=0.03)
-    np.testing.assert_allclose(placed[0], [0.8, 0.8], atol=1e-6)
+    assert np.linalg.norm(placed[0] - [0.8, 0.8]) == pytest.approx(0.01, abs=1e-9)
+    assert placed[0][0] < 0.8 and placed[0][1] < 0.8  # towards the others
+
+
+def test_questions_sharing_their_best_article_part_by_their_other_neighbours():
+    """Two questions on one article, whose second-best articles lie on opposite sides, get distinct
+    positions, each still nearer to the shared article than to any other."""
+    xy = np.array([[0.5, 0.5], [0.52, 0.5], [0.48, 0.5], [0.5, 0.53]])
+    idx = np.array([[0, 1, 3], [0, 2, 3]])
+    sim = np.array([[0.9, 0.75, 0.6], [0.9, 0.75, 0.6]])
+    placed = place_on_map(idx, sim, xy)
+    assert placed[0][0] > 0.5 > placed[1][0]
+    for p in placed:
+        d = np.linalg.norm(xy - p, axis=1)
+        assert d.argmin() == 0
 
 
 def test_near_ties_put_the_question_inside_the_main_group_not_between_groups():

@@ -17,7 +17,8 @@ import pytest
 from conftest import HOSTILE_ARTICLES
 
 from knowledge_map.grid import cell_center, cell_index
-from knowledge_map.heatmap import knowledge_grid
+from knowledge_map.heatmap import heat_raster
+from knowledge_map.knowledge import NeighbourLists, Settings, state_from_lists
 from knowledge_map.siteserver import CHROMIUM, CHROMIUM_ARGS, assemble_site, serve
 
 pytestmark = [pytest.mark.browser, pytest.mark.e2e]
@@ -185,34 +186,77 @@ def test_search_finds_an_article_and_centres_it(map_page, site):
     save("search.png", page.page.screenshot())
 
 
-def test_three_answers_change_the_heatmap_near_them_and_the_readout(map_page):
+def site_lists(site):
+    """The neighbour lists the page reads (knowledge.bin), as the package's NeighbourLists."""
+    manifest = json.loads((site[1] / "manifest.json").read_text())
+    k = manifest["knowledge"]
+    blob = (site[1] / k["file"]).read_bytes()
+    return NeighbourLists(
+        np.frombuffer(blob, "<u4", k["questions"] + 1, k["offsets_offset"]),
+        np.frombuffer(blob, "<u4", k["entries"], k["rows_offset"]),
+        np.frombuffer(blob, "<f4", k["entries"], k["weights_offset"]),
+        manifest["count"],
+    ), manifest
+
+
+def test_answers_move_the_estimate_where_they_should_and_the_page_equals_python(map_page, site):
+    """A right answer raises the estimate at the article its question is most tied to, a wrong one lowers it;
+    the page's article values and heat raster equal the package's for the same answers (1e-6)."""
+    lists, manifest = site_lists(site)
+    h = manifest["heatmap"]
+    neutral = 1 / (1 + math.exp(h["mean_difficulty"]))
     page = map_page()
     for layer in ("#layer-points", "#layer-labels", "#layer-density"):
         page.page.locator(layer).uncheck()  # leave the knowledge layer alone in the screenshots
-    box = page.map_box()
-    page.page.mouse.move(box["x"] + 5, box["y"] + 5)
-    before = page.map_pixels("heatmap-before.png")
+    page.map_pixels("heatmap-before.png")
     answered = [answer_current(page, right) for right in (True, False, True)]
-    page.page.mouse.move(box["x"] + 5, box["y"] + 5)
-    page.page.wait_for_timeout(200)
-    after = page.map_pixels("heatmap-after.png")
-    scale = before.shape[1] / box["width"]
-    yy, xx = np.mgrid[0 : before.shape[0], 0 : before.shape[1]]
-    for q in answered:
-        x, y = page.js(f"(q => km.view.toScreen(q.x, q.y))(km.state.quiz.questions[{q}])")
-        ring = np.hypot(xx - x * scale, yy - y * scale)
-        near = (ring > 14 * scale) & (ring < 40 * scale)  # around the marker, not on it
-        assert near.any(), f"question {q} is off screen"
-        change = np.abs(after[near] - before[near]).sum(axis=1)
-        assert (change > 12).mean() > 0.5, f"heatmap unchanged around question {q}"
-    assert page.js("km.state.quiz.answers.length") == 3
+    assert len(set(answered)) == 3 and page.js("km.state.quiz.answers.length") == 3
     assert page.page.locator("#quiz-progress").text_content().startswith("3 of")
-    # The readout under the cursor, next to the first (right) answer, now says more than 0.5.
-    first = page.js(f"(q => km.view.toScreen(q.x, q.y))(km.state.quiz.questions[{answered[0]}])")
-    page.page.mouse.move(box["x"] + first[0] + 3, box["y"] + first[1] + 3)
+    values = np.array(page.js("Array.from(km.state.articles.value)"))
+    heads = [int(lists.of(q)[0][0]) for q in answered]
+    assert values[heads[0]] > neutral and values[heads[2]] > neutral and values[heads[1]] < neutral
+    questions = json.loads((site[1] / "questions.json").read_text())
+    outcome = page.js("km.state.quiz.evidence().map((e) => e.correct)")
+    assert outcome == [True, False, True]
+    settings = Settings(kernel=h["space"], temperature=h["temperature"], sigma=h["sigma"], prior_weight=h["prior_weight"])
+    state = state_from_lists(lists, answered, outcome, [q["difficulty"] for q in questions], settings, h["mean_difficulty"])
+    np.testing.assert_allclose(values, state.value, rtol=0, atol=1e-6)
+    heat, _ = heat_raster(coordinates(site), state.value, h["raster"], h["bandwidth"])
+    live = np.reshape(page.js("Array.from(km.state.heatGrid)"), (h["raster"], h["raster"]))
+    np.testing.assert_allclose(live, heat, rtol=0, atol=1e-6)
+    page.map_pixels("heatmap-after.png")
+    # The readout over the first (right) answer's article says more than "no evidence".
+    page.page.mouse.move(*page.page_xy(heads[0]))
     readout = page.page.locator("#heat-readout")
+    page.page.wait_for_function("document.querySelector('#heat-readout').dataset.estimate !== undefined")
     assert readout.text_content().startswith("Here: ")
-    assert float(readout.get_attribute("data-estimate")) != 0.5
+    assert float(readout.get_attribute("data-estimate")) > neutral
+    # What to read next: links to articles, none of them an asked-about article.
+    items = page.page.locator("#read-next-list li button")
+    assert items.count() == h["read_next"]
+    rows = [int(items.nth(i).get_attribute("data-row")) for i in range(items.count())]
+    assert not set(rows) & set(heads)
+    assert [items.nth(i).text_content() for i in range(len(rows))] == [titles(site)[r] for r in rows]
+
+
+def test_ask_about_the_area_in_view_picks_a_question_there(map_page, site):
+    """Zoomed into one question's area, the next question is tied to the articles in view."""
+    lists, _ = site_lists(site)
+    page = map_page()
+    questions = json.loads((site[1] / "questions.json").read_text())
+    target = len(questions) - 1 if page.js("km.state.quiz.current") != len(questions) - 1 else 0
+    head = int(lists.of(target)[0][0])
+    x, y = coordinates(site)[head]
+    page.js(f"km.view.set({x}, {y}, 40); km.render()")
+    page.page.locator("#quiz-focus").click()
+    chosen = page.js("km.state.quiz.current")
+    in_view = np.array(page.js("Array.from(km.state.quiz.focus)"), dtype=bool)
+    assert in_view[head] and in_view.sum() < len(in_view)
+    assert in_view[lists.of(chosen)[0]].any()
+    assert "articles in view" in page.page.locator("#quiz-focus-note").text_content()
+    page.page.locator("#quiz-unfocus").click()
+    assert page.js("km.state.quiz.focus") is None
+    assert page.errors == []
 
 
 def test_share_link_reproduces_the_state_and_reset_clears_it(map_page, site):
@@ -245,7 +289,7 @@ def test_share_link_reproduces_the_state_and_reset_clears_it(map_page, site):
     again.page.locator("#reset-button").click()
     assert again.js("km.state.quiz.answers.length") == 0
     assert again.js("location.hash") == ""
-    assert again.js("Array.from(km.state.heatGrid).every((v) => v === 0.5)")
+    assert again.js("km.state.articles.value.every((v) => v === km.state.articles.value[0])")  # back to the prior
     assert again.page.locator("#quiz-progress").text_content().startswith("0 of")
     assert again.errors == [] and page.errors == []
 
@@ -266,36 +310,6 @@ def test_hostile_titles_are_shown_as_text_and_run_nothing(map_page, site):
     page.page.wait_for_timeout(300)
     assert page.js("document.querySelectorAll('img').length") == 0
     assert page.dialogs == [] and page.errors == []
-
-
-def test_page_heatmap_equals_python_heatmap(map_page, site):
-    """heatmap.js and knowledge_map.heatmap give the same grid (1e-6) for the same answers."""
-    page = map_page()
-    manifest = json.loads((site[1] / "manifest.json").read_text())
-    settings = manifest["heatmap"]
-    questions = json.loads((site[1] / "questions.json").read_text())
-    rng = np.random.default_rng(5)
-    chosen = rng.choice(len(questions), size=7, replace=False)
-    answers = [{"x": questions[i]["x"], "y": questions[i]["y"], "correct": bool(rng.integers(2))} for i in chosen]
-    for sigma, n, prior in ((settings["sigma"], settings["grid"], settings["prior_weight"]), (0.05, 13, 0.0)):
-        grid_js = page.js(
-            """async ([answers, sigma, n, prior]) => {
-                 const m = await import('./js/heatmap.js');
-                 return Array.from(m.knowledgeGrid(answers, sigma, n, prior));
-               }""",
-            [answers, sigma, n, prior],
-        )
-        expected = knowledge_grid([[a["x"], a["y"]] for a in answers], [a["correct"] for a in answers], sigma, n, prior)
-        np.testing.assert_allclose(np.reshape(grid_js, (n, n)), expected, rtol=0, atol=1e-6)
-    # After answering in the UI, the page's live grid is the Python grid of those answers.
-    for right in (True, True, False):
-        answer_current(page, right)
-    live = np.reshape(page.js("Array.from(km.state.heatGrid)"), (settings["grid"], settings["grid"]))
-    quiz = page.js("km.state.quiz.answers.map((a) => a.q)")
-    outcome = page.js("km.state.quiz.evidence().map((e) => e.correct)")
-    expected = knowledge_grid([[questions[q]["x"], questions[q]["y"]] for q in quiz], outcome,
-                              settings["sigma"], settings["grid"], settings["prior_weight"])
-    np.testing.assert_allclose(live, expected, rtol=0, atol=1e-6)
 
 
 def test_grid_convention_agrees_between_js_and_python(map_page):

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from knowledge_map.errors import KnowledgeMapError
+from knowledge_map.knowledge import NeighbourLists
 from knowledge_map.sitedata import (
     MAX_TOPICS,
     NO_TOPIC,
@@ -24,7 +25,14 @@ from knowledge_map.sitedata import (
     write_site_data,
 )
 
-HEATMAP = {"sigma": 0.15, "grid": 40, "prior_weight": 0.1}
+HEATMAP = {"space": "embedding", "temperature": 0.1, "sigma": 0.15, "prior_weight": 0.003, "raster": 64, "bandwidth": 2.0}
+
+
+def lists_for(n_questions: int, n_articles: int, k: int = 3) -> NeighbourLists:
+    """Question q's list: articles q, q+1, ... (mod n) with weights 1, 1/2, 1/4, ..."""
+    rows = np.array([(q + j) % n_articles for q in range(n_questions) for j in range(k)], dtype="<u4")
+    weights = np.tile(0.5 ** np.arange(k), n_questions).astype("<f4")
+    return NeighbourLists(np.arange(n_questions + 1, dtype="<u4") * k, rows, weights, n_articles)
 
 
 def test_quantisation_error_is_below_one_65535th():
@@ -107,9 +115,10 @@ def test_site_labels_keep_non_empty_cells_coarse_first():
 def test_site_questions_require_a_position():
     q = {"question": "Q?", "options": ["a", "b", "c", "d"], "correctIndex": 2, "x": 0.1, "y": 0.2, "rank_map": 3}
     assert site_questions([q])[0] == {
-        "question": "Q?", "options": ["a", "b", "c", "d"], "correctIndex": 2,
+        "id": None, "difficulty": 0.0, "question": "Q?", "options": ["a", "b", "c", "d"], "correctIndex": 2,
         "topic": None, "source_article": None, "x": 0.1, "y": 0.2,
     }
+    assert site_questions([{**q, "id": "q7"}], difficulty=[1.5])[0]["difficulty"] == 1.5
     with pytest.raises(KnowledgeMapError, match="question 0"):
         site_questions([{**q, "x": None}])
 
@@ -123,13 +132,17 @@ def test_write_site_data_round_trips(tmp_path):
     outputs = {
         key: str(tmp_path / name)
         for key, name in [("points", "points.bin"), ("titles", "titles.json"), ("details", "details"),
-                          ("labels", "labels.json"), ("questions", "questions.json"), ("manifest", "manifest.json")]
+                          ("labels", "labels.json"), ("questions", "questions.json"), ("knowledge", "knowledge.bin"),
+                          ("manifest", "manifest.json")]
     }
+    lists = lists_for(1, n)
+    calibration = {"source": "r.csv", "mean_difficulty": 0.25, "questions": [{"id": "0", "difficulty": -0.5}]}
     manifest = write_site_data(
         outputs, titles, ["javascript:alert(1)"] + [f"https://w/{i}" for i in range(1, n)], ["text"] * n,
         ["A"] * n, xy, {"levels": []},
         [{"question": "Q", "options": list("abcd"), "correctIndex": 0, "x": 0.5, "y": 0.5}],
         {"m": 1}, "model", HEATMAP, {"excerpt_chars": 280, "chunk_rows": 500},
+        lists=lists, lists_info={"sparse_vs_full": {"overall": {"mean_abs": 0.001}}}, calibration=calibration,
     )
     assert manifest == json.loads((tmp_path / "manifest.json").read_text())
     assert "CC BY-SA 4.0" in manifest["attribution"]
@@ -141,7 +154,26 @@ def test_write_site_data_round_trips(tmp_path):
     assert json.loads((tmp_path / "titles.json").read_text()) == titles
     first = json.loads((tmp_path / "details/00000.json").read_text())
     assert first["url"][0] is None and first["url"][1] == "https://w/1"
-    assert manifest["heatmap"] == HEATMAP
+    assert manifest["heatmap"] == {**HEATMAP, "mean_difficulty": 0.25, "calibrated": True,
+                                   "sparse_vs_full": {"overall": {"mean_abs": 0.001}}}
+    assert json.loads((tmp_path / "questions.json").read_text())[0]["difficulty"] == -0.5
+    blob = (tmp_path / "knowledge.bin").read_bytes()
+    k = manifest["knowledge"]
+    assert len(blob) == k["bytes"] and k["questions"] == 1 and k["entries"] == 3
+    np.testing.assert_array_equal(np.frombuffer(blob, "<u4", 3, k["rows_offset"]), lists.rows)
+    np.testing.assert_array_equal(np.frombuffer(blob, "<f4", 3, k["weights_offset"]), lists.weights)
+
+
+def test_write_site_data_refuses_lists_of_another_map(tmp_path):
+    """Neighbour lists made for another corpus or question set are refused, not drawn."""
+    outputs = {key: str(tmp_path / key) for key in ("points", "titles", "details", "labels", "questions", "knowledge", "manifest")}
+    args = (outputs, ["a", "b"], ["u", "u"], ["t", "t"], [None, None], np.zeros((2, 2)), {"levels": []},
+            [{"question": "Q", "options": ["a", "b"], "correctIndex": 0, "x": 0.5, "y": 0.5}], {}, "m", HEATMAP,
+            {"excerpt_chars": 1, "chunk_rows": 1})
+    with pytest.raises(KnowledgeMapError, match="knowledge lists do not match"):
+        write_site_data(*args, lists=lists_for(1, 3))
+    with pytest.raises(KnowledgeMapError, match="knowledge lists do not match"):
+        write_site_data(*args, lists=lists_for(2, 2))
 
 
 def test_write_site_data_refuses_mismatched_lengths(tmp_path):

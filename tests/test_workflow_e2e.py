@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import math
 from pathlib import Path
@@ -102,6 +103,40 @@ def test_metrics_are_complete(workflow_run):
         assert isinstance(metrics[key], float) and 0 <= metrics[key] <= 1, key
     assert metrics["n_questions"] == metrics["n_questions_with_source"] == 60
     assert metrics["trustworthiness@10"] > 0.8
+    # Placement keeps different questions apart, and the lists' cost against the full estimate is recorded.
+    assert metrics["question_distinct_positions"] == 60
+    assert -1 <= metrics["question_pairs_spearman_map_vs_embedding"] <= 1
+    assert metrics["knowledge_sparse_vs_full"]["overall"]["mean_abs"] < 0.05
+
+
+def test_past_answers_calibrate_the_questions_and_validate_the_map(workflow_run, small_responses):
+    """responses: -> difficulty per question in the site, and predictions.csv + summary.json in validation/."""
+    calibration = json.loads((workflow_run / "results/calibration.json").read_text())
+    assert calibration["source"] == str(small_responses)
+    asked = [q for q in calibration["questions"] if q["answers"]]
+    assert len(calibration["questions"]) == 60 and len(asked) == 20 and all(q["answers"] == 8 for q in asked)
+    rate = {q["id"]: q["right"] / q["answers"] for q in asked}
+    difficulty = {q["id"]: q["difficulty"] for q in asked}
+    easiest, hardest = max(rate, key=rate.get), min(rate, key=rate.get)
+    assert difficulty[easiest] < difficulty[hardest]
+    site_questions = json.loads((workflow_run / "site/data/questions.json").read_text())
+    assert [q["difficulty"] for q in site_questions] == [q["difficulty"] for q in calibration["questions"]]
+    manifest = json.loads((workflow_run / "site/data/manifest.json").read_text())
+    assert manifest["heatmap"]["calibrated"] is True
+    assert manifest["heatmap"]["mean_difficulty"] == calibration["mean_difficulty"]
+
+    validation = workflow_run / f"results/{MODEL_SLUG}/validation"
+    with open(validation / "predictions.csv", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    assert list(rows[0]) == ["learner", "session", "question", "correct", "estimate", "estimate_calibrated"]
+    assert len(rows) == 8 * 2 * 10
+    assert {r["session"] for r in rows} == {"lecture-1", "lecture-2"}
+    assert all(0 < float(r["estimate"]) < 1 and 0 < float(r["estimate_calibrated"]) < 1 for r in rows)
+    summary = json.loads((validation / "summary.json").read_text())
+    assert summary["permutations"] == 100 and summary["answers"] == 160
+    for session in summary["sessions"].values():
+        assert set(session["auc_pooled"]) == {"estimate", "estimate_calibrated", "own_proportion", "difficulty_only"}
+        assert 0 < session["permutation"]["estimate"]["p"] <= 1
 
 
 def test_site_data_is_built(workflow_run):

@@ -28,6 +28,14 @@ export async function loadPoints(base, manifest) {
   };
 }
 
+/** knowledge.bin as an ArrayBuffer (layout in manifest.knowledge; parsed by knowledge.js). */
+export async function loadKnowledge(base, manifest) {
+  const k = manifest.knowledge;
+  const buffer = await fetchOk(base + k.file, "bin");
+  if (buffer.byteLength !== k.bytes) throw new Error(`${k.file}: ${buffer.byteLength} bytes, expected ${k.bytes}`);
+  return buffer;
+}
+
 export function loadJson(base, name) {
   return fetchOk(base + name, "json");
 }

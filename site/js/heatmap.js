@@ -1,41 +1,65 @@
-// The knowledge heatmap, the same estimator as knowledge_map/heatmap.py (a
-// browser test checks both give the same grid to 1e-6):
-//   w_i(p) = exp(-|p - q_i|^2 / (2 sigma^2))
-//   K(p)   = (sum_i w_i c_i + w0 * 0.5) / (sum_i w_i + w0)
-// c_i is 1 for a right answer and 0 for a wrong one; the prior w0 pulls places
-// far from every answer back to 0.5 ("no evidence").
-import { cellCenter } from "./grid.js";
+// The heat layer, the same raster as knowledge_map/heatmap.py (a browser test
+// checks both agree to 1e-6): each article's knowledge value (knowledge.js),
+// binned to cells (grid.js convention), smoothed with a separable Gaussian of
+// `bandwidth` cells (truncated at ceil(3 bandwidth)):
+//   H = blur(sum of values) / blur(count),   D = blur(count)  (article density)
+// H is 0.5 where D is 0; the page draws H with alpha min(1, D), so the heat
+// follows the map's shape. Rows are gy (y upwards).
+import { cellIndex } from "./grid.js";
 
 export const NO_EVIDENCE = 0.5;
 
-/**
- * Estimate and evidence (total kernel weight) at map point (px, py).
- * answers: [{x, y, correct}] with correct a boolean.
- */
-export function knowledgeAt(px, py, answers, sigma, priorWeight) {
-  let evidence = 0;
-  let weighted = 0;
-  for (const a of answers) {
-    const dx = px - a.x;
-    const dy = py - a.y;
-    const w = Math.exp(-(dx * dx + dy * dy) / (2.0 * sigma * sigma));
-    evidence += w;
-    weighted += w * (a.correct ? 1 : 0);
-  }
-  const total = evidence + priorWeight;
-  const estimate = total > 0 ? (weighted + priorWeight * NO_EVIDENCE) / total : NO_EVIDENCE;
-  return { estimate, evidence };
+/** exp(-d^2 / (2 bandwidth^2)) for d = -R..R, R = ceil(3 bandwidth). */
+export function gaussianTaps(bandwidth) {
+  const radius = Math.ceil(3.0 * bandwidth);
+  const taps = new Float64Array(2 * radius + 1);
+  for (let d = -radius; d <= radius; d++) taps[d + radius] = Math.exp(-(d * d) / (2.0 * bandwidth * bandwidth));
+  return taps;
 }
 
-/** The n x n estimate at cell centres, row-major [gy * n + gx], as a Float64Array. */
-export function knowledgeGrid(answers, sigma, n, priorWeight) {
-  const grid = new Float64Array(n * n);
-  for (let gy = 0; gy < n; gy++) {
-    for (let gx = 0; gx < n; gx++) {
-      grid[gy * n + gx] = knowledgeAt(cellCenter(gx, n), cellCenter(gy, n), answers, sigma, priorWeight).estimate;
+/** Separable convolution of an n x n Float64Array with taps, along x then y, zero outside. */
+export function blur(grid, n, taps) {
+  const radius = (taps.length - 1) / 2;
+  const out = new Float64Array(n * n);
+  for (let k = 0; k < taps.length; k++) {
+    const d = k - radius;
+    const tap = taps[k];
+    for (let gy = 0; gy < n; gy++) {
+      const row = gy * n;
+      for (let gx = Math.max(0, d); gx < Math.min(n, n + d); gx++) out[row + gx] += tap * grid[row + gx - d];
     }
   }
-  return grid;
+  const result = new Float64Array(n * n);
+  for (let k = 0; k < taps.length; k++) {
+    const d = k - radius;
+    const tap = taps[k];
+    for (let gy = Math.max(0, d); gy < Math.min(n, n + d); gy++) {
+      const row = gy * n;
+      const from = (gy - d) * n;
+      for (let gx = 0; gx < n; gx++) result[row + gx] += tap * out[from + gx];
+    }
+  }
+  return result;
+}
+
+/**
+ * {heat, density}: n x n Float64Arrays (row-major [gy * n + gx]) of the smoothed
+ * article values and the article density. xs, ys: map coordinates in [0, 1].
+ */
+export function heatRaster(xs, ys, values, n, bandwidth) {
+  const numerator = new Float64Array(n * n);
+  const count = new Float64Array(n * n);
+  for (let i = 0; i < values.length; i++) {
+    const cell = cellIndex(ys[i], n) * n + cellIndex(xs[i], n);
+    numerator[cell] += values[i];
+    count[cell] += 1.0;
+  }
+  const taps = gaussianTaps(bandwidth);
+  const smooth = blur(numerator, n, taps);
+  const density = blur(count, n, taps);
+  const heat = new Float64Array(n * n);
+  for (let k = 0; k < n * n; k++) heat[k] = density[k] > 1e-12 ? smooth[k] / density[k] : NO_EVIDENCE;
+  return { heat, density };
 }
 
 // Colour ramp from "not known" (0) through "no evidence" (0.5) to "known" (1):
@@ -68,9 +92,9 @@ export function heatGradientCss() {
   return `linear-gradient(to right, ${stops.join(", ")})`;
 }
 
-/** A words-only reading of an estimate, for the readout. */
-export function describe(estimate, evidence) {
-  if (evidence < 0.05) return "no evidence yet";
+/** A words-only reading of an estimate and its confidence (share of it that is evidence, not prior), for the readout. */
+export function describe(estimate, confidence) {
+  if (confidence < 0.05) return "no evidence yet";
   if (estimate >= 0.75) return "probably known";
   if (estimate >= 0.55) return "partly known";
   if (estimate > 0.45) return "uncertain";

@@ -2,8 +2,10 @@
 // heatmap and share link together. Every piece of data text reaches the page
 // through textContent (never innerHTML): titles, excerpts, labels and
 // questions are text, whatever characters they hold.
-import { Details, loadJson, loadManifest, loadPoints } from "./data.js";
-import { describe, heatGradientCss, knowledgeAt, knowledgeGrid } from "./heatmap.js";
+import { Details, loadJson, loadKnowledge, loadManifest, loadPoints } from "./data.js";
+import { cellIndex } from "./grid.js";
+import { describe, heatGradientCss, heatRaster } from "./heatmap.js";
+import { articleState, nextQuestion, parseLists, readingList } from "./knowledge.js";
 import { chooseLevel, placeLabels } from "./labels.js";
 import { Quiz } from "./quiz.js";
 import {
@@ -36,6 +38,11 @@ const state = {
   folded: null,
   labels: null,
   quiz: null,
+  lists: null, // each question's neighbour list (knowledge.bin)
+  world: null, // {xs, ys}: article positions in map units, for the heat layer
+  articles: null, // the estimate at every article (knowledge.js articleState)
+  heatGrid: null, // the heat layer's raster of article values, [gy * n + gx]
+  confidenceGrid: null, // share of the estimate that is evidence, not prior, same raster
   details: null,
   hover: -1,
   pinned: -1,
@@ -229,14 +236,60 @@ function drawQuestions(ctx) {
   }
 }
 
+/** Difficulty of each question (0 without calibration). */
+function difficulties() {
+  return state.quiz.questions.map((q) => q.difficulty || 0);
+}
+
 function updateHeat() {
-  const { sigma, grid: n, prior_weight: prior } = state.manifest.heatmap;
-  const grid = knowledgeGrid(state.quiz.evidence(), sigma, n, prior);
-  heatCanvas.width = n;
-  heatCanvas.height = n;
-  heatCanvas.getContext("2d").putImageData(new ImageData(heatImage(grid, n), n, n), 0, 0);
-  state.heatGrid = grid;
+  const h = state.manifest.heatmap;
+  const n = state.points.n;
+  state.articles = articleState(state.lists, state.quiz.evidence(), difficulties(), h.prior_weight, h.mean_difficulty, n);
+  const confidence = new Float64Array(n);
+  for (let i = 0; i < n; i++) confidence[i] = state.articles.evidence[i] / (state.articles.evidence[i] + h.prior_weight);
+  const { xs, ys } = state.world;
+  const { heat, density } = heatRaster(xs, ys, state.articles.value, h.raster, h.bandwidth);
+  state.heatGrid = heat;
+  state.confidenceGrid = heatRaster(xs, ys, confidence, h.raster, h.bandwidth).heat;
+  heatCanvas.width = h.raster;
+  heatCanvas.height = h.raster;
+  heatCanvas.getContext("2d").putImageData(new ImageData(heatImage(heat, h.raster, density), h.raster, h.raster), 0, 0);
+  renderReadNext();
   requestRender();
+}
+
+/** The quiz's chooser: the question that tells most about the map (or the focused area). */
+function chooseQuestion(exclude, focus) {
+  if (!state.articles) return null;
+  return nextQuestion(state.lists, state.articles, difficulties(), exclude, focus);
+}
+
+function renderReadNext() {
+  const h = state.manifest.heatmap;
+  const list = $("read-next-list");
+  list.replaceChildren();
+  const answers = state.quiz.evidence();
+  const rows = answers.length ? readingList(state.articles, state.lists, answers, h.prior_weight, h.read_next || 0) : [];
+  $("read-next").hidden = rows.length === 0;
+  for (const row of rows) {
+    const li = document.createElement("li");
+    const button = document.createElement("button");
+    button.type = "button";
+    button.dataset.row = String(row);
+    button.textContent = state.titles ? state.titles[row] : `article ${row}`;
+    button.addEventListener("click", () => state.selectRow(row));
+    li.append(button);
+    state.details.get(row).then((d) => {
+      if (!d.url || !li.isConnected) return;
+      const link = document.createElement("a");
+      link.href = d.url;
+      link.target = "_blank";
+      link.rel = "noopener noreferrer";
+      link.textContent = "read";
+      li.append(link);
+    }, () => {});
+    list.append(li);
+  }
 }
 
 function buildDensity() {
@@ -248,6 +301,17 @@ function buildDensity() {
 }
 
 // ------------------------------------------------------------ map geometry
+
+/** Article positions in map units, as Float64Arrays (what the heat layer and the focus use). */
+function worldPositions(points) {
+  const xs = new Float64Array(points.n);
+  const ys = new Float64Array(points.n);
+  for (let i = 0; i < points.n; i++) {
+    xs[i] = points.x[i] / points.scale;
+    ys[i] = points.y[i] / points.scale;
+  }
+  return { xs, ys };
+}
 
 function worldOf(row) {
   const p = state.points;
@@ -458,8 +522,7 @@ function hover(row, sx, sy) {
 
 function readout(sx, sy) {
   const out = $("heat-readout");
-  const answers = state.quiz.evidence();
-  if (!answers.length) {
+  if (!state.quiz || !state.quiz.answers.length) {
     out.textContent = "Answer quiz questions to see what you know.";
     return;
   }
@@ -468,10 +531,12 @@ function readout(sx, sy) {
     out.textContent = "Point at the map to read the estimate there.";
     return;
   }
-  const { sigma, prior_weight: prior } = state.manifest.heatmap;
-  const { estimate, evidence } = knowledgeAt(wx, wy, answers, sigma, prior);
+  const n = state.manifest.heatmap.raster;
+  const cell = cellIndex(wy, n) * n + cellIndex(wx, n);
+  const estimate = state.heatGrid[cell];
+  const confidence = state.confidenceGrid[cell];
   out.dataset.estimate = estimate.toFixed(6);
-  out.textContent = `Here: ${estimate.toFixed(2)} — ${describe(estimate, evidence)} (weight of nearby answers ${evidence.toFixed(2)})`;
+  out.textContent = `Here: ${estimate.toFixed(2)} — ${describe(estimate, confidence)} (evidence ${Math.round(100 * confidence)}%)`;
 }
 
 // ----------------------------------------------------------------- search
@@ -619,12 +684,46 @@ function afterAnswersChanged() {
   if (state.lastPointer) readout(state.lastPointer[0] - rect.left, state.lastPointer[1] - rect.top);
 }
 
+/** 1 for every article whose point is inside the map's visible area. */
+function articlesInView() {
+  const { xs, ys } = state.world;
+  const mask = new Uint8Array(xs.length);
+  for (let i = 0; i < xs.length; i++) {
+    const [sx, sy] = view.toScreen(xs[i], ys[i]);
+    mask[i] = sx >= 0 && sx <= view.width && sy >= 0 && sy <= view.height ? 1 : 0;
+  }
+  return mask;
+}
+
+function clearFocus() {
+  state.quiz.setFocus(null);
+  $("quiz-unfocus").hidden = true;
+  $("quiz-focus-note").hidden = true;
+  renderQuiz();
+  requestRender();
+}
+
 function installQuiz() {
   $("quiz-skip").addEventListener("click", () => {
     state.quiz.skip();
     renderQuiz();
     requestRender();
   });
+  $("quiz-focus").addEventListener("click", () => {
+    const mask = articlesInView();
+    let count = 0;
+    for (let i = 0; i < mask.length; i++) count += mask[i];
+    state.quiz.setFocus(count ? mask : null);
+    $("quiz-unfocus").hidden = !count;
+    const note = $("quiz-focus-note");
+    note.hidden = false;
+    note.textContent = count
+      ? `Asking about the ${count.toLocaleString()} articles in view.`
+      : "No articles in view: asking about the whole map.";
+    renderQuiz();
+    requestRender();
+  });
+  $("quiz-unfocus").addEventListener("click", clearFocus);
   $("quiz-next").addEventListener("click", () => {
     state.quiz.advance();
     renderQuiz();
@@ -654,8 +753,9 @@ function restoreFromHash() {
   const { answers, view: saved } = decodeState(location.hash, state.quiz.questions.length);
   state.quiz.restore(answers);
   if (saved) view.set(saved.cx, saved.cy, saved.zoom);
+  updateHeat(); // the estimate first: the chooser picks the next question from it
+  state.quiz.advance();
   renderQuiz();
-  updateHeat();
 }
 
 function installShareAndReset() {
@@ -674,6 +774,10 @@ function installShareAndReset() {
   $("reset-button").addEventListener("click", () => {
     clearTimeout(hashTimer);
     state.quiz.reset();
+    updateHeat();
+    state.quiz.advance();
+    $("quiz-unfocus").hidden = true;
+    $("quiz-focus-note").hidden = true;
     state.highlight = -1;
     hideCard();
     view.set(0.5, 0.5, 1);
@@ -729,15 +833,18 @@ async function start() {
   const manifest = await loadManifest(DATA);
   state.manifest = manifest;
   state.details = new Details(DATA, manifest);
-  const [points, labels, questions] = await Promise.all([
+  const [points, labels, questions, knowledge] = await Promise.all([
     loadPoints(DATA, manifest),
     loadJson(DATA, manifest.files.labels),
     loadJson(DATA, manifest.files.questions),
+    loadKnowledge(DATA, manifest),
   ]);
   state.points = points;
+  state.world = worldPositions(points);
+  state.lists = parseLists(knowledge, manifest.knowledge);
   state.labels = labels.levels.length ? labels : null;
   palette = packedPalette(manifest.topics);
-  state.quiz = new Quiz(questions);
+  state.quiz = new Quiz(questions, chooseQuestion);
   restoreFromHash();
   renderLegends();
   installSearch();
@@ -752,6 +859,7 @@ async function start() {
   requestRender();
   state.titles = await loadJson(DATA, manifest.files.titles);
   state.folded = foldTitles(state.titles);
+  renderReadNext();
   if (state.highlight < 0 && $("search-input").value) $("search-input").dispatchEvent(new Event("input"));
 }
 

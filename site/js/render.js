@@ -159,11 +159,12 @@ function boxBlur(src, size, r) {
 }
 
 /**
- * Heatmap image (n x n RGBA, row 0 = top of the map) from the estimate grid
- * [gy * n + gx]. Drawn over the unit square with smoothing, pixel g's centre
- * lands on (g + 0.5) / n: the grid convention.
+ * Heat layer image (n x n RGBA, row 0 = top of the map) from the raster
+ * [gy * n + gx] of heatmap.js, opaque where articles are dense (alpha
+ * min(1, density)), transparent where there are none. Drawn over the unit
+ * square with smoothing, pixel g's centre lands on (g + 0.5) / n.
  */
-export function heatImage(grid, n) {
+export function heatImage(grid, n, density) {
   const rgba = new Uint8ClampedArray(n * n * 4);
   for (let gy = 0; gy < n; gy++) {
     for (let gx = 0; gx < n; gx++) {
@@ -172,7 +173,7 @@ export function heatImage(grid, n) {
       rgba[o] = r;
       rgba[o + 1] = g;
       rgba[o + 2] = b;
-      rgba[o + 3] = 255;
+      rgba[o + 3] = density ? Math.round(255 * Math.min(1, density[gy * n + gx])) : 255;
     }
   }
   return rgba;

@@ -1,0 +1,210 @@
+"""The knowledge estimate on the embedded default map, with simulated learners.
+
+Needs a finished default run (``snakemake -c2``): the merged embeddings, the
+map, the placed questions and the question embeddings under results/.
+
+``defaults``
+    Leave-one-out AUC of held-out answers (the validation of
+    :mod:`knowledge_map.validation`) for kernels and settings, on simulated
+    learners of two kinds that the estimator does not assume: knowledge as
+    bumps on the 2-D map (:mod:`knowledge_map.simulated_learners`) and
+    knowledge by topic (a per-topic ability; topics are the corpus's
+    categories, never seen by the estimator).  Plus the rank correlation of
+    map distance with embedding dissimilarity over question pairs.
+``sparse``
+    What the per-question neighbour lists cost against the full computation,
+    by list length.
+``order``
+    Answers needed to reach a given AUC over all articles (estimate vs the
+    simulated truth) when questions come in the file's order, at random, or
+    by the adaptive rule of :mod:`knowledge_map.selection`; from the shipped
+    60 questions, or (``--pool N``) from N questions about random articles.
+
+    python benchmarks/knowledge.py defaults|sparse|order [--learners N] [--pool N]
+
+Each prints one JSON object as its last line (also written to benchmarks/out/).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+
+RESULTS = Path("results/all-MiniLM-L6-v2")
+
+
+def load():
+    from knowledge_map.corpus import read_corpus
+    from knowledge_map.mapping import read_coords
+    from knowledge_map.merge import read_embeddings
+    from knowledge_map.questions import read_question_embeddings
+
+    embeddings = read_embeddings(str(RESULTS / "embeddings.h5")).astype(np.float64)
+    xy, _ = read_coords(str(RESULTS / "map/coords.h5"))
+    placed = json.loads((RESULTS / "map/questions.json").read_text())
+    q_emb, _ = read_question_embeddings(RESULTS / "questions.h5")
+    topics = read_corpus("results/corpus.parquet", columns=("topic",)).column("topic").to_pylist()
+    q_xy = np.array([[q["x"], q["y"]] for q in placed])
+    return embeddings, xy, placed, q_emb.astype(np.float64), q_xy, topics
+
+
+def simulated_responses(kind, n_learners, q_xy, q_topics, xy, rng):
+    """A Responses object of ``n_learners`` answering every question once, in one session."""
+    from knowledge_map.responses import Responses
+    from knowledge_map.simulated_learners import simulate_difficulties, simulate_learner
+
+    n_q = len(q_xy)
+    b = simulate_difficulties(n_q, rng)
+    learners, questions, correct = [], [], []
+    topic_names = sorted(set(q_topics))
+    for learner in range(n_learners):
+        if kind == "map":
+            theta = simulate_learner(xy, q_xy, rng).question_theta
+        else:
+            effect = dict(zip(topic_names, rng.normal(0.0, 1.5, size=len(topic_names))))
+            theta = rng.normal(0.0, 0.5) + np.array([effect[t] for t in q_topics])
+        p = 1.0 / (1.0 + np.exp(-(theta - b)))
+        outcome = (rng.random(n_q) < p).astype(int)
+        learners += [f"L{learner}"] * n_q
+        questions += list(range(n_q))
+        correct += outcome.tolist()
+    n = len(correct)
+    return Responses(np.array(learners, dtype=object), np.array(["s"] * n, dtype=object),
+                     np.array(questions), np.array(correct))
+
+
+def cmd_defaults(args):
+    from scipy.stats import spearmanr
+
+    from knowledge_map.knowledge import Settings, question_weights
+    from knowledge_map.validation import other_learners_difficulty, validate
+
+    embeddings, xy, placed, q_emb, q_xy, topics = load()
+    q_topics = [q["topic"] for q in placed]
+    keys = [str(i) for i in range(len(placed))]
+    candidates = [Settings("map", sigma=s, prior_weight=p) for s in (0.05, 0.15) for p in (0.1, 1.0)]
+    candidates += [Settings("embedding", temperature=t, prior_weight=p)
+                   for t in (0.05, 0.1, 0.15, 0.2, 0.3) for p in (0.0003, 0.001, 0.003, 0.01, 0.03)]
+    out = {"learners": args.learners, "fields": {}}
+    for kind in ("map", "topic"):
+        rows = []
+        for seed in range(args.seeds):
+            responses = simulated_responses(kind, args.learners, q_xy, q_topics, xy, np.random.default_rng(seed))
+            without = other_learners_difficulty(responses, len(keys))
+            for settings in candidates:
+                weights = question_weights(settings, q_emb, q_emb, q_xy, q_xy)
+                _, summary = validate(responses, weights, settings, keys, permutations=0, difficulty_without=without)
+                session = summary["sessions"]["s"]
+                rows.append((settings, seed, session["auc_pooled"], session["auc_within_learner"]))
+        table = {}
+        for settings in candidates:
+            mine = [r for r in rows if r[0] == settings]
+            name = (f"map sigma={settings.sigma} w0={settings.prior_weight}" if settings.kernel == "map"
+                    else f"embedding T={settings.temperature} w0={settings.prior_weight}")
+            table[name] = {
+                "pooled_auc": float(np.mean([r[2]["estimate"] for r in mine])),
+                "within_learner_auc": float(np.mean([r[3]["estimate"] for r in mine])),
+                "within_learner_auc_calibrated": float(np.mean([r[3]["estimate_calibrated"] for r in mine])),
+                "pooled_auc_calibrated": float(np.mean([r[2]["estimate_calibrated"] for r in mine])),
+                "own_proportion_pooled": float(np.mean([r[2]["own_proportion"] for r in mine])),
+                "difficulty_only_pooled": float(np.mean([r[2]["difficulty_only"] for r in mine])),
+            }
+        out["fields"][kind] = table
+    iu = np.triu_indices(len(q_emb), 1)
+    dissimilarity = 1.0 - (q_emb @ q_emb.T)[iu]
+    distance = np.hypot(q_xy[:, None, 0] - q_xy[None, :, 0], q_xy[:, None, 1] - q_xy[None, :, 1])[iu]
+    out["question_pairs_spearman_map_distance_vs_embedding_dissimilarity"] = float(spearmanr(distance, dissimilarity)[0])
+    return out
+
+
+def cmd_sparse(args):
+    from knowledge_map.knowledge import Settings, neighbour_lists, sparse_error
+
+    embeddings, xy, placed, q_emb, q_xy, _ = load()
+    out = {}
+    for k in (250, 500, 1000, 2000, 4000):
+        settings = Settings()
+        lists = neighbour_lists(settings, k, q_emb, embeddings)
+        error = sparse_error(lists, settings, q_emb, embeddings, answer_counts=(3, 10, 30), trials=10)
+        out[str(k)] = {"bytes": int(lists.rows.nbytes + lists.weights.nbytes + lists.offsets.nbytes), **error}
+        print(k, error["overall"], flush=True)
+    return out
+
+
+def cmd_order(args):
+    from knowledge_map.knowledge import Settings, neighbour_lists, state_from_lists
+    from knowledge_map.selection import next_question
+    from knowledge_map.simulated_learners import simulate_difficulties, simulate_learner
+    from knowledge_map.validation import auc
+
+    embeddings, xy, placed, q_emb, q_xy, _ = load()
+    if args.pool:
+        # A larger pool: questions "about" random articles (their own embedding and place).
+        chosen = np.random.default_rng(7).choice(len(embeddings), args.pool, replace=False)
+        q_emb, q_xy = embeddings[chosen], xy[chosen]
+    settings = Settings()
+    lists = neighbour_lists(settings, args.neighbours, q_emb, embeddings)
+    n_q = len(q_xy)
+    steps = list(range(1, args.steps + 1))
+    curves = {"fixed": [], "random": [], "adaptive": []}
+    for index in range(args.learners):
+        rng = np.random.default_rng(1000 + index)
+        learner = simulate_learner(xy, q_xy, rng)
+        b = simulate_difficulties(n_q, rng)
+        truth = learner.known(float(b.mean()))
+        if truth.all() or not truth.any():
+            continue
+        outcomes = {q: learner.answer(q, b[q], rng) for q in range(n_q)}  # same answers whatever the order
+        random_order = rng.permutation(n_q).tolist()
+        for order in curves:
+            answered, curve = [], []
+            state = state_from_lists(lists, answered, [], np.zeros(n_q), settings)
+            for _step in steps:
+                if order == "fixed":
+                    q = len(answered)
+                elif order == "random":
+                    q = random_order[len(answered)]
+                else:
+                    q = next_question(lists, state, np.zeros(n_q), exclude=answered)
+                answered.append(q)
+                state = state_from_lists(lists, answered, [outcomes[q] for q in answered], np.zeros(n_q), settings)
+                curve.append(auc(state.value, truth))
+            curves[order].append(curve)
+        print(index, {k: round(v[-1][-1], 3) for k, v in curves.items()}, flush=True)
+    out = {"learners": len(curves["fixed"]), "neighbours": args.neighbours, "pool": args.pool or "shipped 60",
+           "mean_auc_by_answers": {}, "answers_to_reach": {}}
+    for order, rows in curves.items():
+        rows = np.array(rows, dtype=np.float64)
+        out["mean_auc_by_answers"][order] = {
+            str(s): float(rows[:, s - 1].mean()) for s in (1, 2, 3, 5, 8, 10, 15, 20, 30) if s <= len(steps)}
+        for target in (0.65, 0.7, 0.75):
+            reached = [int(np.argmax(r >= target)) + 1 if (r >= target).any() else None for r in rows]
+            got = [r for r in reached if r is not None]
+            out["answers_to_reach"].setdefault(str(target), {})[order] = {
+                "median": float(np.median(got)) if got else None, "share_reached": len(got) / len(rows)}
+    return out
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("command", choices=["defaults", "sparse", "order"])
+    parser.add_argument("--learners", type=int, default=100)
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--steps", type=int, default=30)
+    parser.add_argument("--neighbours", type=int, default=1000)
+    parser.add_argument("--pool", type=int, default=0, help="order: N random articles as the question pool (0: the shipped 60)")
+    args = parser.parse_args(argv)
+    result = {"defaults": cmd_defaults, "sparse": cmd_sparse, "order": cmd_order}[args.command](args)
+    out = Path("benchmarks/out")
+    out.mkdir(parents=True, exist_ok=True)
+    suffix = f"-pool{args.pool}" if args.command == "order" and args.pool else ""
+    (out / f"knowledge-{args.command}{suffix}.json").write_text(json.dumps(result, indent=1))
+    print(json.dumps(result))
+    return result
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,194 @@
+"""Does the map predict what a learner gets right?  Leave-one-out against real answers.
+
+Every answer in a responses file is predicted from the same learner's other
+answers in the same session, as the page would estimate it:
+
+``estimate``
+    the local ability at the held-out question from the other answers,
+    weighted by the kernel between questions (:mod:`knowledge_map.knowledge`),
+    without difficulties: ``sigma(theta)``.
+``estimate_calibrated``
+    the same with difficulties calibrated from the OTHER learners only
+    (:mod:`knowledge_map.calibration`, refitted once per held-out learner):
+    ``sigma(theta - b_q)``.
+
+Scored with the AUC (the chance that a right answer gets a higher estimate
+than a wrong one; ties count one half), per session pooled over learners and
+within learner (the mean of per-learner AUCs, over learners with both right
+and wrong answers).  Two baselines say what the map adds: the learner's own
+proportion right on the other answers (``(right + 1) / (n + 2)``) and the
+difficulty alone (``sigma(-b_q)``).  A permutation null shuffles which
+question sits where (the kernel matrix's rows and columns together, keeping
+the answers and difficulties) ``permutations`` times; ``p`` is
+``(1 + #{null AUC >= observed}) / (1 + permutations)``.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Sequence
+
+import numpy as np
+from scipy.stats import rankdata
+
+from knowledge_map.calibration import fit_rasch
+from knowledge_map.knowledge import Settings, local_ability, sigmoid
+from knowledge_map.responses import Responses
+
+
+def auc(scores, labels) -> float | None:
+    """Area under the ROC curve (Mann-Whitney, ties one half); None without both classes."""
+    labels = np.asarray(labels, dtype=bool)
+    n_pos, n_neg = int(labels.sum()), int((~labels).sum())
+    if n_pos == 0 or n_neg == 0:
+        return None
+    ranks = rankdata(np.asarray(scores, dtype=np.float64))
+    return float((ranks[labels].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+
+
+def within_learner_auc(scores, labels, learners) -> float | None:
+    """Mean per-learner AUC over learners with both right and wrong answers."""
+    values = []
+    learners = np.asarray(learners)
+    for learner in np.unique(learners):
+        mask = learners == learner
+        value = auc(np.asarray(scores)[mask], np.asarray(labels)[mask])
+        if value is not None:
+            values.append(value)
+    return float(np.mean(values)) if values else None
+
+
+def loo_ability(weights, answered, correct, difficulty, precision: float):
+    """Leave-one-out local ability of each learner at each question of a session.
+
+    weights: (Q, Q) kernel between the session's questions; answered, correct:
+    (L, Q) 0/1; difficulty: (L, Q), the difficulties each learner's estimate
+    uses.  Returns theta (L, Q): for learner l at question q, from l's answers
+    to every other question.
+    """
+    q = weights.shape[0]
+    w = weights[None, :, :] * answered[:, None, :] * (1.0 - np.eye(q))[None]
+    theta, _ = local_ability(w, correct[:, None, :], difficulty[:, None, :], precision)
+    return theta
+
+
+def session_matrices(responses: Responses, session) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(learners, questions, answered (L x Q), correct (L x Q)) of one session."""
+    mask = responses.session == session
+    learners, l_idx = np.unique(responses.learner[mask].astype(str), return_inverse=True)
+    questions, q_idx = np.unique(responses.question[mask], return_inverse=True)
+    answered = np.zeros((len(learners), len(questions)))
+    correct = np.zeros_like(answered)
+    answered[l_idx, q_idx] = 1.0
+    correct[l_idx, q_idx] = responses.correct[mask]
+    return learners, questions, answered, correct
+
+
+def other_learners_difficulty(responses: Responses, n_questions: int) -> dict[str, np.ndarray]:
+    """Difficulties fitted without each learner, by learner."""
+    learners = responses.learner.astype(str)
+    out = {}
+    for learner in np.unique(learners):
+        others = responses.subset(learners != learner)
+        out[learner] = fit_rasch(others.person(), others.question, others.correct, n_questions).difficulty
+    return out
+
+
+def validate(responses: Responses, question_weights: np.ndarray, settings: Settings, question_keys: Sequence[str],
+             permutations: int = 1000, seed: int = 0, difficulty_without: dict | None = None) -> tuple[list[dict], dict]:
+    """Leave-one-out predictions (rows for predictions.csv) and the summary (see the module docstring).
+
+    ``question_weights`` is the (Q x Q) kernel between all questions;
+    ``question_keys`` names each question in the output (its id or index).
+    ``difficulty_without`` (from :func:`other_learners_difficulty`) may be
+    passed to compare settings on the same answers without refitting.
+    """
+    n_questions = len(question_keys)
+    if difficulty_without is None:
+        difficulty_without = other_learners_difficulty(responses, n_questions)
+    rng = np.random.default_rng(seed)
+    rows: list[dict] = []
+    sessions = {}
+    pooled = {"correct": [], "estimate": [], "estimate_calibrated": [], "own_proportion": [], "difficulty_only": []}
+    for session in sorted(np.unique(responses.session.astype(str))):
+        learners, questions, answered, correct = session_matrices(responses, session)
+        weights = question_weights[np.ix_(questions, questions)]
+        b = np.stack([difficulty_without[learner][questions] for learner in learners])
+        zeros = np.zeros_like(b)
+        theta = loo_ability(weights, answered, correct, zeros, settings.precision)
+        theta_cal = loo_ability(weights, answered, correct, b, settings.precision)
+        estimate, calibrated = sigmoid(theta), sigmoid(theta_cal - b)
+        others = answered.sum(axis=1, keepdims=True) - answered
+        own = ((correct.sum(axis=1, keepdims=True) - correct) + 1.0) / (others + 2.0)
+        difficulty_only = sigmoid(-b)
+        l_at, q_at = np.nonzero(answered)
+        outcome = correct[l_at, q_at]
+        scores = {
+            "estimate": estimate[l_at, q_at],
+            "estimate_calibrated": calibrated[l_at, q_at],
+            "own_proportion": own[l_at, q_at],
+            "difficulty_only": difficulty_only[l_at, q_at],
+        }
+        for li, q, c, e, ec in zip(l_at, q_at, outcome, scores["estimate"], scores["estimate_calibrated"]):
+            rows.append({"learner": learners[li], "session": session, "question": question_keys[questions[q]],
+                         "correct": int(c), "estimate": float(e), "estimate_calibrated": float(ec)})
+        null = {"estimate": [], "estimate_calibrated": []}
+        for _ in range(permutations):
+            order = rng.permutation(len(questions))
+            shuffled = weights[np.ix_(order, order)]
+            theta_null = loo_ability(shuffled, answered, correct, zeros, settings.precision)
+            null["estimate"].append(auc(sigmoid(theta_null)[l_at, q_at], outcome))
+            theta_null = loo_ability(shuffled, answered, correct, b, settings.precision)
+            null["estimate_calibrated"].append(auc(sigmoid(theta_null - b)[l_at, q_at], outcome))
+        sessions[session] = session_summary(learners[l_at], outcome, scores, null, permutations)
+        pooled["correct"].extend(outcome.tolist())
+        for key in scores:
+            pooled[key].extend(scores[key].tolist())
+    summary = {
+        "method": "leave-one-out within learner and session; calibrated difficulty from the other learners only",
+        "settings": {"kernel": settings.kernel, "temperature": settings.temperature, "sigma": settings.sigma,
+                     "prior_weight": settings.prior_weight},
+        "permutations": permutations,
+        "answers": len(responses),
+        "learners": int(len(np.unique(responses.learner.astype(str)))),
+        "sessions": sessions,
+        "all_sessions_pooled_auc": {key: auc(pooled[key], pooled["correct"]) for key in pooled if key != "correct"},
+    }
+    return rows, summary
+
+
+def session_summary(learners, outcome, scores: dict, null: dict, permutations: int) -> dict:
+    """AUCs (pooled and within learner) and the permutation test of one session."""
+    out = {
+        "learners": int(len(np.unique(learners))),
+        "answers": int(len(outcome)),
+        "proportion_right": float(np.mean(outcome)) if len(outcome) else None,
+        "auc_pooled": {key: auc(value, outcome) for key, value in scores.items()},
+        "auc_within_learner": {key: within_learner_auc(value, outcome, learners) for key, value in scores.items()},
+        "permutation": {},
+    }
+    for key, values in null.items():
+        observed = out["auc_pooled"][key]
+        values = np.array([v for v in values if v is not None], dtype=np.float64)
+        if observed is None or not len(values):
+            out["permutation"][key] = None
+            continue
+        out["permutation"][key] = {
+            "observed": observed,
+            "null_mean": float(values.mean()),
+            "null_sd": float(values.std()),
+            "p": float((1 + (values >= observed).sum()) / (1 + permutations)),
+        }
+    return out
+
+
+def predictions_csv(rows: list[dict]) -> str:
+    """predictions.csv text: learner,session,question,correct,estimate,estimate_calibrated."""
+    buffer = io.StringIO()
+    fields = ["learner", "session", "question", "correct", "estimate", "estimate_calibrated"]
+    writer = csv.DictWriter(buffer, fieldnames=fields, lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({**row, "estimate": f"{row['estimate']:.6f}", "estimate_calibrated": f"{row['estimate_calibrated']:.6f}"})
+    return buffer.getvalue()

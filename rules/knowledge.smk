@@ -1,0 +1,89 @@
+# What a learner knows: question embeddings, difficulty calibration, the
+# per-question neighbour lists the page estimates from, and the validation
+# against past learners' answers (only with config responses).
+
+
+rule embed_questions:
+    input:
+        questions=get_questions_input,
+    output:
+        f"{MODEL_DIR}/questions.h5",
+    log:
+        f"{MODEL_DIR}/logs/embed_questions.log",
+    benchmark:
+        f"{MODEL_DIR}/benchmarks/embed_questions.tsv"
+    conda:
+        "../envs/embed.yaml"
+    params:
+        model=config["model"]["name"],
+        max_seq_length=config["model"]["max_seq_length"],
+        prompt=config["model"]["prompt"],
+        # The packaged questions are not an input (see rules/common.smk): their content is.
+        packaged=get_packaged_questions_digest,
+    script:
+        "../scripts/embed_questions.py"
+
+
+rule calibrate_questions:
+    input:
+        questions=get_questions_input,
+        responses=get_responses_input,
+    output:
+        f"{RESULTS}/calibration.json",
+    log:
+        f"{RESULTS}/logs/calibrate_questions.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/calibrate_questions.tsv"
+    conda:
+        "../envs/map.yaml"
+    params:
+        packaged=get_packaged_questions_digest,
+    script:
+        "../scripts/calibrate_questions.py"
+
+
+rule knowledge_lists:
+    input:
+        embeddings=f"{MODEL_DIR}/embeddings.h5",
+        question_embeddings=f"{MODEL_DIR}/questions.h5",
+        coords=f"{MAP_DIR}/coords.h5",
+        questions=f"{MAP_DIR}/questions.json",
+    output:
+        f"{MAP_DIR}/knowledge_lists.h5",
+    log:
+        f"{MODEL_DIR}/logs/knowledge_lists.log",
+    benchmark:
+        f"{MODEL_DIR}/benchmarks/knowledge_lists.tsv"
+    conda:
+        "../envs/map.yaml"
+    params:
+        heatmap=config["heatmap"],
+    script:
+        "../scripts/knowledge_lists.py"
+
+
+rule validate_knowledge:
+    input:
+        questions=get_questions_input,
+        responses=get_responses_input,
+        question_embeddings=f"{MODEL_DIR}/questions.h5",
+        placed=f"{MAP_DIR}/questions.json",
+    output:
+        predictions=f"{MODEL_DIR}/validation/predictions.csv",
+        summary=report(
+            f"{MODEL_DIR}/validation/summary.json",
+            caption="../report/validation.rst",
+            category="Validation",
+        ),
+    log:
+        f"{MODEL_DIR}/logs/validate_knowledge.log",
+    benchmark:
+        f"{MODEL_DIR}/benchmarks/validate_knowledge.tsv"
+    conda:
+        "../envs/map.yaml"
+    params:
+        heatmap=config["heatmap"],
+        validation=config["validation"],
+        packaged=get_packaged_questions_digest,
+    script:
+        "../scripts/validate_knowledge.py"

@@ -1,0 +1,28 @@
+"""Rule knowledge_lists: each question's most strongly tied articles -> results/<model>/map/knowledge_lists.h5."""
+
+import json
+
+import numpy as np
+
+from knowledge_map.knowledge import Settings, neighbour_lists, sparse_error, write_lists
+from knowledge_map.mapping import read_coords
+from knowledge_map.merge import read_embeddings
+from knowledge_map.questions import read_question_embeddings
+from knowledge_map.workflow import run_rule
+
+
+def main(snakemake):
+    heatmap = snakemake.params.heatmap
+    settings = Settings.from_config(heatmap)
+    question_embeddings, _ = read_question_embeddings(snakemake.input.question_embeddings)
+    embeddings = read_embeddings(snakemake.input.embeddings)
+    xy, _ = read_coords(snakemake.input.coords)
+    with open(snakemake.input.questions, encoding="utf-8") as handle:
+        question_xy = np.array([[q["x"], q["y"]] for q in json.load(handle)], dtype=np.float64)
+    sources = {"question_embeddings": question_embeddings, "embeddings": embeddings, "question_xy": question_xy, "xy": xy}
+    lists = neighbour_lists(settings, heatmap["neighbours"], **sources)
+    accuracy = sparse_error(lists, settings, **sources)
+    write_lists(snakemake.output[0], lists, {"settings": heatmap, "sparse_vs_full": accuracy})
+
+
+run_rule(snakemake, main)  # noqa: F821 - injected by Snakemake

@@ -1,0 +1,31 @@
+"""Rule validate_knowledge: leave-one-out predictions of past answers -> results/<model>/validation/."""
+
+import json
+
+import numpy as np
+
+from knowledge_map.io import atomic_path, write_json
+from knowledge_map.knowledge import Settings, question_weights
+from knowledge_map.questions import load_questions, question_keys, read_question_embeddings
+from knowledge_map.responses import read_responses
+from knowledge_map.validation import predictions_csv, validate
+from knowledge_map.workflow import run_rule
+
+
+def main(snakemake):
+    questions = load_questions(snakemake.input.questions or None)  # none: the packaged set
+    answers = read_responses(snakemake.input.responses, questions)
+    settings = Settings.from_config(snakemake.params.heatmap)
+    question_embeddings, _ = read_question_embeddings(snakemake.input.question_embeddings)
+    with open(snakemake.input.placed, encoding="utf-8") as handle:
+        question_xy = np.array([[q["x"], q["y"]] for q in json.load(handle)], dtype=np.float64)
+    weights = question_weights(settings, question_embeddings, question_embeddings, question_xy, question_xy)
+    rows, summary = validate(answers, weights, settings, question_keys(questions),
+                             permutations=snakemake.params.validation["permutations"],
+                             seed=snakemake.params.validation["seed"])
+    with atomic_path(snakemake.output.predictions) as tmp:
+        tmp.write_text(predictions_csv(rows), encoding="utf-8")
+    write_json(snakemake.output.summary, summary)
+
+
+run_rule(snakemake, main)  # noqa: F821 - injected by Snakemake

@@ -1,0 +1,151 @@
+"""Past answers: the responses reader, difficulty calibration and the leave-one-out validation."""
+
+from __future__ import annotations
+
+import csv
+import io
+
+import numpy as np
+import pytest
+
+from knowledge_map.calibration import Calibration, fit_rasch
+from knowledge_map.errors import KnowledgeMapError
+from knowledge_map.knowledge import Settings, embedding_kernel
+from knowledge_map.responses import Responses, read_responses
+from knowledge_map.validation import auc, loo_ability, predictions_csv, validate, within_learner_auc
+
+QUESTIONS = [{"id": "q-a"}, {"id": "q-b"}, {"id": None}]
+
+
+def write(tmp_path, text, name="responses.csv"):
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_responses_resolve_ids_and_indices_and_keep_the_first_repeat(tmp_path):
+    """A question is named by its id, or by its index when it has none; a repeated answer keeps the first."""
+    path = write(tmp_path, "learner,session,question,correct,extra\nann,1,q-b,1,x\nann,1,2,false,\nann,1,q-b,0,\nbob,1,q-a,yes,\n")
+    answers = read_responses(path, QUESTIONS)
+    assert answers.question.tolist() == [1, 2, 0]
+    assert answers.correct.tolist() == [1, 0, 1]
+    assert len(set(answers.person())) == 2
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("learner,session,question\nann,1,q-a\n", "line 1: missing column(s) correct"),
+        ("learner,session,question,correct\nann,1,q-z,1\n", "line 2: field 'question' 'q-z' is not a question id"),
+        ("learner,session,question,correct\nann,1,q-a,1\nann,1,q-b,maybe\n", "line 3: field 'correct' must be 1 or 0"),
+        ("learner,session,question,correct\n,1,q-a,1\n", "line 2: field 'learner' is empty"),
+        ("learner,session,question,correct\n", "no answers"),
+    ],
+)
+def test_bad_responses_are_one_line_errors_naming_file_line_and_field(tmp_path, text, message):
+    path = write(tmp_path, text)
+    with pytest.raises(KnowledgeMapError) as error:
+        read_responses(path, QUESTIONS)
+    assert message in str(error.value) and str(path) in str(error.value) and "\n" not in str(error.value)
+
+
+def test_responses_that_are_not_utf8_or_missing_are_refused(tmp_path):
+    path = tmp_path / "r.csv"
+    path.write_bytes(b"learner,session,question,correct\n\xff\xfe,1,q-a,1\n")
+    with pytest.raises(KnowledgeMapError, match="not valid UTF-8"):
+        read_responses(path, QUESTIONS)
+    with pytest.raises(KnowledgeMapError, match="not found"):
+        read_responses(tmp_path / "missing.csv", QUESTIONS)
+
+
+def simulated(n_learners=80, n_questions=12, seed=0):
+    rng = np.random.default_rng(seed)
+    b = rng.normal(0, 1.2, n_questions)
+    theta = rng.normal(0, 1, n_learners)
+    correct = (rng.random((n_learners, n_questions)) < 1 / (1 + np.exp(-(theta[:, None] - b)))).astype(int)
+    person = np.repeat(np.arange(n_learners), n_questions)
+    return person, np.tile(np.arange(n_questions), n_learners), correct.ravel(), b
+
+
+def test_rasch_calibration_recovers_the_order_of_difficulty():
+    person, question, correct, b = simulated()
+    calibration = fit_rasch(person, question, correct, len(b))
+    assert np.corrcoef(calibration.difficulty, b)[0, 1] > 0.9
+    assert calibration.answers.tolist() == [80] * 12
+
+
+def test_a_question_with_few_answers_is_shrunk_towards_the_mean():
+    """All-right with 2 answers is pulled to the mean far more than all-right with 60."""
+    person, question, correct, _ = simulated(60, 4, seed=1)
+    keep = ~((question == 3) & (person >= 2))  # question 3: answered by two learners only
+    correct = np.where(question >= 2, 1, correct)  # questions 2 and 3: everyone right
+    calibration = fit_rasch(person[keep], question[keep], correct[keep], 5)
+    mean = calibration.mean_difficulty
+    assert calibration.difficulty[2] < calibration.difficulty[3] < mean
+    assert calibration.difficulty[4] == pytest.approx(mean, abs=1e-4)  # never answered: the mean
+    assert mean - calibration.difficulty[3] < 0.5 * (mean - calibration.difficulty[2])
+
+
+def test_uncalibrated_is_all_zero_and_round_trips_json():
+    calibration = Calibration.uncalibrated(3)
+    again = Calibration.from_json(calibration.to_json(["a", "b", "c"], None))
+    np.testing.assert_array_equal(again.difficulty, 0.0)
+    assert again.mean_difficulty == 0.0
+
+
+def test_auc_matches_the_pairwise_definition():
+    rng = np.random.default_rng(3)
+    scores, labels = rng.integers(0, 5, 40).astype(float), rng.integers(0, 2, 40).astype(bool)
+    pos, neg = scores[labels], scores[~labels]
+    expected = np.mean([(p > n) + 0.5 * (p == n) for p in pos for n in neg])
+    assert auc(scores, labels) == pytest.approx(expected)
+    assert auc([0.1, 0.2], [1, 1]) is None
+    assert within_learner_auc([0.9, 0.1, 0.2, 0.8], [1, 0, 1, 1], ["a", "a", "b", "b"]) == 1.0
+
+
+def test_leave_one_out_never_sees_the_held_out_answer():
+    """Flipping one answer changes every other estimate of that learner but not its own."""
+    rng = np.random.default_rng(4)
+    weights = embedding_kernel(rng.uniform(0.2, 0.9, size=(6, 6)), 0.1)
+    answered = np.ones((1, 6))
+    correct = rng.integers(0, 2, size=(1, 6)).astype(float)
+    flipped = correct.copy()
+    flipped[0, 2] = 1 - flipped[0, 2]
+    a = loo_ability(weights, answered, correct, np.zeros((1, 6)), 0.01)
+    b = loo_ability(weights, answered, flipped, np.zeros((1, 6)), 0.01)
+    assert a[0, 2] == b[0, 2]
+    assert (a[0, [0, 1, 3, 4, 5]] != b[0, [0, 1, 3, 4, 5]]).all()
+
+
+def clustered_responses(n_learners=30, seed=5):
+    """Two groups of 4 questions; each learner knows one group (p 0.9) and not the other (p 0.2)."""
+    rng = np.random.default_rng(seed)
+    learners, questions, correct = [], [], []
+    for learner in range(n_learners):
+        knows = learner % 2
+        for q in range(8):
+            p = 0.9 if (q < 4) == bool(knows) else 0.2
+            learners.append(f"L{learner}")
+            questions.append(q)
+            correct.append(int(rng.random() < p))
+    n = len(correct)
+    return Responses(np.array(learners, dtype=object), np.array(["s1"] * n, dtype=object), np.array(questions), np.array(correct))
+
+
+def test_validation_finds_structure_that_the_kernel_sees_and_the_null_does_not():
+    """Questions similar within a group: the estimate beats chance and the permutation null (p small)."""
+    similarity = np.full((8, 8), 0.2)
+    similarity[:4, :4] = similarity[4:, 4:] = 0.8
+    settings = Settings(temperature=0.1, prior_weight=0.003)
+    responses = clustered_responses()
+    rows, summary = validate(responses, embedding_kernel(similarity, 0.1), settings, [str(i) for i in range(8)],
+                             permutations=200, seed=0)
+    session = summary["sessions"]["s1"]
+    assert len(rows) == 240 and session["answers"] == 240 and session["learners"] == 30
+    assert session["auc_pooled"]["estimate"] > 0.8
+    assert session["permutation"]["estimate"]["p"] < 0.05
+    assert session["permutation"]["estimate"]["null_mean"] < 0.7
+    text = predictions_csv(rows)
+    header, first = list(csv.reader(io.StringIO(text)))[:2]
+    assert header == ["learner", "session", "question", "correct", "estimate", "estimate_calibrated"]
+    assert first[1] == "s1" and 0.0 < float(first[4]) < 1.0

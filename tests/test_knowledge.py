@@ -1,0 +1,158 @@
+"""The knowledge estimate: local ability, neighbour lists, the heat raster, question choice, reading list."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from knowledge_map.heatmap import heat_raster
+from knowledge_map.knowledge import (
+    NeighbourLists,
+    Settings,
+    article_state,
+    embedding_kernel,
+    local_ability,
+    map_kernel,
+    neighbour_lists,
+    question_weights,
+    sigmoid,
+    sparse_error,
+    state_from_lists,
+)
+from knowledge_map.selection import next_question, question_gain, reading_list
+
+SETTINGS = Settings(kernel="embedding", temperature=0.1, prior_weight=0.003)
+
+
+def unit_rows(rng, n, d=16):
+    x = rng.normal(size=(n, d))
+    return x / np.linalg.norm(x, axis=1, keepdims=True)
+
+
+def test_kernels_are_one_at_identity_and_fall_off():
+    """exp((s - 1) / T) is 1 for the same text; the map kernel is 1 at distance 0, exp(-1/2) at sigma."""
+    assert embedding_kernel(1.0, 0.1) == 1.0
+    assert embedding_kernel(0.9, 0.1) == pytest.approx(np.exp(-1.0))
+    assert map_kernel(0.0, 0.15) == 1.0
+    assert map_kernel(0.15, 0.15) == pytest.approx(np.exp(-0.5))
+
+
+def test_no_answers_leaves_the_prior():
+    """Without evidence the ability is 0 and the information is the prior's precision."""
+    theta, information = local_ability(np.zeros((4, 0)), np.zeros(0), np.zeros(0), 0.25)
+    np.testing.assert_array_equal(theta, 0.0)
+    np.testing.assert_array_equal(information, 0.25)
+
+
+def test_one_answer_solves_the_map_equation():
+    """One right answer of weight w: theta solves w (1 - sigma(theta)) = lambda theta; a wrong one mirrors it."""
+    w, lam = 0.2, 0.05
+    theta, _ = local_ability(np.array([[w], [w]]), np.array([[1.0], [0.0]]), np.zeros((2, 1)), lam)
+    assert theta[0] > 0 and theta[1] == pytest.approx(-theta[0], abs=1e-12)
+    assert w * (1 - sigmoid(theta[0])) == pytest.approx(lam * theta[0], abs=1e-10)
+
+
+def test_more_weight_moves_the_estimate_further():
+    """The same right answer counts more for a target it is closer to."""
+    theta, _ = local_ability(np.array([[0.01], [0.1], [1.0]]), np.ones(1), np.zeros(1), SETTINGS.precision)
+    assert theta[0] < theta[1] < theta[2]
+
+
+def test_missing_a_hard_question_says_less_than_missing_an_easy_one():
+    """A wrong answer to a question most learners miss (b = 2) lowers the ability less than one to an easy question (b = -2)."""
+    theta, _ = local_ability(np.array([[0.3], [0.3]]), np.zeros((2, 1)), np.array([[2.0], [-2.0]]), 0.05)
+    assert theta[1] < theta[0] < 0
+
+
+def test_neighbour_lists_are_the_heaviest_articles_in_order():
+    rng = np.random.default_rng(0)
+    articles, questions = unit_rows(rng, 300), unit_rows(rng, 7)
+    lists = neighbour_lists(SETTINGS, 20, questions, articles, block=64)
+    full = question_weights(SETTINGS, questions, articles)
+    for q in range(7):
+        rows, weights = lists.of(q)
+        np.testing.assert_array_equal(rows, np.argsort(-full[q], kind="stable")[:20])
+        np.testing.assert_allclose(weights, full[q, rows], rtol=1e-6)
+        assert (np.diff(weights) <= 0).all()
+
+
+def test_map_kernel_lists_hold_the_nearest_articles():
+    xy = np.array([[0.1, 0.1], [0.5, 0.5], [0.52, 0.5], [0.9, 0.9]])
+    lists = neighbour_lists(Settings(kernel="map", sigma=0.1), 2, question_xy=np.array([[0.5, 0.51]]), xy=xy)
+    assert lists.of(0)[0].tolist() == [1, 2]
+
+
+def test_state_from_lists_equals_the_dense_computation():
+    """Solving only the listed articles gives the same values as weighing every article with the lists."""
+    rng = np.random.default_rng(1)
+    articles, questions = unit_rows(rng, 200), unit_rows(rng, 9)
+    lists = neighbour_lists(SETTINGS, 40, questions, articles)
+    answered, correct, b = [3, 0, 7], [1, 0, 1], rng.normal(size=9)
+    sparse = state_from_lists(lists, answered, correct, b, SETTINGS, mean_difficulty=0.2)
+    dense = article_state(lists.dense(answered), correct, b[answered], SETTINGS, mean_difficulty=0.2)
+    for field in ("theta", "information", "evidence", "known", "value"):
+        np.testing.assert_allclose(getattr(sparse, field), getattr(dense, field), rtol=0, atol=1e-12)
+    untouched = sparse.evidence == 0
+    assert untouched.any()
+    np.testing.assert_allclose(sparse.value[untouched], sigmoid(-0.2))
+
+
+def test_full_lists_cost_nothing_and_short_lists_little():
+    rng = np.random.default_rng(2)
+    articles, questions = unit_rows(rng, 150), unit_rows(rng, 6)
+    full = sparse_error(neighbour_lists(SETTINGS, 150, questions, articles), SETTINGS, questions, articles, trials=3)
+    assert full["overall"]["max_abs"] < 1e-6
+    short = sparse_error(neighbour_lists(SETTINGS, 30, questions, articles), SETTINGS, questions, articles, trials=3)
+    assert 0 < short["overall"]["mean_abs"] < 0.05
+
+
+def test_heat_raster_is_the_smoothed_mean_of_article_values():
+    xy = np.array([[0.1, 0.1], [0.12, 0.1], [0.9, 0.9]])
+    heat, density = heat_raster(xy, [0.2, 0.2, 0.9], n=32, bandwidth=1.5)
+    assert heat[3, 3] == pytest.approx(0.2) and heat[28, 28] == pytest.approx(0.9)
+    assert density[16, 16] == 0 and heat[16, 16] == 0.5  # no article anywhere near: transparent, neutral
+    constant, _ = heat_raster(np.random.default_rng(0).uniform(size=(50, 2)), np.full(50, 0.37), 16, 2.0)
+    np.testing.assert_allclose(constant[constant != 0.5], 0.37)
+
+
+def two_clusters():
+    """Articles 0-49 in cluster A, 50-99 in cluster B; questions 0, 1 about A, question 2 about B (smaller weights)."""
+    rows, weights, offsets = [], [], [0]
+    for articles, strength in ((range(0, 50), 0.2), (range(0, 50), 0.19), (range(50, 100), 0.1)):
+        rows += list(articles)
+        weights += [strength] * 50
+        offsets.append(len(rows))
+    return NeighbourLists(np.array(offsets, "<u4"), np.array(rows, "<u4"), np.array(weights, "<f4"), 100)
+
+
+def test_adaptive_choice_moves_to_what_no_answer_covers_yet():
+    """The strongest question first; after it, the question about the other cluster, not its near twin."""
+    lists = two_clusters()
+    zeros = np.zeros(3)
+    start = state_from_lists(lists, [], [], zeros, SETTINGS)
+    assert next_question(lists, start, zeros) == 0
+    after = state_from_lists(lists, [0], [1], zeros, SETTINGS)
+    assert question_gain(lists, 1, after, 0.0) < question_gain(lists, 2, after, 0.0)
+    assert next_question(lists, after, zeros, exclude=[0]) == 2
+
+
+def test_a_focus_asks_about_the_chosen_area():
+    """With the focus on cluster A, the next question is about A even though B is less known."""
+    lists = two_clusters()
+    zeros = np.zeros(3)
+    after = state_from_lists(lists, [0], [1], zeros, SETTINGS)
+    focus = np.arange(100) < 50
+    assert next_question(lists, after, zeros, exclude=[0], focus=focus) == 1
+    assert next_question(lists, after, zeros, exclude=[0, 1], focus=focus) == 2  # only candidate left
+
+
+def test_reading_list_is_near_what_is_known_and_skips_what_was_asked():
+    """After a right answer, its neighbours that are least known come first; the asked-about article is left out."""
+    rows = np.array([5, 1, 2, 3, 4, 7, 8, 9], "<u4")
+    weights = np.array([0.5, 0.02, 0.01, 0.005, 0.002, 0.5, 0.02, 0.01], "<f4")
+    lists = NeighbourLists(np.array([0, 5, 8], "<u4"), rows, weights, 10)
+    state = state_from_lists(lists, [0, 1], [1, 0], np.zeros(2), SETTINGS)
+    chosen = reading_list(state, lists, [0, 1], SETTINGS.prior_weight, count=3)
+    assert 5 not in chosen and 7 not in chosen
+    assert set(chosen) <= {1, 2, 3, 4}
+    assert chosen == sorted(chosen, key=lambda i: -(state.known[i] / (state.known[i] + 0.003) * (1 - state.value[i])))
