@@ -175,16 +175,14 @@ def cmd_order(args):
             curves[order].append(curve)
         print(index, {k: round(v[-1][-1], 3) for k, v in curves.items()}, flush=True)
     out = {"learners": len(curves["fixed"]), "neighbours": args.neighbours, "pool": args.pool or "shipped 60",
-           "mean_auc_by_answers": {}, "answers_to_reach": {}}
-    for order, rows in curves.items():
-        rows = np.array(rows, dtype=np.float64)
-        out["mean_auc_by_answers"][order] = {
-            str(s): float(rows[:, s - 1].mean()) for s in (1, 2, 3, 5, 8, 10, 15, 20, 30) if s <= len(steps)}
-        for target in (0.65, 0.7, 0.75):
-            reached = [int(np.argmax(r >= target)) + 1 if (r >= target).any() else None for r in rows]
-            got = [r for r in reached if r is not None]
-            out["answers_to_reach"].setdefault(str(target), {})[order] = {
-                "median": float(np.median(got)) if got else None, "share_reached": len(got) / len(rows)}
+           "mean_auc_by_answers": {}, "answers_for_mean_auc": {}}
+    means = {order: np.array(rows, dtype=np.float64).mean(axis=0) for order, rows in curves.items()}
+    for order, mean in means.items():
+        out["mean_auc_by_answers"][order] = [round(float(v), 4) for v in mean]
+    # Answers each order needs before its mean AUC (over learners) first reaches a level.
+    for level in (0.55, 0.56, 0.57, 0.58, 0.59, 0.6, 0.62):
+        out["answers_for_mean_auc"][str(level)] = {
+            order: (int(np.argmax(mean >= level)) + 1 if (mean >= level).any() else None) for order, mean in means.items()}
     return out
 
 

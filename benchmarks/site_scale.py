@@ -10,7 +10,12 @@ and measures per run, in a fresh browser context (empty cache):
 - time to first render (navigation start -> first frame with every point);
 - frame times while panning and zooming: a real mouse drag and wheel zoom
   (the page's own render time per frame), and an in-page requestAnimationFrame
-  pan/zoom loop (frame-to-frame intervals, the time a user waits per frame).
+  pan/zoom loop (frame-to-frame intervals, the time a user waits per frame);
+- the knowledge estimate with ``--questions`` questions (default 1,000), each
+  with a list of ``heatmap.neighbours`` (1,000) articles: bytes of
+  ``knowledge.bin``, and the time from an answer to the updated estimate, heat
+  layer, reading list and chosen next question (median and max over 30
+  answers), i.e. the time the page is busy after each answer.
 
 Reports the median over runs and prints a final JSON line.  Run:
 
@@ -37,9 +42,11 @@ FILES = {
     "details": "details",
     "labels": "labels.json",
     "questions": "questions.json",
+    "knowledge": "knowledge.bin",
     "manifest": "manifest.json",
 }
-HEATMAP = {"sigma": 0.15, "grid": 40, "prior_weight": 0.1}
+HEATMAP = {"space": "map", "temperature": 0.1, "sigma": 0.03, "prior_weight": 0.003, "neighbours": 1000,
+           "raster": 256, "bandwidth": 2.0, "read_next": 5}
 SITE = {"excerpt_chars": 280, "chunk_rows": 500}
 
 # In-page pan and zoom driven by requestAnimationFrame: frame-to-frame intervals.
@@ -59,22 +66,58 @@ RAF_LOOP = """async (frames) => {
   return times.slice(1).map((t, k) => t - times[k]);
 }"""
 
+# Answer, update the estimate (articles, heat layer, reading list) and choose the next question, n times.
+ANSWER_LOOP = """(n) => {
+  const times = [];
+  for (let i = 0; i < n; i++) {
+    const quiz = km.state.quiz;
+    const q = quiz.questions[quiz.current];
+    const started = performance.now();
+    quiz.answer(i % 3 ? q.correctIndex : (q.correctIndex + 1) % q.options.length);
+    km.updateHeat();
+    quiz.advance();
+    times.push(performance.now() - started);
+  }
+  return times;
+}"""
+
 BYTES = """(until) => performance.getEntriesByType('resource').concat(performance.getEntriesByType('navigation'))
   .filter((e) => until === null || e.responseEnd <= until)
   .reduce((sum, e) => sum + e.encodedBodySize, 0)"""
 
 
-def build(n: int, seed: int = 0) -> Path:
-    """Site folder for ``n`` synthetic articles under benchmarks/out (reused if already built)."""
-    data = OUT / f"data-{n}"
+def build(n: int, n_questions: int, seed: int = 0) -> Path:
+    """Site folder for ``n`` synthetic articles and ``n_questions`` questions under benchmarks/out (reused if built).
+
+    Synthetic articles have no embeddings, so the questions' lists come from the
+    map kernel (the page treats both kernels' lists alike).
+    """
+    data = OUT / f"data-{n}-q{n_questions}"
     if not (data / "manifest.json").exists():
+        import numpy as np
+
+        from knowledge_map.knowledge import Settings, neighbour_lists
+        from knowledge_map.synthetic import synthetic_questions
+
         started = time.monotonic()
         m = synthetic_map(n, seed=seed, text_chars=300)
+        questions = synthetic_questions(m["xy"], m["titles"], np.random.default_rng(seed + 1), n_questions)
+        question_xy = np.array([[q["x"], q["y"]] for q in questions])
+        lists = neighbour_lists(Settings(kernel="map", sigma=HEATMAP["sigma"]), HEATMAP["neighbours"],
+                                question_xy=question_xy, xy=m["xy"])
         outputs = {key: str(data / name) for key, name in FILES.items()}
         write_site_data(outputs, m["titles"], m["urls"], m["texts"], m["topics"], m["xy"], m["labels"],
-                        m["questions"], {}, "synthetic", HEATMAP, SITE)
+                        questions, {}, "synthetic", HEATMAP, SITE, lists=lists)
         print(f"built {n:,} synthetic articles in {time.monotonic() - started:.1f} s", flush=True)
     return assemble_site(data, OUT / f"site-{n}")
+
+
+def page_bytes_of(url: str, name: str) -> int:
+    """Size of a data file of the served site."""
+    import urllib.request
+
+    with urllib.request.urlopen(url + "data/" + name) as response:  # loopback only
+        return len(response.read())
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -94,6 +137,7 @@ def one_run(browser, url: str) -> dict[str, float]:
     first_render = page.evaluate("km.state.firstRenderMs")
     page.wait_for_function("km.titlesReady()", timeout=300000)
     titles_ready = page.evaluate("performance.now()")
+    answer_ms = page.evaluate(ANSWER_LOOP, 30)
     bytes_first = page.evaluate(BYTES, first_render)
     bytes_ready = page.evaluate(BYTES, None)
 
@@ -135,6 +179,9 @@ def one_run(browser, url: str) -> dict[str, float]:
         "drag_zoom_frames": len(renders),
         "raf_frame_interval_ms_max": max(intervals),
         "raf_frame_interval_ms_p95": percentile(intervals, 0.95),
+        "knowledge_bin_bytes": page_bytes_of(url, "knowledge.bin"),
+        "answer_update_ms_median": statistics.median(answer_ms),
+        "answer_update_ms_max": max(answer_ms),
     }
 
 
@@ -142,6 +189,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[250_000, 1_000_000])
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--questions", type=int, default=1000)
     args = parser.parse_args()
     from playwright.sync_api import sync_playwright
 
@@ -149,7 +197,7 @@ def main() -> None:
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         for n in args.sizes:
-            site = build(n)
+            site = build(n, args.questions)
             with serve(site) as url:
                 runs = [one_run(browser, url) for _ in range(args.runs)]
             median = {key: statistics.median(run[key] for run in runs) for key in runs[0]}

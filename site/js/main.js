@@ -743,6 +743,7 @@ let hashTimer = 0;
 function scheduleHashUpdate(delay = 300) {
   clearTimeout(hashTimer);
   hashTimer = setTimeout(() => {
+    if (!state.quiz) return; // still loading: the hash keeps what it had
     const hash = encodeState(state.quiz.answers, { cx: view.cx, cy: view.cy, zoom: view.zoom });
     history.replaceState(null, "", location.pathname + location.search + hash);
     if (!$("share-box").hidden) $("share-url").value = location.href;
@@ -833,26 +834,29 @@ async function start() {
   const manifest = await loadManifest(DATA);
   state.manifest = manifest;
   state.details = new Details(DATA, manifest);
-  const [points, labels, questions, knowledge] = await Promise.all([
+  // The knowledge lists grow with the questions (8 KB each): fetched now, waited for after the first frame.
+  const knowledge = loadKnowledge(DATA, manifest);
+  const [points, labels, questions] = await Promise.all([
     loadPoints(DATA, manifest),
     loadJson(DATA, manifest.files.labels),
     loadJson(DATA, manifest.files.questions),
-    loadKnowledge(DATA, manifest),
   ]);
   state.points = points;
   state.world = worldPositions(points);
-  state.lists = parseLists(knowledge, manifest.knowledge);
   state.labels = labels.levels.length ? labels : null;
   palette = packedPalette(manifest.topics);
-  state.quiz = new Quiz(questions, chooseQuestion);
-  restoreFromHash();
+  const saved = decodeState(location.hash, questions.length).view;
+  if (saved) view.set(saved.cx, saved.cy, saved.zoom);
   renderLegends();
   installSearch();
-  installQuiz();
-  installShareAndReset();
   render();
   setStatus("");
-  // After the first frame: the hover index, the density layer, then titles.
+  // After the first frame: the quiz and the estimate, the hover index, the density layer, then titles.
+  state.lists = parseLists(await knowledge, manifest.knowledge);
+  state.quiz = new Quiz(questions, chooseQuestion);
+  restoreFromHash();
+  installQuiz();
+  installShareAndReset();
   await new Promise((resolve) => setTimeout(resolve, 0));
   state.index = buildIndex(points, Math.max(16, Math.min(1024, Math.round(Math.sqrt(points.n / 4)))));
   buildDensity();
@@ -878,6 +882,7 @@ window.km = {
   screenOf,
   worldOf,
   rowOf: (title) => (state.titles ? state.titles.indexOf(title) : -1),
+  updateHeat: () => updateHeat(),
   titlesReady: () => state.titles !== null && state.index !== null,
   select: (row) => state.selectRow(row),
 };
