@@ -125,12 +125,14 @@ def cmd_sparse(args):
 
     embeddings, xy, placed, q_emb, q_xy, _ = load()
     out = {}
-    for k in (250, 500, 1000, 2000, 4000):
-        settings = Settings()
-        lists = neighbour_lists(settings, k, q_emb, embeddings)
-        error = sparse_error(lists, settings, q_emb, embeddings, answer_counts=(3, 10, 30), trials=10)
-        out[str(k)] = {"bytes": int(lists.rows.nbytes + lists.weights.nbytes + lists.offsets.nbytes), **error}
-        print(k, error["overall"], flush=True)
+    for prior in args.priors:
+        settings = Settings(prior_weight=prior)
+        for k in args.lengths:
+            lists = neighbour_lists(settings, k, q_emb, embeddings)
+            error = sparse_error(lists, settings, q_emb, embeddings, answer_counts=(3, 10, 30), trials=10)
+            out[f"prior {prior}, {k} neighbours"] = {
+                "bytes": int(lists.rows.nbytes + lists.weights.nbytes + lists.offsets.nbytes), **error}
+            print(prior, k, error["overall"], flush=True)
     return out
 
 
@@ -193,6 +195,8 @@ def main(argv=None):
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--steps", type=int, default=30)
     parser.add_argument("--neighbours", type=int, default=1000)
+    parser.add_argument("--priors", type=float, nargs="+", default=[0.003, 0.01], help="sparse: prior weights")
+    parser.add_argument("--lengths", type=int, nargs="+", default=[500, 1000, 2000, 4000], help="sparse: list lengths")
     parser.add_argument("--pool", type=int, default=0, help="order: N random articles as the question pool (0: the shipped 60)")
     args = parser.parse_args(argv)
     result = {"defaults": cmd_defaults, "sparse": cmd_sparse, "order": cmd_order}[args.command](args)

@@ -89,7 +89,7 @@ class Settings:
     kernel: str = "embedding"
     temperature: float = 0.1
     sigma: float = 0.15
-    prior_weight: float = 0.003
+    prior_weight: float = 0.01
 
     @classmethod
     def from_config(cls, heatmap: dict) -> Settings:
@@ -97,7 +97,7 @@ class Settings:
             kernel=heatmap.get("space", "embedding"),
             temperature=float(heatmap.get("temperature", 0.1)),
             sigma=float(heatmap.get("sigma", 0.15)),
-            prior_weight=float(heatmap.get("prior_weight", 0.003)),
+            prior_weight=float(heatmap.get("prior_weight", 0.01)),
         )
 
     @property
