@@ -277,17 +277,9 @@ function renderReadNext() {
     button.type = "button";
     button.dataset.row = String(row);
     button.textContent = state.titles ? state.titles[row] : `article ${row}`;
+    // Flies to the article and opens its card (excerpt and link): details are fetched only then.
     button.addEventListener("click", () => state.selectRow(row));
     li.append(button);
-    state.details.get(row).then((d) => {
-      if (!d.url || !li.isConnected) return;
-      const link = document.createElement("a");
-      link.href = d.url;
-      link.target = "_blank";
-      link.rel = "noopener noreferrer";
-      link.textContent = "read";
-      li.append(link);
-    }, () => {});
     list.append(li);
   }
 }
@@ -786,7 +778,6 @@ function installShareAndReset() {
     $("share-box").hidden = true;
     $("search-input").value = "";
     renderQuiz();
-    updateHeat();
     $("heat-readout").textContent = "Answer quiz questions to see what you know.";
   });
   window.addEventListener("hashchange", () => {
@@ -834,8 +825,6 @@ async function start() {
   const manifest = await loadManifest(DATA);
   state.manifest = manifest;
   state.details = new Details(DATA, manifest);
-  // The knowledge lists grow with the questions (8 KB each): fetched now, waited for after the first frame.
-  const knowledge = loadKnowledge(DATA, manifest);
   const [points, labels, questions] = await Promise.all([
     loadPoints(DATA, manifest),
     loadJson(DATA, manifest.files.labels),
@@ -851,8 +840,9 @@ async function start() {
   installSearch();
   render();
   setStatus("");
-  // After the first frame: the quiz and the estimate, the hover index, the density layer, then titles.
-  state.lists = parseLists(await knowledge, manifest.knowledge);
+  // After the first frame: the quiz and its knowledge lists (8 KB a question), the hover index, the
+  // density layer, then titles.
+  state.lists = parseLists(await loadKnowledge(DATA, manifest), manifest.knowledge);
   state.quiz = new Quiz(questions, chooseQuestion);
   restoreFromHash();
   installQuiz();
