@@ -19,6 +19,7 @@ def main(snakemake):
         heatmap=snakemake.params.heatmap,
         site=snakemake.params.site,
         source=snakemake.params.source,
+        attribution=snakemake.params.attribution,
     )
 
 
