@@ -43,14 +43,18 @@ def parse_args(argv=None):
 def make_shards(folder: str, rows: int, dim: int, shards: int) -> list[str]:
     from knowledge_map.corpus import shard_bounds
     from knowledge_map.embed import write_shard
+    from knowledge_map.identity import shard_identity
 
+    identity = shard_identity(model="bench", model_sha256="0" * 64, prompt="", max_seq_length=512, dtype="float32",
+                              backend="torch", precision="float32", corpus_sha256="0" * 64, n_rows=rows,
+                              n_shards=shards)
     rng = np.random.default_rng(0)
     paths = []
     for index in range(shards):
         start, stop = shard_bounds(rows, shards, index)
         path = os.path.join(folder, f"shard-{index:04d}.h5")
         write_shard(path, rng.standard_normal((stop - start, dim), dtype=np.float32),
-                    np.arange(start, stop), {"model": "bench", "elapsed_seconds": 0.0})
+                    np.arange(start, stop), {**identity, "elapsed_seconds": 0.0})
         paths.append(path)
     return paths
 

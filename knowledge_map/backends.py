@@ -13,9 +13,13 @@ runs:
 bfloat16 on the CPU, so autocast's weight-cast cache lives for the loop).
 
 OpenVINO runs an IR converted locally from the PyTorch weights (no model
-hub needed), cached under ``cache_dir`` keyed by the weights' SHA-256 and the
-library versions, and checked against PyTorch float32 on fixed sentences
-before use.
+hub needed), cached under ``cache_dir`` keyed by the digest of the model's
+files (:func:`knowledge_map.identity.model_sha256`: weights, config and
+tokenizer, for a hub id those of its downloaded snapshot), the module
+layout and the library versions, and checked against PyTorch float32 on
+fixed sentences before use.  Each cache entry holds the record it was made
+for (``identity.json``), compared on every load; a model whose files are
+unknown is converted in memory and never cached.
 """
 
 from __future__ import annotations
@@ -101,13 +105,18 @@ def sentence_embedding_module(model: Any) -> Any:
     return SentenceEmbedding(model).eval()
 
 
-def openvino_cache_key(model: Any, weights_sha256: str) -> str:
-    """Hex key of a converted model: weights, pooling config and the converter's versions."""
+def openvino_cache_record(model: Any, model_sha256: str) -> dict[str, Any]:
+    """What a converted model is made from: the model's files, its modules and the converter's versions."""
     from knowledge_map.provenance import package_versions
 
     versions = package_versions(("openvino", "torch", "transformers", "sentence-transformers"))
     modules = [type(module).__name__ for module in model]
-    text = json.dumps({"weights": weights_sha256, "modules": modules, "versions": versions}, sort_keys=True)
+    return {"model_sha256": model_sha256, "modules": modules, "versions": versions}
+
+
+def openvino_cache_key(model: Any, model_sha256: str) -> str:
+    """Hex key of a converted model: the digest of :func:`openvino_cache_record`."""
+    text = json.dumps(openvino_cache_record(model, model_sha256), sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:20]
 
 
@@ -130,26 +139,42 @@ def convert_to_openvino(model: Any) -> Any:
     return converted
 
 
-def load_openvino_model(model: Any, weights_sha256: str, cache_dir: str | None) -> Any:
+def load_openvino_model(model: Any, model_sha256: str, cache_dir: str | None) -> Any:
     """The converted model, read from ``cache_dir`` (converting and caching it atomically first if absent).
 
     The model is always read back from the saved IR, never used straight
     from the converter: the two compile to different kernels, and the shard
-    that converts must give the same bytes as the shards that read.
+    that converts must give the same bytes as the shards that read.  An
+    entry whose ``identity.json`` is not this model's record is refused.
+    Without ``model_sha256`` (files unknown) nothing is cached.
     """
     import openvino as ov
 
-    if not cache_dir:
+    if not cache_dir or not model_sha256:
         return convert_to_openvino(model)
-    folder = os.path.join(cache_dir, openvino_cache_key(model, weights_sha256))
+    record = openvino_cache_record(model, model_sha256)
+    folder = os.path.join(cache_dir, openvino_cache_key(model, model_sha256))
     xml = os.path.join(folder, "model.xml")
-    if not os.path.exists(xml):
+    if os.path.exists(xml):
+        try:
+            with open(os.path.join(folder, "identity.json"), encoding="utf-8") as handle:
+                stored = json.load(handle)
+        except (OSError, ValueError):
+            stored = None
+        if stored != record:
+            raise KnowledgeMapError(
+                f"{folder}: this OpenVINO cache entry was not made from this model's files "
+                f"(model_sha256 {model_sha256[:12]}…); delete the folder and re-run"
+            )
+    else:
         converted = convert_to_openvino(model)
         os.makedirs(cache_dir, exist_ok=True)
         tmp = tempfile.mkdtemp(dir=cache_dir, prefix=".tmp-")
         try:
             # Full-precision weights: fp16 compression would change the embeddings.
             ov.save_model(converted, os.path.join(tmp, "model.xml"), compress_to_fp16=False)
+            with open(os.path.join(tmp, "identity.json"), "w", encoding="utf-8") as handle:
+                json.dump(record, handle, sort_keys=True)
             os.replace(tmp, folder)
             log.info("cached the OpenVINO model in %s", folder)
         except OSError:
@@ -162,14 +187,14 @@ class OpenVINOEncoder:
     """OpenVINO on the CPU in ``precision`` (float32 or bfloat16), with ``threads`` inference threads."""
 
     def __init__(
-        self, model: Any, precision: str, threads: int, weights_sha256: str = "", cache_dir: str | None = None
+        self, model: Any, precision: str, threads: int, model_sha256: str = "", cache_dir: str | None = None
     ):
         import openvino as ov
 
         self.model = model
         self.threads = threads
         core = ov.Core()
-        converted = load_openvino_model(model, weights_sha256, cache_dir)
+        converted = load_openvino_model(model, model_sha256, cache_dir)
         self.names = [port.get_any_name() for port in converted.inputs]
         check = self._compile(core, converted, "float32")
         self._check_conversion(check)
@@ -228,7 +253,7 @@ def make_encoder(
     backend: str,
     cpu_precision: str,
     threads: int | None = None,
-    weights_sha256: str = "",
+    model_sha256: str = "",
     cache_dir: str | None = None,
 ):
     """The encoder for resolved settings: OpenVINO, or PyTorch (autocast bfloat16 on a CPU that asks for it)."""
@@ -236,6 +261,6 @@ def make_encoder(
 
     threads = threads or torch.get_num_threads()
     if backend == "openvino":
-        return OpenVINOEncoder(model, cpu_precision, threads, weights_sha256, cache_dir)
+        return OpenVINOEncoder(model, cpu_precision, threads, model_sha256, cache_dir)
     autocast = torch.bfloat16 if device == "cpu" and cpu_precision == "bfloat16" else None
     return TorchEncoder(model, autocast)

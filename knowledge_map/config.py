@@ -2,7 +2,9 @@
 
 Errors are one line naming the key (``config: model.device: 'gpu' is not
 one of ...``), and unknown keys are errors, so a typo is never silently
-ignored.
+ignored.  ``integer`` means a whole number written as one: ``shards: 2.0``
+is refused (JSON Schema would accept it, and Python's ``range`` would then
+fail), and every string value obeys :mod:`knowledge_map.textsafety`.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import yaml
 from jsonschema import Draft7Validator, validators
 
 from knowledge_map.errors import KnowledgeMapError
+from knowledge_map.textsafety import string_problem
 
 
 def schema() -> dict[str, Any]:
@@ -34,7 +37,25 @@ def _with_defaults(validator_class):
                     instance[name] = copy.deepcopy(subschema["default"])
         yield from validate_properties(validator, properties, instance, schema)
 
-    return validators.extend(validator_class, {"properties": set_defaults})
+    def is_integer(checker, instance):
+        return isinstance(instance, int) and not isinstance(instance, bool)
+
+    type_checker = validator_class.TYPE_CHECKER.redefine("integer", is_integer)
+    return validators.extend(validator_class, {"properties": set_defaults}, type_checker=type_checker)
+
+
+def _string_problems(value: Any, key: str = ""):
+    """``(key, problem)`` for every string in ``value`` (nested dicts and lists) that cannot be stored."""
+    if isinstance(value, str):
+        problem = string_problem(value)
+        if problem:
+            yield key, problem
+    elif isinstance(value, dict):
+        for name, item in value.items():
+            yield from _string_problems(item, f"{key}.{name}" if key else str(name))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from _string_problems(item, f"{key}.{index}")
 
 
 DefaultingValidator = _with_defaults(Draft7Validator)
@@ -47,6 +68,8 @@ def validate_config(config: dict[str, Any]) -> dict[str, Any]:
         error = errors[0]
         key = ".".join(str(part) for part in error.absolute_path) or "(top level)"
         raise KnowledgeMapError(f"config: {key}: {error.message}")
+    for key, problem in _string_problems(config):
+        raise KnowledgeMapError(f"config: {key}: {problem}")
     if config["corpus"]["source"] == "file" and not config["corpus"]["path"]:
         raise KnowledgeMapError("config: corpus.path: required when corpus.source is 'file'")
     return config

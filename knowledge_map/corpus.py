@@ -23,6 +23,7 @@ import pyarrow.parquet as pq
 
 from knowledge_map.errors import KnowledgeMapError
 from knowledge_map.io import atomic_path, write_json
+from knowledge_map.textsafety import string_problem
 
 CORPUS_COLUMNS = ("row", "id", "title", "url", "text", "topic")
 CORPUS_SCHEMA = pa.schema(
@@ -161,20 +162,13 @@ def _describe(index: int, record: Any) -> str:
     return f"record {index}" + (f" (id={rid!r})" if rid is not None else "")
 
 
-def _is_utf8(value: str) -> bool:
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
-
-
 def find_problems(records: Iterable[Any], source: str) -> list[str]:
     """Every problem that :func:`validate_records` would refuse, one line each.
 
     Checks: each record is a mapping; id, title and text are non-empty
     strings; url and topic are strings or missing; ids are unique; all
-    strings are valid UTF-8.
+    strings can be stored (:func:`knowledge_map.textsafety.string_problem`:
+    no NUL character, valid UTF-8).
     """
     problems: list[str] = []
     seen: dict[str, int] = {}
@@ -193,14 +187,14 @@ def find_problems(records: Iterable[Any], source: str) -> list[str]:
                 problems.append(f"{where}: field {field!r} must be a string, got {type(value).__name__}")
             elif not value.strip():
                 problems.append(f"{where}: field {field!r} is empty")
-            elif not _is_utf8(value):
-                problems.append(f"{where}: field {field!r} is not valid UTF-8 text")
+            elif string_problem(value):
+                problems.append(f"{where}: field {field!r} {string_problem(value)}")
         for field in OPTIONAL_FIELDS:
             value = record.get(field)
             if value is not None and not isinstance(value, str):
                 problems.append(f"{where}: field {field!r} must be a string or null, got {type(value).__name__}")
-            elif isinstance(value, str) and not _is_utf8(value):
-                problems.append(f"{where}: field {field!r} is not valid UTF-8 text")
+            elif isinstance(value, str) and string_problem(value):
+                problems.append(f"{where}: field {field!r} {string_problem(value)}")
         rid = record.get("id")
         if isinstance(rid, str):
             if rid in seen:

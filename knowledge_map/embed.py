@@ -189,13 +189,15 @@ def embed_shard(
     Reads only the shard's slice of the corpus.  ``backend`` and
     ``cpu_precision`` pick the engine (:func:`knowledge_map.models.resolve_backend`);
     an OpenVINO conversion is cached in ``cache_dir``.  Returns the
-    attributes written to the shard file, which record the engine, its
-    precision and thread count.
+    attributes written to the shard file: its identity record
+    (:mod:`knowledge_map.identity`, checked by the merge), the engine's
+    thread count, placement and timings.
     """
     import json
 
     from knowledge_map.backends import make_encoder
     from knowledge_map.corpus import corpus_row_count, document_text, read_corpus_slice, shard_bounds
+    from knowledge_map.identity import file_sha256, model_sha256, shard_identity
     from knowledge_map.models import (
         load_model,
         resolve_backend,
@@ -209,7 +211,8 @@ def embed_shard(
     from knowledge_map.provenance import package_versions
 
     started = time.monotonic()
-    start, stop = shard_bounds(corpus_row_count(corpus_path), n_shards, shard)
+    n_rows = corpus_row_count(corpus_path)
+    start, stop = shard_bounds(n_rows, n_shards, shard)
     table = read_corpus_slice(corpus_path, start, stop, columns=("row", "title", "text"))
     texts = [document_text(t, x) for t, x in zip(table.column("title").to_pylist(), table.column("text").to_pylist())]
     device = resolve_device(device)
@@ -221,7 +224,9 @@ def embed_shard(
     cpu_precision = resolve_cpu_precision(cpu_precision)
     model = load_model(model_name, device, dtype, max_seq_length)
     sha = weights_sha256(resolve_model_path(model_name)) or ""
-    encoder = make_encoder(model, device, backend, cpu_precision, weights_sha256=sha, cache_dir=cache_dir)
+    # Every file of the loaded model (weights, config, tokenizer): the shard's and the OpenVINO cache's identity.
+    files_sha = model_sha256(model_name)
+    encoder = make_encoder(model, device, backend, cpu_precision, model_sha256=files_sha, cache_dir=cache_dir)
     engine = encoder.describe()
     log.info("shard %d: %s backend, %s precision, %s threads", shard, *engine.values())
     try:
@@ -233,22 +238,28 @@ def embed_shard(
             f"shard {shard}: out of {device} memory at batch_size {batch_size}; Snakemake retries halve it "
             f"(--retries); if every retry fails, lower model.batch_size or model.max_seq_length"
         ) from error
+    identity = shard_identity(
+        model=model_name,
+        model_sha256=files_sha,
+        prompt=prompt,
+        max_seq_length=max_seq_length,
+        dtype=dtype,
+        backend=engine["backend"],
+        precision=engine["precision"],
+        corpus_sha256=file_sha256(corpus_path),
+        n_rows=n_rows,
+        n_shards=n_shards,
+    )
     attrs = {
-        "model": model_name,
+        **identity,
         "model_path": resolve_model_path(model_name),
         "weights_sha256": sha,
         "dim": embeddings.shape[1],
-        "max_seq_length": max_seq_length,
-        "prompt": prompt,
         "device": device,
-        "dtype": dtype,
-        "backend": engine["backend"],
-        "precision": engine["precision"],
         "threads": int(engine["threads"]),
         "attention": getattr(model[0].auto_model.config, "_attn_implementation", None) or "",
         "batch_size": batch_size,
         "shard": shard,
-        "n_shards": n_shards,
         "row_start": start,
         "row_stop": stop,
         "versions": json.dumps(package_versions(), sort_keys=True),

@@ -4,6 +4,10 @@ Points are coloured by topic, questions are black-edged diamonds, and the
 labels of the largest cells of one level are written where they are, so a
 reviewer can see the map without opening the site.  Rendering is
 deterministic (fixed size, no timestamps in the PNG).
+
+Corpus text (labels, topics) and the title are drawn as plain text:
+every text call passes ``parse_math=False``, so a title such as
+``Fees: $5 (50% off) or $10`` is never read as matplotlib mathtext.
 """
 
 from __future__ import annotations
@@ -13,6 +17,9 @@ from typing import Any
 import numpy as np
 
 from knowledge_map.io import atomic_path
+
+#: Keyword arguments that make a matplotlib text plain: no mathtext, no TeX.
+PLAIN = {"parse_math": False, "usetex": False}
 
 
 def topic_colours(topics: list[str | None]) -> tuple[np.ndarray, list[tuple[str, Any]]]:
@@ -53,16 +60,18 @@ def render_map(
         cells = sorted((c for c in level["cells"] if c["label"]), key=lambda c: (-c["article_count"], c["gy"], c["gx"]))
         for cell in cells[:n_labels]:
             ax.text(cell["center_x"], 1 - cell["center_y"], cell["label"], fontsize=7, ha="center", va="center",
-                    bbox={"boxstyle": "round,pad=0.2", "fc": "white", "ec": "none", "alpha": 0.7})
+                    bbox={"boxstyle": "round,pad=0.2", "fc": "white", "ec": "none", "alpha": 0.7}, **PLAIN)
     handles = [plt.Line2D([], [], marker="o", ls="", color=colour, label=name) for name, colour in legend]
     if handles:
-        ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8, frameon=False)
+        legend = ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8, frameon=False)
+        for text in legend.get_texts():
+            text.set(**PLAIN)
     ax.set_xlim(0, 1)
     ax.set_ylim(0, 1)
     ax.set_aspect("equal")
     ax.set_xticks([])
     ax.set_yticks([])
-    ax.set_title(title)
+    ax.set_title(title, **PLAIN)
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", bbox_inches="tight", metadata={"Software": None})
     plt.close(fig)

@@ -32,10 +32,58 @@ STARTED, EXITCODE, ALIVE_LOCK, PGID, PRODUCED = "started.json", "exitcode", "ali
 CANCELLED = "cancelled"
 
 
+#: Mode of every lock file: readable by all, which is all ``flock`` needs, whatever the creator's umask.
+LOCK_MODE = 0o644
+
+
+class UnusableLock(RuntimeError):
+    """A lock file this user cannot open (made unreadable by hand, or by an older version under a strict umask)."""
+
+
+def open_lock(path: Path) -> int:
+    """A read-only fd of lock file ``path``, created readable by every user of the host if it is missing.
+
+    The file is created with ``O_EXCL`` and then given :data:`LOCK_MODE`
+    explicitly, so a job run under ``umask 077`` cannot lock other users out.
+    An existing file is opened without ``O_CREAT``: in a sticky folder such as
+    /tmp, Linux refuses ``O_CREAT`` on another user's file (protected_regular).
+    """
+    try:
+        return os.open(path, os.O_RDONLY)
+    except FileNotFoundError:
+        pass
+    except PermissionError as error:
+        raise UnusableLock(unusable_message(path)) from error
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CREAT | os.O_EXCL, LOCK_MODE)
+    except FileExistsError:  # another job created it a moment ago
+        return open_lock(path)
+    os.fchmod(fd, LOCK_MODE)
+    return fd
+
+
+def unusable_message(path: Path) -> str:
+    """One line naming a lock file this user cannot read, its owner and mode, and the fix."""
+    try:
+        info = path.stat()
+        import pwd
+        import stat
+
+        try:
+            owner = pwd.getpwuid(info.st_uid).pw_name
+        except KeyError:
+            owner = str(info.st_uid)
+        detail = f"owner {owner}, mode {stat.filemode(info.st_mode)}"
+    except OSError as error:
+        detail = error.strerror or "cannot stat it"
+    return (f"GPU slot lock {path} cannot be opened by this user ({detail}); every user of the host must be "
+            f"able to read it: run `chmod 644 {path}` as its owner or root")
+
+
 def try_lock(path: Path) -> int | None:
     """An fd holding an exclusive flock on ``path``, or None when someone else holds it."""
     # Read-only is enough for flock, so any user can lock a slot file another user created.
-    fd = os.open(path, os.O_RDONLY | os.O_CREAT, 0o644)
+    fd = open_lock(path)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
@@ -132,7 +180,12 @@ def run_job(job_dir: str | os.PathLike, command: list[str], slots_dir: str, n_gp
     env = {**os.environ, "KNOWLEDGE_MAP_HOST": host}
     slots: dict[int, int] = {}
     if gpus > 0:
-        slots = acquire_slots(slots_dir, n_gpus, gpus)
+        try:
+            slots = acquire_slots(slots_dir, n_gpus, gpus)
+        except UnusableLock as error:
+            print(f"knowledge-map gpu_slots: {error}", file=sys.stderr)
+            write_json_atomic(job_dir / EXITCODE, {"returncode": 1, "time": time.time(), "error": str(error)})
+            return 1
         env["CUDA_VISIBLE_DEVICES"] = ",".join(str(i) for i in sorted(slots))
         record = json.loads((job_dir / STARTED).read_text())
         write_json_atomic(job_dir / STARTED, {**record, "gpus": sorted(slots), "gpu_time": time.time()})

@@ -4,6 +4,9 @@ The merge streams: one shard is in memory at a time and rows go straight
 into the output HDF5 dataset, so peak memory is about one shard whatever
 the corpus size.  Every check names the shard file at fault and how to
 rebuild it, because a silently wrong matrix costs more than a stopped run.
+Every shard carries its identity record (:mod:`knowledge_map.identity`:
+model files' digest, prompt, max_seq_length, dtype, engine, precision,
+corpus digest and size); shards whose records differ are never merged.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import h5py
 import numpy as np
 
 from knowledge_map.errors import KnowledgeMapError
+from knowledge_map.identity import IDENTITY_FIELDS, identity_mismatch, identity_of, short
 from knowledge_map.io import atomic_path
 
 log = logging.getLogger(__name__)
@@ -62,6 +66,32 @@ def contiguous_runs(sorted_rows: np.ndarray) -> list[tuple[int, int]]:
     return list(zip(edges[:-1], edges[1:]))
 
 
+def check_identity(path: str, identity: dict[str, Any], reference: tuple[str, dict[str, Any]] | None,
+                   n_rows: int, corpus_sha256: str | None) -> None:
+    """Refuse a shard without a full identity record, made from another corpus, or made unlike ``reference``."""
+    missing = [name for name in IDENTITY_FIELDS if identity[name] is None]
+    if missing:
+        raise KnowledgeMapError(
+            f"{path}: no {missing[0]!r} in its identity record (made by an older knowledge-map); {rebuild_hint(path)}"
+        )
+    if corpus_sha256 is not None and identity["corpus_sha256"] != corpus_sha256:
+        raise KnowledgeMapError(
+            f"{path}: made from another corpus (corpus_sha256 {short(identity['corpus_sha256'])} vs the current "
+            f"{short(corpus_sha256)}); {rebuild_hint(path)}"
+        )
+    if identity["n_rows"] != n_rows:
+        raise KnowledgeMapError(
+            f"{path}: made from a corpus of {identity['n_rows']} rows, not {n_rows}; {rebuild_hint(path)}"
+        )
+    if reference is not None:
+        difference = identity_mismatch(reference[1], identity)
+        if difference:
+            raise KnowledgeMapError(
+                f"merge: {path} and {reference[0]} were made differently ({difference}); one matrix needs one "
+                f"model, prompt, length, dtype, engine and corpus: {rebuild_hint(path)}, or the other one if it is stale"
+            )
+
+
 def merge_shards(
     shard_paths: Sequence[str],
     out_path: str,
@@ -69,14 +99,17 @@ def merge_shards(
     titles: Sequence[str],
     model: str,
     attrs: dict[str, Any] | None = None,
+    corpus_sha256: str | None = None,
 ) -> None:
     """Write ``embeddings`` (N x d, corpus row order), ``ids`` and ``titles`` to ``out_path``.
 
     Refuses (one line, naming the shard) a row outside the corpus, a row
     covered by two shards, rows no shard covers, a dimension or model that
-    differs between shards, and NaN/Inf values.
+    differs between shards, NaN/Inf values, and shards whose identity
+    records differ or do not match the corpus (``corpus_sha256``, its size).
     """
     n_rows = len(ids)
+    reference: tuple[str, dict[str, Any]] | None = None
     owner = np.full(n_rows, -1, dtype=np.int32)
     elapsed: list[float] = []
     string = h5py.string_dtype("utf-8")
@@ -84,6 +117,9 @@ def merge_shards(
         dataset = None
         for index, path in enumerate(shard_paths):
             embeddings, rows, shard_attrs = read_shard(path, expected_model=model)
+            identity = identity_of(shard_attrs)
+            check_identity(path, identity, reference, n_rows, corpus_sha256)
+            reference = reference or (path, identity)
             if dataset is None:
                 dim = embeddings.shape[1]
                 dataset = out.create_dataset("embeddings", shape=(n_rows, dim), dtype=np.float32)
@@ -120,6 +156,8 @@ def merge_shards(
             )
         out.create_dataset("ids", data=np.asarray(ids, dtype=object), dtype=string)
         out.create_dataset("titles", data=np.asarray(titles, dtype=object), dtype=string)
+        for key, value in reference[1].items():
+            out.attrs[key] = value
         out.attrs["model"] = model
         out.attrs["dim"] = dataset.shape[1]
         out.attrs["n_rows"] = n_rows

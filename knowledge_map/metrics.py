@@ -39,7 +39,9 @@ def topic_knn_accuracy(features: np.ndarray, topics: list[str | None], k: int = 
 
     Articles without a topic, or with a topic in ``ignore`` (a catch-all
     such as "Uncategorized" says nothing about content), are left out.
-    Returns None when fewer than two topics remain.
+    Returns None when fewer than two topics remain or a topic has a single
+    article (no fold could hold it out); with fewer training articles than
+    ``k``, every fold uses all of them.
     """
     from sklearn.model_selection import StratifiedKFold, cross_val_score
     from sklearn.neighbors import KNeighborsClassifier
@@ -53,9 +55,12 @@ def topic_knn_accuracy(features: np.ndarray, topics: list[str | None], k: int = 
     folds = int(min(folds, counts.min()))
     if folds < 2:
         return None
-    classifier = KNeighborsClassifier(n_neighbors=min(k, keep.sum() - 1), metric=metric, algorithm="brute")
     splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
-    return float(cross_val_score(classifier, features[keep], labels, cv=splitter).mean())
+    splits = list(splitter.split(features[keep], labels))
+    # A tiny corpus has training folds smaller than k: ask no fold for more neighbours than it has.
+    neighbours = min(k, min(len(train) for train, _ in splits))
+    classifier = KNeighborsClassifier(n_neighbors=neighbours, metric=metric, algorithm="brute")
+    return float(cross_val_score(classifier, features[keep], labels, cv=splits, error_score="raise").mean())
 
 
 def finite_or_none(value: Any) -> Any:

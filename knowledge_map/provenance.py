@@ -73,7 +73,8 @@ def map_provenance(config: dict[str, Any], corpus_manifest: dict[str, Any], shar
     of everything it produced."""
     model = {
         key: shard_attrs.get(key)
-        for key in ("model", "model_path", "weights_sha256", "dim", "max_seq_length", "prompt", "device", "dtype")
+        for key in ("model", "model_path", "weights_sha256", "model_sha256", "dim", "max_seq_length", "prompt",
+                    "device", "dtype", "backend", "precision")
     }
     return provenance(
         config,

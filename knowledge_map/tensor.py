@@ -18,6 +18,13 @@ which host a job goes to and carries it there:
 - The status command asks the host: an exit code, a job still holding its
   ``alive.lock``, or neither (it died: failed).
 
+- Every ssh and rsync call goes through one runner (:func:`run_command`):
+  a connect timeout, keep-alives, a bounded duration, and a one-line error.
+  A host that fails to take a job is set aside for a while (a one-line
+  warning names it) and the job goes to the next host; submitting fails
+  only when no host takes it.  A finished job's folder is removed from its
+  host once its outputs are back (a failed one stays, for inspection).
+
 Connection details (user, port, keys, ProxyJump, ControlMaster) come from
 ``~/.ssh/config`` and the user's agent; nothing secret is ever read or written.
 Job records live in ``.snakemake/knowledge-map-tensor/jobs/`` of the workdir.
@@ -49,7 +56,18 @@ STATE_DIR = Path(".snakemake/knowledge-map-tensor")
 #: Never copied to a host: version control, results, Snakemake's state, caches.
 SOURCE_EXCLUDES = (".git", ".snakemake", "/results", "/site/data", "__pycache__", ".pytest_cache", ".ruff_cache")
 HOST_KEYS = {"gpus", "python", "root", "slots_dir"}
-TOP_KEYS = {"hosts", "shared_fs", "python", "root", "slots_dir", "ssh_config"}
+TOP_KEYS = {"hosts", "shared_fs", "python", "root", "slots_dir", "ssh_config", "timeouts"}
+
+
+@dataclass(frozen=True)
+class Timeouts:
+    """Seconds: ``connect`` (TCP and ssh handshake), ``command`` (one command on a host), ``transfer``
+    (one rsync), ``set_aside`` (how long a host that failed to take a job is passed over)."""
+
+    connect: float = 10
+    command: float = 120
+    transfer: float = 3600
+    set_aside: float = 300
 
 
 @dataclass(frozen=True)
@@ -71,6 +89,7 @@ class Cluster:
     shared_fs: bool = False
     ssh_config: str | None = None
     source: str = ""
+    timeouts: Timeouts = Timeouts()
 
     def host(self, name: str) -> Host:
         for host in self.hosts:
@@ -110,7 +129,18 @@ def parse_hosts(data: dict, source: str = "hosts.yaml") -> Cluster:
     ssh_config = data.get("ssh_config")
     if ssh_config is not None:
         ssh_config = str(Path(source).parent / os.path.expanduser(ssh_config))
-    return Cluster(tuple(hosts), shared, ssh_config, source)
+    return Cluster(tuple(hosts), shared, ssh_config, source, parse_timeouts(data.get("timeouts") or {}, source))
+
+
+def parse_timeouts(data: dict, source: str) -> Timeouts:
+    """``timeouts: {connect, command, transfer, set_aside}`` (seconds, each optional) from hosts.yaml."""
+    allowed = set(Timeouts.__dataclass_fields__)
+    if not isinstance(data, dict) or set(data) - allowed:
+        raise KnowledgeMapError(f"{source}: timeouts must be a mapping of {', '.join(sorted(allowed))} to seconds")
+    for key, value in data.items():
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+            raise KnowledgeMapError(f"{source}: timeouts.{key} must be a number of seconds > 0, got {value!r}")
+    return Timeouts(**data)
 
 
 def load_hosts(path: str | os.PathLike) -> Cluster:
@@ -122,14 +152,52 @@ def load_hosts(path: str | os.PathLike) -> Cluster:
     return parse_hosts(data, str(path))
 
 
-def choose_host(cluster: Cluster, active: dict[str, int]) -> Host:
-    """The host with the most free GPUs (GPUs minus ``active`` jobs there); ties go to the first listed.
+def rank_hosts(cluster: Cluster, active: dict[str, int], aside: frozenset[str] = frozenset()) -> list[Host]:
+    """Hosts in the order to try: most free GPUs (GPUs minus ``active`` jobs there) first, ties by listing order.
 
-    With ``--jobs`` equal to the total GPU count every GPU gets a job.  When
-    all are busy the job still goes to the least-loaded host and waits
-    there for a GPU slot.
+    Hosts set ``aside`` (they recently failed to take a job) come last: they
+    are tried only when every other host fails too.  With ``--jobs`` equal
+    to the total GPU count every GPU gets a job; when all are busy a job
+    still goes to the least-loaded host and waits there for a GPU slot.
     """
-    return max(cluster.hosts, key=lambda host: (host.gpus - active.get(host.name, 0), -cluster.hosts.index(host)))
+    def preference(host: Host):
+        return (host.name in aside, -(host.gpus - active.get(host.name, 0)), cluster.hosts.index(host))
+
+    return sorted(cluster.hosts, key=preference)
+
+
+def choose_host(cluster: Cluster, active: dict[str, int], aside: frozenset[str] = frozenset()) -> Host:
+    """The first host of :func:`rank_hosts`."""
+    return rank_hosts(cluster, active, aside)[0]
+
+
+# -- hosts set aside ------------------------------------------------------------------------------
+
+
+def aside_path(host: str) -> Path:
+    return STATE_DIR / "aside" / host
+
+
+def set_aside(cluster: Cluster, host: str, error: KnowledgeMapError) -> None:
+    """Pass over ``host`` for ``timeouts.set_aside`` seconds, with a one-line warning naming it."""
+    path = aside_path(host)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"since": time.time(), "error": str(error)}))
+    print(f"knowledge-map tensor: warning: {host} did not take a job ({error}); trying other hosts, and passing "
+          f"{host} over for {cluster.timeouts.set_aside:.0f} s", file=sys.stderr)
+
+
+def hosts_aside(cluster: Cluster) -> frozenset[str]:
+    """Hosts set aside less than ``timeouts.set_aside`` seconds ago."""
+    now, names = time.time(), set()
+    for host in cluster.hosts:
+        try:
+            since = json.loads(aside_path(host.name).read_text())["since"]
+        except (OSError, ValueError, KeyError):
+            continue
+        if now - since < cluster.timeouts.set_aside:
+            names.add(host.name)
+    return frozenset(names)
 
 
 # -- jobscripts ----------------------------------------------------------------------------------
@@ -227,34 +295,60 @@ def staged_paths(job: Jobscript) -> list[str]:
 
 
 def ssh_base(cluster: Cluster) -> list[str]:
-    """``ssh`` in batch mode (never prompts), with the profile's ssh config if it names one."""
-    command = ["ssh", "-o", "BatchMode=yes"]
+    """``ssh`` in batch mode (never prompts) with a connect timeout and keep-alives, and the profile's ssh config.
+
+    ``ConnectTimeout`` bounds the TCP connection and the ssh handshake (a host
+    that accepts and never answers); the keep-alives end a session whose
+    host stops answering for 3 x 5 s.
+    """
+    command = ["ssh", "-o", "BatchMode=yes", "-o", f"ConnectTimeout={max(1, round(cluster.timeouts.connect))}",
+               "-o", "ServerAliveInterval=5", "-o", "ServerAliveCountMax=3"]
     if cluster.ssh_config:
         command += ["-F", cluster.ssh_config]
     return command
 
 
-def on_host(cluster: Cluster, host: str, script: str, stdin: str | None = None, check: bool = True,
-            timeout: float = 120, detached: bool = False) -> str:
-    """Run a shell ``script`` on ``host`` (``local`` = here) and return its stdout.
+def run_command(argv: list[str], what: str, timeout: float, stdin: str | None = None) -> str:
+    """The one runner of every ssh and rsync call: at most ``timeout`` seconds, stdout back, one-line errors.
 
-    ``detached`` runs it in its own session, so a Ctrl-C to Snakemake's
-    process group cannot cut it off half-way.
+    The command runs in its own session, so a Ctrl-C to Snakemake's process
+    group cannot cut it off half-way, and on timeout its whole process group
+    (rsync's ssh included) is killed.
     """
+    try:
+        process = subprocess.Popen(argv, stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    except OSError as error:
+        raise KnowledgeMapError(f"{what}: cannot run {argv[0]}: {error.strerror}") from error
+    try:
+        stdout, stderr = process.communicate(stdin, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.communicate()
+        raise KnowledgeMapError(f"{what}: no result after {timeout:.0f} s (host hung or unreachable); gave up") from None
+    if process.returncode != 0:
+        lines = [line for line in stderr.strip().splitlines() if line.strip()]
+        detail = lines[-1][-300:] if lines else "no error message"
+        raise KnowledgeMapError(f"{what}: failed (exit {process.returncode}): {detail}")
+    return stdout
+
+
+def on_host(cluster: Cluster, host: str, script: str, stdin: str | None = None, timeout: float | None = None) -> str:
+    """Run a shell ``script`` on ``host`` (``local`` = here) through :func:`run_command`; return its stdout."""
     command = ["bash", "-c", script] if host == LOCAL else [*ssh_base(cluster), host, script]
-    result = subprocess.run(command, input=stdin, capture_output=True, text=True, timeout=timeout,
-                            start_new_session=detached)
-    if check and result.returncode != 0:
-        raise KnowledgeMapError(f"{host}: command failed ({result.returncode}): {result.stderr.strip()[-400:]}")
-    return result.stdout
+    return run_command(command, host, timeout or cluster.timeouts.command, stdin)
 
 
 def rsync(cluster: Cluster, *args: str) -> None:
-    """``rsync -a`` over the same ssh as every other command; one-line error on failure."""
+    """``rsync -a`` over the same ssh as every other command, through :func:`run_command`.
+
+    ``--timeout`` ends a transfer that moves no data for ``timeouts.command``
+    seconds; the whole transfer is bounded by ``timeouts.transfer``.
+    """
     shell = " ".join(shlex.quote(part) for part in ssh_base(cluster))
-    result = subprocess.run(["rsync", "-a", "-e", shell, *args], capture_output=True, text=True)
-    if result.returncode != 0:
-        raise KnowledgeMapError(f"rsync {' '.join(args[-2:])} failed: {result.stderr.strip()[-400:]}")
+    argv = ["rsync", "-a", f"--timeout={max(1, round(cluster.timeouts.command))}", "-e", shell, *args]
+    run_command(argv, f"rsync {' '.join(args[-2:])}", cluster.timeouts.transfer)
 
 
 def remote_path(path: str) -> str:
@@ -265,14 +359,22 @@ def remote_path(path: str) -> str:
 
 
 def host_root(cluster: Cluster, host: Host) -> str:
-    """The host's job root as an absolute path (created on first use, cached per workdir)."""
-    cache = STATE_DIR / "roots" / host.name
-    if cache.exists():
-        return cache.read_text().strip()
+    """The host's job root as an absolute path (created on first use, cached per workdir).
+
+    The cache records the ``root:`` it was resolved from, so editing
+    hosts.yaml takes effect on the next job.
+    """
+    cache = STATE_DIR / "roots" / f"{host.name}.json"
+    with contextlib.suppress(OSError, ValueError, KeyError):
+        cached = json.loads(cache.read_text())
+        if cached["configured"] == host.root:
+            return cached["resolved"]
     root_path = remote_path(host.root)
     root = on_host(cluster, host.name, f"mkdir -p {root_path} && cd {root_path} && pwd").strip()
+    if not root.startswith("/"):
+        raise KnowledgeMapError(f"{host.name}: root {host.root!r} did not resolve to an absolute path (got {root!r})")
     cache.parent.mkdir(parents=True, exist_ok=True)
-    cache.write_text(root)
+    cache.write_text(json.dumps({"configured": host.root, "resolved": root}))
     return root
 
 
@@ -366,18 +468,36 @@ def submit(cluster: Cluster, jobscript_path: str) -> str:
 
 
 def launch(cluster: Cluster, jobscript_path: str) -> str:
-    """Stage the job's inputs on a host, start it under its GPU lock and record it; return its id."""
+    """Start the job on the first host that takes it (:func:`rank_hosts`); return its id.
+
+    CPU jobs run here.  A host that fails (unreachable, hung, out of disk,
+    no Python) is set aside with a warning and the next one is tried; only
+    when every host fails is the submit an error, naming each host's failure.
+    """
     job = parse_jobscript(Path(jobscript_path).read_text(), jobscript_path)
     run = Path(jobscript_path).parent.name
     name = f"{run}-{job.properties['jobid']}-{job.properties.get('rule', 'group')}-{secrets.token_hex(3)}"
+    if job.gpus == 0:
+        return launch_on(cluster, job, Host(LOCAL, 1), run, name)
+    failures = []
+    for host in rank_hosts(cluster, active_jobs(run), hosts_aside(cluster)):
+        try:
+            return launch_on(cluster, job, host, run, name)
+        except KnowledgeMapError as error:
+            set_aside(cluster, host.name, error)
+            failures.append(f"{host.name}: {error}")
+    raise KnowledgeMapError(f"no host took the job ({'; '.join(failures)})")
+
+
+def launch_on(cluster: Cluster, job: Jobscript, host: Host, run: str, name: str) -> str:
+    """Stage the job's inputs on ``host``, start it under its GPU lock and record it; return its id."""
     workdir = job.workdir
     source = os.path.dirname(job.snakefile)
     # With a shared filesystem the host sees the same paths, the Python environment included.
     python = job.tokens[job.tokens.index("&&") + 1]
-    if job.gpus == 0:
-        host, root, shared = Host(LOCAL, 1), str((STATE_DIR / "local").resolve()), True
+    if host.name == LOCAL:
+        root, shared = str((STATE_DIR / "local").resolve()), True
     else:
-        host = choose_host(cluster, active_jobs(run))
         root, shared = host_root(cluster, host), cluster.shared_fs
         python = python if shared else host.python
     job_dir = f"{root}/jobs/{name}"
@@ -407,7 +527,13 @@ def launch(cluster: Cluster, jobscript_path: str) -> str:
     }
     # Recorded before the launch, so a cancel of this run finds the job even if this process is killed.
     write_record(record)
-    on_host(cluster, host.name, script, stdin=f"#!/bin/sh\n{command}\n", detached=True)
+    try:
+        on_host(cluster, host.name, script, stdin=f"#!/bin/sh\n{command}\n")
+    except KnowledgeMapError:
+        # It may have started after all (the answer was lost): make sure it never runs beside its retry.
+        write_record({**record, "state": "failed", "finished": time.time()})
+        kill_detached(cluster, host.name, [job_dir])
+        raise
     if read_record(record["jobid"])["state"] == "submitting":
         write_record({**record, "state": "submitted", "submitted": time.time()})
     return f"{host.name}/{name}"
@@ -434,15 +560,20 @@ def probe_script(job_dir: str) -> str:
             "[ -e started.json ] && { echo; cat started.json; }; true")
 
 
-def parse_probe(text: str) -> tuple[str, int | None, dict]:
-    """``(state, returncode, started)`` from :func:`probe_script`'s output."""
+def parse_probe(text: str) -> tuple[str, int | None, dict, str | None]:
+    """``(state, returncode, started, error)`` from :func:`probe_script`'s output.
+
+    ``error`` is the one line :mod:`knowledge_map.gpu_slots` records when a
+    job could not start (an unusable GPU lock), else None.
+    """
     lines = [line for line in text.splitlines() if line.strip()]
     first = lines[0] if lines else "dead"
     started = json.loads(lines[1]) if len(lines) > 1 else {}
     if first.startswith("{"):
-        code = json.loads(first)["returncode"]
-        return ("success" if code == 0 else "failed"), code, started
-    return ("running" if first == "running" else "failed"), None, started
+        ended = json.loads(first)
+        code = ended["returncode"]
+        return ("success" if code == 0 else "failed"), code, started, ended.get("error")
+    return ("running" if first == "running" else "failed"), None, started, None
 
 
 def fetch(cluster: Cluster, record: dict, paths: list[str] | None) -> None:
@@ -467,7 +598,7 @@ def status(cluster: Cluster, jobid: str) -> str:
         return record["state"]
     try:
         probe = on_host(cluster, record["host"], probe_script(record["job_dir"]), timeout=60)
-    except (KnowledgeMapError, subprocess.TimeoutExpired) as error:
+    except KnowledgeMapError as error:
         # A network hiccup is not a failed job; a host unreachable for a few checks in a row is.
         errors = record.get("status_errors", 0) + 1
         print(f"knowledge-map tensor status: {jobid}: {error}", file=sys.stderr)
@@ -476,7 +607,7 @@ def status(cluster: Cluster, jobid: str) -> str:
             return "running"
         write_record({**record, "state": "failed", "finished": time.time(), "error": str(error)})
         return "failed"
-    state, code, started = parse_probe(probe)
+    state, code, started, error = parse_probe(probe)
     remote = record["work"] is not None
     if state == "running":
         if remote and started.get("gpus") is not None:
@@ -484,8 +615,33 @@ def status(cluster: Cluster, jobid: str) -> str:
         return state
     if remote:
         fetch(cluster, record, None if state == "success" else record["logs"])
-    write_record({**record, "state": state, "returncode": code, "started": started, "finished": time.time()})
+    finished = {**record, "state": state, "returncode": code, "started": started, "finished": time.time()}
+    if error:
+        finished["error"] = error
+        print(f"knowledge-map tensor: {jobid} failed on {record['host']}: {error}", file=sys.stderr)
+    write_record(finished)
+    if state == "success":
+        remove_job_dir(cluster, finished)
     return state
+
+
+def remove_job_dir(cluster: Cluster, record: dict) -> None:
+    """Delete a finished job's folder on its host, its outputs being back (failed jobs keep theirs).
+
+    Only the job's own folder goes (its staged inputs are hard links into
+    the mirror, which stays); a failure to remove is a warning, not a
+    failed job.
+    """
+    job_dir = record["job_dir"]
+    if f"/jobs/{record['jobid'].split('/', 1)[1]}" not in job_dir:
+        return
+    try:
+        on_host(cluster, record["host"], f"rm -rf {shlex.quote(job_dir)}")
+    except KnowledgeMapError as error:
+        print(f"knowledge-map tensor: warning: could not remove {job_dir} on {record['host']}: {error}",
+              file=sys.stderr)
+        return
+    write_record({**record, "removed": time.time()})
 
 
 def jobs_to_cancel(jobids: list[str]) -> list[dict]:
@@ -532,9 +688,15 @@ def cancel(cluster: Cluster, jobids: list[str]) -> None:
         by_host.setdefault(record["host"], []).append(record["job_dir"])
         write_record({**record, "state": "failed", "cancelled": time.time()})
     for host, dirs in by_host.items():
-        script = kill_script(dirs)
-        command = ["bash", "-c", script] if host == LOCAL else [*ssh_base(cluster), host, script]
-        subprocess.Popen(command, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        kill_detached(cluster, host, dirs)
+
+
+def kill_detached(cluster: Cluster, host: str, job_dirs: list[str]) -> None:
+    """Start :func:`kill_script` for ``job_dirs`` on ``host`` in the background, bounded, and do not wait for it."""
+    script = kill_script(job_dirs)
+    command = ["bash", "-c", script] if host == LOCAL else [*ssh_base(cluster), host, script]
+    command = ["timeout", "-s", "KILL", str(round(cluster.timeouts.command)), *command]
+    subprocess.Popen(command, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -4,6 +4,7 @@ import re
 from knowledge_map.config import validate_config
 from knowledge_map.corpus import vital_articles_path
 from knowledge_map.errors import KnowledgeMapError
+from knowledge_map.identity import model_trigger
 from knowledge_map.models import model_slug
 from knowledge_map.triggers import embedding_code_digest, file_digest
 
@@ -18,6 +19,10 @@ RESULTS = "results"
 MODEL_DIR = f"{RESULTS}/{MODEL}"
 MAP_DIR = f"{MODEL_DIR}/map"
 EMBED_CODE = embedding_code_digest(workflow.source_path("../scripts/embed_shard.py"))
+# The model's files (a local folder's digest, cached by mtime; a hub id as such): see knowledge_map/identity.py.
+MODEL_FILES = model_trigger(
+    config["model"]["name"], ".snakemake/knowledge-map/model-file-digests.json"
+)
 
 
 wildcard_constraints:

@@ -27,6 +27,8 @@ rule embed_shard:
         n_shards=config["shards"],
         # Changing the embedding code re-embeds (params trigger); see knowledge_map/triggers.py.
         code=EMBED_CODE,
+        # Changing the model's files (e.g. model.safetensors) re-embeds too.
+        model_files=MODEL_FILES,
     script:
         "../scripts/embed_shard.py"
 

@@ -26,5 +26,6 @@ rule site_data:
         heatmap=config["heatmap"],
         site=config["site"],
         source=config["corpus"]["source"],
+        attribution=config["corpus"]["attribution"],
     script:
         "../scripts/site_data.py"

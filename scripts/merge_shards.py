@@ -3,6 +3,7 @@
 import json
 
 from knowledge_map.corpus import corpus_row_count, read_corpus_slice
+from knowledge_map.identity import file_sha256
 from knowledge_map.merge import merge_shards
 from knowledge_map.provenance import provenance
 from knowledge_map.workflow import run_rule
@@ -18,6 +19,7 @@ def main(snakemake):
         titles=table.column("title").to_pylist(),
         model=snakemake.params.model,
         attrs={"provenance": json.dumps(provenance(snakemake.config), sort_keys=True)},
+        corpus_sha256=file_sha256(corpus),
     )
 
 

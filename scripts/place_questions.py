@@ -6,18 +6,23 @@ from knowledge_map.io import write_json
 from knowledge_map.mapping import read_coords
 from knowledge_map.merge import read_embeddings
 from knowledge_map.placement import place_questions
-from knowledge_map.questions import load_questions, read_question_embeddings
+from knowledge_map.questions import attach_sources, load_questions, read_question_embeddings, source_rows
 from knowledge_map.workflow import run_rule
 
 
 def main(snakemake):
-    questions = load_questions(snakemake.input.questions or None)  # none: the packaged set
+    questions_path = snakemake.input.questions or None  # none: the packaged set
+    questions = load_questions(questions_path)
     question_embeddings, _ = read_question_embeddings(snakemake.input.question_embeddings)
-    embeddings = read_embeddings(snakemake.input.embeddings)
     with h5py.File(snakemake.input.embeddings, "r") as h5:
         titles = h5["titles"].asstr()[()].tolist()
+        ids = h5["ids"].asstr()[()].tolist()
+    # Source articles by id, or by a title only one article has (refused when ambiguous).
+    rows = source_rows(questions, ids, titles, str(questions_path or "the packaged questions"))
+    embeddings = read_embeddings(snakemake.input.embeddings)
     xy, _ = read_coords(snakemake.input.coords)
     placed = place_questions(questions, question_embeddings, embeddings, xy, titles, **snakemake.params.placement)
+    attach_sources(placed, rows, question_embeddings, embeddings, xy)
     write_json(snakemake.output[0], placed)
 
 

@@ -21,6 +21,7 @@ def main(snakemake):
         source=snakemake.params.source,
         lists_path=snakemake.input.knowledge_lists,
         calibration_path=snakemake.input.calibration,
+        attribution=snakemake.params.attribution,
     )
 
 

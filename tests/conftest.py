@@ -23,6 +23,7 @@ REPO = Path(__file__).resolve().parents[1]
 PWNED = "/tmp/pwned"
 CANARY = "/tmp/knowledge-map-canary"
 MODEL_SLUG = "all-MiniLM-L6-v2"
+WIKIPEDIA_ATTRIBUTION = "Article text from Wikipedia, licensed CC BY-SA 4.0: https://creativecommons.org/licenses/by-sa/4.0/"
 
 HOSTILE_ARTICLES = [
     {
@@ -74,7 +75,8 @@ def write_jsonl(path: Path, records: list) -> Path:
 
 def small_config(corpus_path: Path, **overrides) -> dict:
     config = {
-        "corpus": {"source": "file", "path": str(corpus_path)},
+        # The small corpus is a slice of the vital articles: credited as such.
+        "corpus": {"source": "file", "path": str(corpus_path), "attribution": WIKIPEDIA_ATTRIBUTION},
         "shards": 3,
         "labels": {"levels": [3, 6]},
         "metrics": {"sample": 1000},

@@ -78,6 +78,8 @@ def test_shipped_hosts_file_parses_to_two_eight_gpu_servers():
     ({"hosts": {"a": 1}, "password": "x"}, "unknown key"),
     ({"hosts": {"local": 1}}, "cannot be a host alias"),
     ({"hosts": {"a": 1}, "shared_fs": "yes"}, "shared_fs must be true or false"),
+    ({"hosts": {"a": 1}, "timeouts": {"connect": 0}}, r"timeouts.connect must be a number of seconds > 0, got 0"),
+    ({"hosts": {"a": 1}, "timeouts": {"conect": 5}}, "timeouts must be a mapping of command, connect, set_aside"),
 ])
 def test_bad_hosts_files_are_refused_in_one_line(data, message):
     with pytest.raises(KnowledgeMapError, match=message):

@@ -13,6 +13,15 @@ from knowledge_map.merge import contiguous_runs, merge_shards
 N, DIM = 10, 8
 IDS = [f"id{i}" for i in range(N)]
 TITLES = [f"Title {i}" for i in range(N)]
+CORPUS_SHA = "c" * 64
+#: What every test shard was made with (see knowledge_map.identity).
+IDENTITY = {"model": "m", "model_sha256": "5076c6" + "0" * 58, "prompt": "", "max_seq_length": 256,
+            "dtype": "float32", "backend": "openvino", "precision": "bfloat16", "corpus_sha256": CORPUS_SHA,
+            "n_rows": N, "n_shards": 3}
+
+
+def shard_attrs(**changes):
+    return {**IDENTITY, **changes}
 
 
 def matrix(n=N, dim=DIM, seed=0):
@@ -24,14 +33,14 @@ def make_shards(tmp_path, bounds=((0, 4), (4, 7), (7, 10)), data=None, model="m"
     paths = []
     for index, (start, stop) in enumerate(bounds):
         path = tmp_path / f"shard-{index:04d}.h5"
-        write_shard(str(path), data[start:stop], np.arange(start, stop), {"model": model, "elapsed_seconds": 1.0})
+        write_shard(str(path), data[start:stop], np.arange(start, stop), shard_attrs(model=model, elapsed_seconds=1.0))
         paths.append(str(path))
     return paths, data
 
 
 def merge(tmp_path, paths, model="m"):
     out = tmp_path / "embeddings.h5"
-    merge_shards(paths, str(out), IDS, TITLES, model=model)
+    merge_shards(paths, str(out), IDS, TITLES, model=model, corpus_sha256=CORPUS_SHA)
     return out
 
 
@@ -41,7 +50,7 @@ def test_merge_puts_rows_in_corpus_order(tmp_path):
     # Shards listed out of order and with shuffled rows inside: the output is still in row order.
     for index, rows in enumerate([np.array([9, 7, 8]), np.array([3, 0, 1, 2]), np.array([6, 4, 5])]):
         path = tmp_path / f"s{index}.h5"
-        write_shard(str(path), data[rows], rows, {"model": "m"})
+        write_shard(str(path), data[rows], rows, shard_attrs())
         paths.append(str(path))
     out = merge(tmp_path, paths)
     with h5py.File(out) as h5:
@@ -67,7 +76,7 @@ def test_overlap_names_both_shards(tmp_path):
 
 def test_duplicate_rows_inside_a_shard_are_refused(tmp_path):
     path = tmp_path / "shard-0000.h5"
-    write_shard(str(path), matrix(n=2), np.array([3, 3]), {"model": "m"})
+    write_shard(str(path), matrix(n=2), np.array([3, 3]), shard_attrs())
     with pytest.raises(KnowledgeMapError, match="shard-0000.h5: duplicate row indices"):
         merge(tmp_path, [str(path)])
 
@@ -75,7 +84,7 @@ def test_duplicate_rows_inside_a_shard_are_refused(tmp_path):
 def test_dimension_mismatch_is_refused(tmp_path):
     paths, _ = make_shards(tmp_path, bounds=((0, 5),))
     other = tmp_path / "shard-0001.h5"
-    write_shard(str(other), matrix(n=5, dim=DIM + 1), np.arange(5, 10), {"model": "m"})
+    write_shard(str(other), matrix(n=5, dim=DIM + 1), np.arange(5, 10), shard_attrs())
     with pytest.raises(KnowledgeMapError, match=r"shard-0001.h5: dimension 9 differs"):
         merge(tmp_path, [*paths, str(other)])
 
@@ -106,7 +115,7 @@ def test_truncated_shard_is_refused(tmp_path):
 def test_rows_outside_the_corpus_are_refused(tmp_path):
     paths, _ = make_shards(tmp_path)
     extra = tmp_path / "shard-0003.h5"
-    write_shard(str(extra), matrix(n=1), np.array([10]), {"model": "m"})
+    write_shard(str(extra), matrix(n=1), np.array([10]), shard_attrs())
     with pytest.raises(KnowledgeMapError, match="shard-0003.h5: row indices outside the corpus"):
         merge(tmp_path, [*paths, str(extra)])
 
@@ -117,6 +126,43 @@ def test_missing_dataset_is_refused(tmp_path):
         h5["rows"] = np.arange(N)
     with pytest.raises(KnowledgeMapError, match="missing dataset 'embeddings' or 'rows'"):
         merge(tmp_path, [str(path)])
+
+
+@pytest.mark.parametrize(("field", "value"), [
+    ("model_sha256", "fa4ebe" + "0" * 58), ("prompt", "query: "), ("max_seq_length", 128), ("dtype", "bfloat16"),
+    ("backend", "torch"), ("precision", "float32"), ("n_shards", 4)])
+def test_shards_made_differently_are_not_merged(tmp_path, field, value):
+    """Shards from other weights, prompt, length, dtype or engine: one line naming both shards and the field."""
+    paths, data = make_shards(tmp_path)
+    write_shard(paths[1], data[4:7], np.arange(4, 7), shard_attrs(**{field: value}))
+    with pytest.raises(KnowledgeMapError) as info:
+        merge(tmp_path, paths)
+    message = str(info.value)
+    assert message.startswith(f"merge: {paths[1]} and {paths[0]} were made differently ({field} ")
+    assert "--forcerun" in message and "\n" not in message
+    assert not (tmp_path / "embeddings.h5").exists()
+
+
+def test_shards_from_another_corpus_are_not_merged(tmp_path):
+    """A shard made from an older corpus file is refused even when its rows still fit."""
+    paths, data = make_shards(tmp_path)
+    write_shard(paths[2], data[7:], np.arange(7, 10), shard_attrs(corpus_sha256="d" * 64))
+    with pytest.raises(KnowledgeMapError, match=r"shard-0002.h5: made from another corpus \(corpus_sha256 'dddd"):
+        merge(tmp_path, paths)
+
+
+def test_shard_without_identity_record_is_refused(tmp_path):
+    """A shard from before identity records cannot prove what made it."""
+    paths, data = make_shards(tmp_path)
+    write_shard(paths[0], data[:4], np.arange(4), {"model": "m"})
+    with pytest.raises(KnowledgeMapError, match=r"shard-0000.h5: no 'model_sha256' in its identity record"):
+        merge(tmp_path, paths)
+
+
+def test_merged_matrix_carries_the_shards_identity(tmp_path):
+    paths, _ = make_shards(tmp_path)
+    with h5py.File(merge(tmp_path, paths)) as h5:
+        assert h5.attrs["model_sha256"] == IDENTITY["model_sha256"] and h5.attrs["corpus_sha256"] == CORPUS_SHA
 
 
 def test_contiguous_runs():

@@ -743,7 +743,9 @@ function scheduleHashUpdate(delay = 300) {
 }
 
 function restoreFromHash() {
-  const { answers, view: saved } = decodeState(location.hash, state.quiz.questions.length);
+  const questions = state.quiz.questions;
+  const counts = questions.map((q) => q.options.length);
+  const { answers, view: saved } = decodeState(location.hash, questions.length, counts);
   state.quiz.restore(answers);
   if (saved) view.set(saved.cx, saved.cy, saved.zoom);
   updateHeat(); // the estimate first: the chooser picks the next question from it

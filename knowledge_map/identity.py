@@ -1,0 +1,151 @@
+"""What makes a shard's numbers: one identity record, written into every shard and checked by the merge.
+
+A shard's embeddings are decided by the model's files (weights, config,
+tokenizer), the prompt, ``max_seq_length``, the dtype, the engine and its
+precision, and the corpus rows it read.  :data:`IDENTITY_FIELDS` names them;
+:func:`shard_identity` is the record ``embed_shard`` writes, and
+:func:`identity_mismatch` is what the merge uses to refuse shards that were
+made differently (one line naming the two shards and the field).
+
+The model files' digest is also the workflow's rerun trigger for a local
+model directory (:func:`model_trigger`, a ``param`` of ``embed_shard``):
+replacing ``model.safetensors`` makes ``snakemake -n`` plan every shard.
+Digests of unchanged files are cached by path, size, inode and mtime, so
+planning a run does not re-read gigabytes of weights.  The OpenVINO cache
+is keyed on the same digest (:mod:`knowledge_map.backends`), for hub models
+too: a hub id is resolved to its downloaded snapshot folder.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+#: Shard attributes that must be equal in every shard of one matrix.
+IDENTITY_FIELDS = ("model", "model_sha256", "prompt", "max_seq_length", "dtype", "backend", "precision",
+                   "corpus_sha256", "n_rows", "n_shards")
+#: Files in a model folder that do not change its numbers.
+IGNORED_MODEL_FILES = (".gitattributes",)
+IGNORED_MODEL_SUFFIXES = (".md",)
+
+
+def file_sha256(path: str | os.PathLike, cache: dict[str, Any] | None = None) -> str:
+    """Hex SHA-256 of a file's bytes; ``cache`` (a dict) reuses a digest while path, size, inode and mtime match."""
+    stat = os.stat(path)
+    key = os.path.realpath(path)
+    stamp = [stat.st_size, stat.st_ino, stat.st_mtime_ns]
+    if cache is not None and cache.get(key, {}).get("stamp") == stamp:
+        return cache[key]["sha256"]
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    if cache is not None:
+        cache[key] = {"stamp": stamp, "sha256": digest.hexdigest()}
+    return digest.hexdigest()
+
+
+def model_files(folder: str | os.PathLike) -> list[Path]:
+    """The files of a model folder that decide its output, sorted (hidden folders and docs left out)."""
+    root = Path(folder)
+    found = []
+    for path in root.rglob("*"):
+        relative = path.relative_to(root)
+        if any(part.startswith(".") for part in relative.parts[:-1]) or not path.is_file():
+            continue
+        if path.name in IGNORED_MODEL_FILES or path.suffix in IGNORED_MODEL_SUFFIXES:
+            continue
+        found.append(path)
+    return sorted(found)
+
+
+def folder_sha256(folder: str | os.PathLike, cache_path: str | os.PathLike | None = None) -> str:
+    """One SHA-256 over a model folder's files (relative names and contents), see :func:`model_files`."""
+    cache: dict[str, Any] = {}
+    if cache_path is not None:
+        try:
+            cache = json.loads(Path(cache_path).read_text())
+        except (OSError, ValueError):
+            cache = {}
+    digest = hashlib.sha256()
+    for path in model_files(folder):
+        digest.update(f"{path.relative_to(folder)}\0{file_sha256(path, cache)}\n".encode())
+    if cache_path is not None:
+        Path(cache_path).parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(f"{cache_path}.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(cache, sort_keys=True))
+        os.replace(tmp, cache_path)
+    return digest.hexdigest()
+
+
+def model_folder(name: str) -> str | None:
+    """The folder a model loads from: a local directory, or a hub id's downloaded snapshot; None if neither."""
+    from knowledge_map.models import is_local, resolve_model_path
+
+    path = resolve_model_path(name)
+    if is_local(path):
+        return path
+    try:
+        from huggingface_hub import snapshot_download
+
+        return snapshot_download(path, local_files_only=True)
+    except Exception:  # noqa: BLE001 - not downloaded, no hub library, or not a hub id: unknown
+        return None
+
+
+def model_sha256(name: str, cache_path: str | os.PathLike | None = None) -> str:
+    """Digest of the model's files (:func:`folder_sha256`), or "" when they cannot be found."""
+    folder = model_folder(name)
+    return folder_sha256(folder, cache_path) if folder else ""
+
+
+def model_trigger(name: str, cache_path: str | os.PathLike | None = None) -> str:
+    """The embed rule's rerun trigger for the model: its files' digest for a local folder, the id for a hub model.
+
+    A hub model's files are only known once downloaded (by the first shard),
+    so its trigger is the id alone; the digest recorded in each shard still
+    stops the merge from mixing two snapshots.
+    """
+    from knowledge_map.models import is_local, resolve_model_path
+
+    path = resolve_model_path(name)
+    return folder_sha256(path, cache_path) if is_local(path) else f"hub:{name}"
+
+
+def shard_identity(**fields: Any) -> dict[str, Any]:
+    """The identity record of a shard: exactly :data:`IDENTITY_FIELDS`, all required."""
+    missing = [name for name in IDENTITY_FIELDS if name not in fields]
+    if missing:
+        raise ValueError(f"shard identity lacks {', '.join(missing)}")
+    return {name: fields[name] for name in IDENTITY_FIELDS}
+
+
+def _plain(value: Any) -> Any:
+    """HDF5 attribute values as plain Python (numpy scalars and bytes), for comparing and printing."""
+    if hasattr(value, "item"):
+        value = value.item()
+    if isinstance(value, bytes):
+        value = value.decode("utf-8", "replace")
+    return value
+
+
+def identity_of(attrs: dict[str, Any]) -> dict[str, Any]:
+    """The identity fields of a shard's attributes (a missing field is None)."""
+    return {name: _plain(attrs.get(name)) for name in IDENTITY_FIELDS}
+
+
+def short(value: Any) -> str:
+    """A field value for a one-line message: long digests cut to 12 characters."""
+    text = repr(value)
+    return text[:13] + "…'" if isinstance(value, str) and len(value) == 64 else text
+
+
+def identity_mismatch(reference: dict[str, Any], other: dict[str, Any]) -> str | None:
+    """The first identity field that differs, as ``"field: a vs b"``; None when all are equal."""
+    for name in IDENTITY_FIELDS:
+        if reference.get(name) != other.get(name):
+            return f"{name} {short(other.get(name))} vs {short(reference.get(name))}"
+    return None
