@@ -1,29 +1,99 @@
-"""Label grid cells of the map from the articles inside them.
+"""Label grid cells of the map with short names for what their articles are.
 
 Each level cuts the unit square into ``n x n`` cells (see :mod:`knowledge_map.grid`).
-A cell's keywords are its top class-based TF-IDF terms (c-TF-IDF, as in
+
+**Keywords** of a cell are its top class-based TF-IDF terms (c-TF-IDF, as in
 BERTopic: all articles of a cell form one document, the "class"):
 
     w(t, c) = tf(t, c) / |c| * log(1 + A / f(t))
 
 where tf(t, c) counts term t in cell c, |c| is the number of terms in c,
 A is the mean number of terms per non-empty cell and f(t) the count of t in
-all cells.  A cell's label is the title of its most central article: the
-one whose embedding is closest (cosine) to the mean embedding of the cell.
+all cells.  Keywords are accurate but are not names ("american, known, french").
+
+**Labels** are names a person would write ("Countries", "Chemical elements"),
+chosen from candidates that come from the articles' own text and titles only:
+
+- the head noun of each article's defining phrase ("Mali is a landlocked
+  country in West Africa" -> "country"), and the head with the word before it
+  ("landlocked country"); see :mod:`knowledge_map.phrases`;
+- the titles of concept articles (titles of at most three words, each word of
+  which the corpus also writes in lower case, so "Electronic music" qualifies
+  and "Poland" does not).
+
+A candidate k *supports* an article a with
+
+    s(a, k) = 1/2 [a is defined by k] + 1/2 [a mentions every word of k]
+
+(defined by: k is a's head, modifier + head, or a's own concept title;
+mentions: the words occur in a's title or text, the last word in singular or
+plural; at the cell level the share of articles that mention every word is
+approximated by the smallest share over the words).  Its coverage of a cell
+is the mean of s over the cell's articles, and its score the coverage of the
+cell minus the coverage of the articles of the 8 neighbouring cells:
+
+    score(k, c) = cov(k, c) - cov(k, N(c))
+
+so a name wins when it covers the cell's articles *and* tells them apart from
+the surrounding ones.  Only candidates that define at least one article of
+the cell compete.  Then, in that order:
+
+- specificity: a two-word candidate replaces its head when it scores at least
+  ``specific_ratio`` of the head's score ("Chemical elements" over "Elements");
+- two kinds: when the best name defines fewer than half of the cell's
+  articles, the best name with another head is joined to it when that adds at
+  least half as much coverage again ("Rivers and lakes");
+- nesting and variety (all levels but the coarsest): a candidate equal to the
+  label of the enclosing coarser cell, or already used by an adjacent cell of
+  the same level, has its score multiplied by ``repeat_penalty``, so fine
+  labels name parts of the coarse region rather than repeat it.  Cells are
+  labelled largest first.
+
+A cell where no candidate applies (no defining phrase found, e.g. text in
+another language, or no usable words at all) takes the title of its most
+central article: the one whose embedding is closest (cosine) to the cell's
+mean embedding.  The embedding model is *not* used to choose among names,
+so :mod:`knowledge_map.label_quality`, which judges labels with it, is an
+independent check.  Labels are at most four words.
 """
 
 from __future__ import annotations
 
+from collections import Counter
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
+from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 
 from knowledge_map.grid import cell_center, cell_index
+from knowledge_map.phrases import (
+    defining_parts,
+    display_noun,
+    first_sentence,
+    head_and_modifier,
+    is_noun,
+    lower_words,
+    plural,
+    sentence_case,
+    singular,
+)
+
+MAX_LABEL_WORDS = 4
+CONTRAST = "max"
+JOIN_BELOW = 1.01
+JOIN_RATIO = 0.5
+# Words that name nothing: English stop words and heads too general to tell regions apart.
+STOP = frozenset(ENGLISH_STOP_WORDS) | frozenset("use thing way aspect feature point example instance item idea".split())
 
 
 def term_counts(documents: list[str], max_features: int = 50000):
-    """Sparse article x term counts and the vocabulary (English stop words removed, words of 3+ letters)."""
+    """Sparse article x term counts and the vocabulary (English stop words removed, words of 3+ letters).
+
+    Texts with no usable word at all (digits, punctuation) give an empty
+    vocabulary: then the matrix has no columns instead of raising.
+    """
     from sklearn.feature_extraction.text import CountVectorizer
 
     vectorizer = CountVectorizer(
@@ -33,8 +103,11 @@ def term_counts(documents: list[str], max_features: int = 50000):
         min_df=1,
         dtype=np.float64,
     )
-    counts = vectorizer.fit_transform(documents)
-    return counts.tocsr(), np.asarray(vectorizer.get_feature_names_out())
+    try:
+        counts = vectorizer.fit_transform(documents)
+    except ValueError:  # "empty vocabulary; perhaps the documents only contain stop words"
+        return sp.csr_matrix((len(documents), 0), dtype=np.float64), np.array([], dtype=object)
+    return counts.tocsr(), np.asarray(vectorizer.get_feature_names_out(), dtype=object)
 
 
 def class_tfidf(class_counts: sp.csr_matrix) -> sp.csr_matrix:
@@ -53,7 +126,7 @@ def top_terms(weights: sp.csr_matrix, vocabulary: np.ndarray, row: int, count: i
     """The ``count`` highest-weighted terms of a row, ties broken alphabetically."""
     start, stop = weights.indptr[row], weights.indptr[row + 1]
     values, columns = weights.data[start:stop], weights.indices[start:stop]
-    order = np.lexsort((vocabulary[columns], -values))[:count]
+    order = np.lexsort((vocabulary[columns].astype(str), -values))[:count]
     return [str(vocabulary[columns[i]]) for i in order if values[i] > 0]
 
 
@@ -67,6 +140,254 @@ def central_members(members: np.ndarray, embeddings: np.ndarray, count: int) -> 
     return [int(members[i]) for i in order]
 
 
+@dataclass
+class Candidates:
+    """Every name candidate of a corpus and which articles it defines and mentions.
+
+    ``keys[j]`` is a tuple of lower-case words, the last one singular;
+    ``plain[j]`` how a label writes it mid-phrase ("chemical elements"),
+    ``text[j]`` at the start of a label ("Chemical elements"); ``head[j]`` the index of the one-word
+    candidate of its last word (itself for one-word candidates, -1 if none);
+    ``defines`` is articles x candidates (1 where the candidate defines the
+    article); ``mentions`` articles x words (1 where the article mentions the
+    word, singular or plural); ``words[j]`` the word columns of candidate j,
+    padded with -1.
+    """
+
+    keys: list[tuple[str, ...]]
+    plain: list[str]
+    text: list[str]
+    head: np.ndarray
+    defines: sp.csr_matrix
+    mentions: sp.csr_matrix
+    words: np.ndarray
+
+
+def name_candidates(titles: list[str], texts: list[str], counts: sp.csr_matrix, vocabulary: np.ndarray) -> Candidates:
+    """Defining-phrase heads, modifier + head pairs and concept titles, with their support (module docstring)."""
+    vocab = set(vocabulary.tolist())
+    index: dict[tuple[str, ...], int] = {}
+    surface: dict[tuple[str, ...], Counter] = {}
+    rows: list[int] = []
+    cols: list[int] = []
+
+    def add(key: tuple[str, ...], shown: str, row: int) -> None:
+        j = index.setdefault(key, len(index))
+        surface.setdefault(key, Counter())[shown] += 1
+        rows.append(row)
+        cols.append(j)
+
+    fixed: dict[tuple[str, ...], str] = {}
+    title_set = set(titles)
+    title_words = {t.lower() for t in titles if " " not in t}
+    sentences = [first_sentence(text) for text in texts]
+    lower_seen: set[str] = set()
+    for sentence in sentences:
+        lower_seen |= lower_words(sentence)
+    for row, sentence in enumerate(sentences):
+        words, prep, place = defining_parts(sentence, vocab)
+        head, modifier = head_and_modifier(words, vocab)
+        if head is None or len(head) < 3 or head not in lower_seen or head in STOP:
+            continue  # a head only ever capitalised is a name or a demonym ("American"), not a kind
+        if not (is_noun(head, vocab) or head in title_words):
+            continue  # no plural and no article of that name: likely an adjective ("widespread")
+        add((head,), "", row)
+        if modifier and len(modifier) >= 3 and modifier.replace("-", "").isalpha() and modifier.lower() not in STOP:
+            add((modifier.lower(), head), modifier, row)
+        if place and place in title_set:  # a place the corpus has an article about, not "of Roman"
+            add((head, prep, place.lower()), place, row)
+    for row, title in enumerate(titles):
+        words = title.split()
+        if not 1 <= len(words) <= 3 or not all(w.replace("-", "").isalpha() for w in words):
+            continue
+        lower = [w.lower() for w in words]
+        if all(w in lower_seen for w in lower) and not (len(words) == 3 and lower[1] in ("in", "of")):
+            key = (*lower[:-1], singular(lower[-1], vocab))  # a concept: "Volcano" names "Volcanoes"
+            add(key, " ".join(words[:-1]), row)
+        else:
+            key = tuple(lower)
+            fixed[key] = title  # a name ("Joseon") or a phrase ("Philosophy of mind") is written as its title
+            add(key, title, row)
+    keys = sorted(index, key=index.get)
+    defines = sp.csr_matrix(
+        (np.ones(len(rows)), (np.asarray(rows, dtype=np.int64), np.asarray(cols, dtype=np.int64))),
+        shape=(len(texts), len(keys)),
+    )
+    defines.data[:] = 1.0  # an article defines a candidate once, however many ways
+    plain = [fixed.get(key) or _display(key, surface[key], vocab) for key in keys]
+    words, mentions = _mention_matrix(keys, counts, vocabulary)
+    head = np.array([index.get((head_word(key),), -1) for key in keys], dtype=np.int64)
+    return Candidates(keys, plain, [sentence_case(p) for p in plain], head, defines.tocsr(), mentions, words)
+
+
+def head_word(key: tuple[str, ...]) -> str:
+    """The kind a candidate names: the last word, or the first of "city in india"."""
+    return key[0] if len(key) == 3 and key[1] in ("in", "of") else key[-1]
+
+
+def _display(key: tuple[str, ...], shown: Counter, vocab: set[str]) -> str:
+    """A candidate as written mid-phrase: surface casing of the leading words, the last one plural when countable."""
+    if len(key) == 3 and key[1] in ("in", "of"):
+        place = shown.most_common(1)[0][0] if shown else key[2]
+        return f"{display_noun(key[0], vocab)} {key[1]} {place}"
+    last = display_noun(key[-1], vocab)
+    if len(key) == 1:
+        return last
+    lead = shown.most_common(1)[0][0] if shown else ""
+    if lead.lower() != " ".join(key[:-1]):
+        lead = " ".join(key[:-1])
+    return f"{lead} {last}"
+
+
+def _mention_matrix(keys, counts: sp.csr_matrix, vocabulary: np.ndarray):
+    """Articles x candidate-words binary mentions (singular and plural merged) and each candidate's word columns."""
+    position = {w: i for i, w in enumerate(vocabulary.tolist())}
+    word_index: dict[str, int] = {}  # words the vocabulary lacks (stop words such as "in") are not tested
+    src, dst = [], []
+    for key in keys:
+        for w in key:
+            if w in position or plural(w) in position:
+                word_index.setdefault(w, len(word_index))
+    for w, j in word_index.items():
+        for form in {w, plural(w)}:
+            if form in position:
+                src.append(position[form])
+                dst.append(j)
+    merge = sp.csr_matrix((np.ones(len(src)), (src, dst)), shape=(len(vocabulary), len(word_index)))
+    mentions = (counts @ merge).tocsr()
+    mentions.data[:] = 1.0
+    width = max((len(k) for k in keys), default=1)
+    words = np.full((len(keys), width), -1, dtype=np.int64)
+    for j, key in enumerate(keys):
+        words[j, : len(key)] = [word_index.get(w, -1) for w in key]
+    return words, mentions
+
+
+def coverage(define_sum: np.ndarray, mention_sum: np.ndarray, words: np.ndarray, size: float) -> np.ndarray:
+    """Mean support of candidates over ``size`` articles (module docstring).
+
+    ``define_sum`` is, per candidate, how many of the articles it defines;
+    ``mention_sum`` per word how many mention it; the share mentioning all
+    of a candidate's words is approximated by the smallest share.
+    """
+    if size <= 0:
+        return np.zeros(len(define_sum))
+    padded = np.append(mention_sum, size)  # column -1: a missing word is mentioned by all
+    mention = padded[words].min(axis=1)
+    return 0.5 * (define_sum + mention) / size
+
+
+def neighbour_matrix(n: int) -> sp.csr_matrix:
+    """Cells x cells: 1 where two cells of an ``n x n`` grid touch (8-neighbourhood, not the cell itself)."""
+    gy, gx = np.divmod(np.arange(n * n), n)
+    rows, cols = [], []
+    for dy in (-1, 0, 1):
+        for dx in (-1, 0, 1):
+            if dx == dy == 0:
+                continue
+            ok = (gx + dx >= 0) & (gx + dx < n) & (gy + dy >= 0) & (gy + dy < n)
+            rows.append(np.flatnonzero(ok))
+            cols.append(((gy + dy) * n + gx + dx)[ok])
+    rows, cols = np.concatenate(rows), np.concatenate(cols)
+    return sp.csr_matrix((np.ones(len(rows)), (rows, cols)), shape=(n * n, n * n))
+
+
+def choose_names(
+    n: int,
+    cell: np.ndarray,
+    candidates: Candidates,
+    parent_labels: dict[int, int] | None = None,
+    specific_ratio: float = 0.9,
+    repeat_penalty: float = 0.5,
+) -> dict[int, list[int]]:
+    """Candidate indices naming each non-empty cell of an ``n x n`` level (rules in the module docstring).
+
+    ``cell`` is each article's cell index; ``parent_labels`` maps a cell to
+    the head candidate of the coarser cell around it (for nesting).  A cell
+    with no candidate is left out of the result.
+    """
+    cells = n * n
+    membership = sp.csr_matrix((np.ones(len(cell)), (cell, np.arange(len(cell)))), shape=(cells, len(cell)))
+    sizes = np.asarray(membership.sum(axis=1)).ravel()
+    adjacency = neighbour_matrix(n)
+    define_cell = (membership @ candidates.defines).tocsr()
+    mention_cell = (membership @ candidates.mentions).tocsr()
+    define_near = (adjacency @ define_cell).tocsr()
+    mention_near = (adjacency @ mention_cell).tocsr()
+    near_sizes = adjacency @ sizes
+    total = len(cell)
+    define_all = np.asarray(candidates.defines.sum(axis=0)).ravel()
+    mention_all = np.asarray(candidates.mentions.sum(axis=0)).ravel()
+    n_words = candidates.mentions.shape[1]
+
+    chosen: dict[int, list[int]] = {}
+    for c in np.lexsort((np.arange(cells), -sizes)):
+        if sizes[c] == 0:
+            break
+        start, stop = define_cell.indptr[c], define_cell.indptr[c + 1]
+        ids = define_cell.indices[start:stop]
+        if not len(ids):
+            continue
+        words = candidates.words[ids]
+        mention_row = _dense_row(mention_cell, c, n_words)
+        cov = coverage(define_cell.data[start:stop], mention_row, words, sizes[c])
+        near = [d for d in adjacency.indices[adjacency.indptr[c] : adjacency.indptr[c + 1]] if sizes[d]]
+        if near and CONTRAST == "max":
+            cov_near = np.max([coverage(_dense_row(define_cell, d, define_cell.shape[1])[ids],
+                                        _dense_row(mention_cell, d, n_words), words, sizes[d]) for d in near], axis=0)
+        elif near_sizes[c] > 0:
+            near_define = _dense_row(define_near, c, define_near.shape[1])[ids]
+            cov_near = coverage(near_define, _dense_row(mention_near, c, n_words), words, near_sizes[c])
+        else:  # an isolated cell: contrast with the whole map
+            cov_near = coverage(define_all[ids], mention_all, words, total)
+        score = cov - cov_near
+        used = {chosen[d][0] for d in adjacency.indices[adjacency.indptr[c] : adjacency.indptr[c + 1]] if d in chosen}
+        if parent_labels is not None and c in parent_labels:
+            used.add(parent_labels[c])
+        heads = candidates.head[ids]
+        for i, j in enumerate(ids):
+            if j in used or heads[i] in used and len(candidates.keys[j]) == 1:
+                score[i] *= repeat_penalty
+        chosen[int(c)] = _pick(ids, score, cov, define_cell.data[start:stop] / sizes[c], heads, candidates, specific_ratio)
+    return chosen
+
+
+def _dense_row(matrix: sp.csr_matrix, row: int, width: int) -> np.ndarray:
+    out = np.zeros(width)
+    start, stop = matrix.indptr[row], matrix.indptr[row + 1]
+    out[matrix.indices[start:stop]] = matrix.data[start:stop]
+    return out
+
+
+def _pick(ids, score, cov, defined, heads, candidates: Candidates, specific_ratio: float) -> list[int]:
+    """The best candidate, made more specific or joined with a second kind (module docstring)."""
+    order = np.lexsort((ids, -score))
+    best = order[0]
+    # Specificity: a longer name with the same head that scores nearly as well.
+    for i in order[1:]:
+        if heads[i] == ids[best] and len(candidates.keys[ids[i]]) > 1 and score[i] >= specific_ratio * score[best]:
+            best = i
+            break
+    names = [int(ids[best])]
+    if defined[best] < JOIN_BELOW:
+        best_head = heads[best]
+        for i in order:
+            if heads[i] == best_head or score[i] <= 0:
+                continue
+            if score[i] >= JOIN_RATIO * score[best]:
+                words = len(candidates.text[ids[best]].split()) + len(candidates.text[ids[i]].split()) + 1
+                if words <= MAX_LABEL_WORDS:
+                    names.append(int(ids[i]))
+            break
+    return names
+
+
+def name_text(names: list[int], candidates: Candidates) -> str:
+    """The label of chosen names: "Rivers", or two joined, "Rivers and lakes" (the second as written mid-phrase)."""
+    first = candidates.text[names[0]]
+    return first if len(names) == 1 else f"{first} and {candidates.plain[names[1]]}"
+
+
 def label_level(
     n: int,
     xy: np.ndarray,
@@ -75,28 +396,44 @@ def label_level(
     vocabulary: np.ndarray,
     ids: list[str],
     titles: list[str],
+    candidates: Candidates,
+    parent: dict[str, Any] | None = None,
     n_keywords: int = 5,
     n_top: int = 5,
+    repeat_penalty: float = 0.5,
+    specific_ratio: float = 0.9,
 ) -> dict[str, Any]:
-    """Every cell of an ``n x n`` grid: position, label, keywords, count and top articles."""
+    """Every cell of an ``n x n`` grid: position, label, keywords, count and top articles.
+
+    ``x, y`` is the mean map position of the cell's articles (where a label
+    is drawn: on the articles, not on the empty part of the cell).
+    """
     gx, gy = cell_index(xy[:, 0], n), cell_index(xy[:, 1], n)
     cell = gy * n + gx
     membership = sp.csr_matrix((np.ones(len(cell)), (cell, np.arange(len(cell)))), shape=(n * n, len(cell)))
     weights = class_tfidf(membership @ counts)
+    sizes = np.bincount(cell, minlength=n * n)
+    mass = np.stack([np.bincount(cell, xy[:, k].astype(np.float64), minlength=n * n) for k in (0, 1)], axis=1)
+    parent_labels = _parent_heads(n, parent, candidates) if parent else None
+    names = choose_names(n, cell, candidates, parent_labels, specific_ratio, repeat_penalty)
     order = np.argsort(cell, kind="stable")
     starts = np.searchsorted(cell[order], np.arange(n * n + 1))
     cells = []
     for c in range(n * n):
         members = order[starts[c] : starts[c + 1]]
         top = central_members(members, embeddings, n_top) if len(members) else []
+        label = name_text(names[c], candidates) if c in names else (titles[top[0]] if top else None)
         cells.append(
             {
                 "gx": c % n,
                 "gy": c // n,
                 "center_x": float(cell_center(c % n, n)),
                 "center_y": float(cell_center(c // n, n)),
+                "x": round(float(mass[c, 0] / sizes[c]), 5) if sizes[c] else None,
+                "y": round(float(mass[c, 1] / sizes[c]), 5) if sizes[c] else None,
                 "article_count": int(len(members)),
-                "label": titles[top[0]] if top else None,
+                "label": label,
+                "names": [head_word(candidates.keys[j]) for j in names.get(c, [])],
                 "keywords": top_terms(weights, vocabulary, c, n_keywords) if len(members) else [],
                 "top_articles": [{"row": r, "id": ids[r], "title": titles[r]} for r in top],
                 "empty": not len(members),
@@ -105,21 +442,45 @@ def label_level(
     return {"n": n, "cells": cells}
 
 
+def _parent_heads(n: int, parent: dict[str, Any], candidates: Candidates) -> dict[int, int]:
+    """Each cell of an ``n x n`` level -> the head candidate of the label of the coarser cell holding its centre."""
+    lookup = {key: j for j, key in enumerate(candidates.keys) if len(key) == 1}
+    m = parent["n"]
+    heads = {}
+    for c in range(n * n):
+        px = int(cell_index(cell_center(c % n, n), m))
+        py = int(cell_index(cell_center(c // n, n), m))
+        names = parent["cells"][py * m + px].get("names") or []
+        if names and (names[0],) in lookup:
+            heads[c] = lookup[(names[0],)]
+    return heads
+
+
 def cell_labels(
     levels: list[int],
     xy: np.ndarray,
     embeddings: np.ndarray,
-    documents: list[str],
+    texts: list[str],
     ids: list[str],
     titles: list[str],
     n_keywords: int = 5,
     n_top: int = 5,
+    repeat_penalty: float = 0.5,
+    specific_ratio: float = 0.9,
 ) -> dict[str, Any]:
     """Labels for every level, coarsest first, with the grid convention spelled out."""
-    counts, vocabulary = term_counts(documents)
+    from knowledge_map.corpus import document_text
+
+    counts, vocabulary = term_counts([document_text(t, x) for t, x in zip(titles, texts)])
+    candidates = name_candidates(titles, texts, counts, vocabulary)
+    out = []
+    parent = None
+    for n in sorted(levels):
+        level = label_level(n, xy, embeddings, counts, vocabulary, ids, titles, candidates, parent,
+                            n_keywords, n_top, repeat_penalty, specific_ratio)
+        out.append(level)
+        parent = level
     return {
         "convention": "cell (gx, gy) of an n x n grid spans [gx/n, (gx+1)/n) x [gy/n, (gy+1)/n); centre = ((gx+0.5)/n, (gy+0.5)/n)",
-        "levels": [
-            label_level(n, xy, embeddings, counts, vocabulary, ids, titles, n_keywords, n_top) for n in sorted(levels)
-        ],
+        "levels": out,
     }
