@@ -30,12 +30,14 @@ mentions: the words occur in a's title or text, the last word in singular or
 plural; at the cell level the share of articles that mention every word is
 approximated by the smallest share over the words).  Its coverage of a cell
 is the mean of s over the cell's articles, and its score the coverage of the
-cell minus the coverage of the articles of the 8 neighbouring cells:
+cell minus its coverage of the 8 neighbouring cells:
 
     score(k, c) = cov(k, c) - cov(k, N(c))
 
 so a name wins when it covers the cell's articles *and* tells them apart from
-the surrounding ones.  Only candidates that define at least one article of
+the surrounding ones.  cov(k, N(c)) is the coverage in the neighbour where it
+is largest: a reader must tell the cell from each neighbour, not from their
+average.  Only candidates that define at least one article of
 the cell compete.  Then, in that order:
 
 - specificity: a two-word candidate replaces its head when it scores at least
@@ -45,9 +47,9 @@ the cell compete.  Then, in that order:
   least half as much coverage again ("Rivers and lakes");
 - nesting and variety (all levels but the coarsest): a candidate equal to the
   label of the enclosing coarser cell, or already used by an adjacent cell of
-  the same level, has its score multiplied by ``repeat_penalty``, so fine
-  labels name parts of the coarse region rather than repeat it.  Cells are
-  labelled largest first.
+  the same level, has its coverage of the cell multiplied by ``repeat_penalty``
+  before the neighbours' is subtracted, so fine labels name parts of the
+  coarse region rather than repeat it.  Cells are labelled largest first.
 
 A cell where no candidate applies (no defining phrase found, e.g. text in
 another language, or no usable words at all) takes the title of its most
@@ -81,9 +83,6 @@ from knowledge_map.phrases import (
 )
 
 MAX_LABEL_WORDS = 4
-CONTRAST = "max"
-JOIN_BELOW = 1.01
-JOIN_RATIO = 0.5
 # Words that name nothing: English stop words and heads too general to tell regions apart.
 STOP = frozenset(ENGLISH_STOP_WORDS) | frozenset("use thing way aspect feature point example instance item idea".split())
 
@@ -263,18 +262,20 @@ def _mention_matrix(keys, counts: sp.csr_matrix, vocabulary: np.ndarray):
     return words, mentions
 
 
-def coverage(define_sum: np.ndarray, mention_sum: np.ndarray, words: np.ndarray, size: float) -> np.ndarray:
-    """Mean support of candidates over ``size`` articles (module docstring).
+def coverage(define: np.ndarray, mention: np.ndarray, words: np.ndarray, sizes: np.ndarray) -> np.ndarray:
+    """Mean support of candidates over the articles of some cells (module docstring), cells x candidates.
 
-    ``define_sum`` is, per candidate, how many of the articles it defines;
-    ``mention_sum`` per word how many mention it; the share mentioning all
-    of a candidate's words is approximated by the smallest share.
+    ``define[r, i]``: how many articles of cell r candidate i defines;
+    ``mention[r, w]``: how many mention word column w; ``words[i]`` the word
+    columns of candidate i (-1 for a word not tested); ``sizes[r]`` the
+    cells' article counts.  The share mentioning all of a candidate's words
+    is approximated by the smallest share.
     """
-    if size <= 0:
-        return np.zeros(len(define_sum))
-    padded = np.append(mention_sum, size)  # column -1: a missing word is mentioned by all
-    mention = padded[words].min(axis=1)
-    return 0.5 * (define_sum + mention) / size
+    sizes = np.asarray(sizes, dtype=np.float64)
+    padded = np.concatenate([mention, sizes[:, None]], axis=1)  # column -1: mentioned by every article
+    mentioned = padded[:, words].min(axis=2)
+    safe = np.where(sizes > 0, sizes, 1.0)[:, None]
+    return 0.5 * (define + mentioned) / safe
 
 
 def neighbour_matrix(n: int) -> sp.csr_matrix:
@@ -298,13 +299,16 @@ def choose_names(
     candidates: Candidates,
     parent_labels: dict[int, int] | None = None,
     specific_ratio: float = 0.9,
+    join_ratio: float = 0.5,
     repeat_penalty: float = 0.5,
 ) -> dict[int, list[int]]:
     """Candidate indices naming each non-empty cell of an ``n x n`` level (rules in the module docstring).
 
     ``cell`` is each article's cell index; ``parent_labels`` maps a cell to
-    the head candidate of the coarser cell around it (for nesting).  A cell
-    with no candidate is left out of the result.
+    the head candidate of the coarser cell around it (for nesting).  The
+    neighbours' coverage is that of the neighbour it is largest in, so a name
+    must tell the cell apart from each neighbour, as a reader has to.  A
+    cell with no candidate is left out of the result.
     """
     cells = n * n
     membership = sp.csr_matrix((np.ones(len(cell)), (cell, np.arange(len(cell)))), shape=(cells, len(cell)))
@@ -312,73 +316,54 @@ def choose_names(
     adjacency = neighbour_matrix(n)
     define_cell = (membership @ candidates.defines).tocsr()
     mention_cell = (membership @ candidates.mentions).tocsr()
-    define_near = (adjacency @ define_cell).tocsr()
-    mention_near = (adjacency @ mention_cell).tocsr()
-    near_sizes = adjacency @ sizes
-    total = len(cell)
-    define_all = np.asarray(candidates.defines.sum(axis=0)).ravel()
-    mention_all = np.asarray(candidates.mentions.sum(axis=0)).ravel()
-    n_words = candidates.mentions.shape[1]
+    define_all = sp.csr_matrix(candidates.defines.sum(axis=0))
+    mention_all = sp.csr_matrix(candidates.mentions.sum(axis=0))
 
     chosen: dict[int, list[int]] = {}
     for c in np.lexsort((np.arange(cells), -sizes)):
         if sizes[c] == 0:
             break
-        start, stop = define_cell.indptr[c], define_cell.indptr[c + 1]
-        ids = define_cell.indices[start:stop]
+        ids = define_cell.indices[define_cell.indptr[c] : define_cell.indptr[c + 1]]
         if not len(ids):
             continue
-        words = candidates.words[ids]
-        mention_row = _dense_row(mention_cell, c, n_words)
-        cov = coverage(define_cell.data[start:stop], mention_row, words, sizes[c])
-        near = [d for d in adjacency.indices[adjacency.indptr[c] : adjacency.indptr[c + 1]] if sizes[d]]
-        if near and CONTRAST == "max":
-            cov_near = np.max([coverage(_dense_row(define_cell, d, define_cell.shape[1])[ids],
-                                        _dense_row(mention_cell, d, n_words), words, sizes[d]) for d in near], axis=0)
-        elif near_sizes[c] > 0:
-            near_define = _dense_row(define_near, c, define_near.shape[1])[ids]
-            cov_near = coverage(near_define, _dense_row(mention_near, c, n_words), words, near_sizes[c])
-        else:  # an isolated cell: contrast with the whole map
-            cov_near = coverage(define_all[ids], mention_all, words, total)
-        score = cov - cov_near
-        used = {chosen[d][0] for d in adjacency.indices[adjacency.indptr[c] : adjacency.indptr[c + 1]] if d in chosen}
+        touching = adjacency.indices[adjacency.indptr[c] : adjacency.indptr[c + 1]]
+        near = touching[sizes[touching] > 0]
+        columns, words = np.unique(candidates.words[ids], return_inverse=True)
+        words = words.reshape(len(ids), -1)
+        if columns[0] == -1:  # untested words point at the padding column
+            columns, words = columns[1:], np.where(words == 0, -1, words - 1)
+        rows = np.concatenate([[c], near])
+        define, mention, row_sizes = define_cell[rows][:, ids], mention_cell[rows][:, columns], sizes[rows]
+        if not len(near):  # an isolated cell: contrast with the whole map
+            define, mention = sp.vstack([define, define_all[:, ids]]), sp.vstack([mention, mention_all[:, columns]])
+            row_sizes = np.append(row_sizes, len(cell))
+        cov = coverage(define.toarray(), mention.toarray(), words, row_sizes)
+        used = {chosen[d][0] for d in touching if d in chosen}
         if parent_labels is not None and c in parent_labels:
             used.add(parent_labels[c])
         heads = candidates.head[ids]
-        for i, j in enumerate(ids):
-            if j in used or heads[i] in used and len(candidates.keys[j]) == 1:
-                score[i] *= repeat_penalty
-        chosen[int(c)] = _pick(ids, score, cov, define_cell.data[start:stop] / sizes[c], heads, candidates, specific_ratio)
+        repeated = np.array([j in used or (heads[i] in used and len(candidates.keys[j]) == 1) for i, j in enumerate(ids)])
+        score = np.where(repeated, repeat_penalty, 1.0) * cov[0] - cov[1:].max(axis=0)
+        chosen[int(c)] = _pick(ids, score, heads, candidates, specific_ratio, join_ratio)
     return chosen
 
 
-def _dense_row(matrix: sp.csr_matrix, row: int, width: int) -> np.ndarray:
-    out = np.zeros(width)
-    start, stop = matrix.indptr[row], matrix.indptr[row + 1]
-    out[matrix.indices[start:stop]] = matrix.data[start:stop]
-    return out
-
-
-def _pick(ids, score, cov, defined, heads, candidates: Candidates, specific_ratio: float) -> list[int]:
-    """The best candidate, made more specific or joined with a second kind (module docstring)."""
+def _pick(ids, score, heads, candidates: Candidates, specific_ratio: float, join_ratio: float) -> list[int]:
+    """The best candidate, made more specific, then joined with a second kind (module docstring)."""
     order = np.lexsort((ids, -score))
     best = order[0]
-    # Specificity: a longer name with the same head that scores nearly as well.
-    for i in order[1:]:
+    for i in order[1:]:  # specificity: a longer name with the same head that scores nearly as well
         if heads[i] == ids[best] and len(candidates.keys[ids[i]]) > 1 and score[i] >= specific_ratio * score[best]:
             best = i
             break
     names = [int(ids[best])]
-    if defined[best] < JOIN_BELOW:
-        best_head = heads[best]
-        for i in order:
-            if heads[i] == best_head or score[i] <= 0:
-                continue
-            if score[i] >= JOIN_RATIO * score[best]:
-                words = len(candidates.text[ids[best]].split()) + len(candidates.text[ids[i]].split()) + 1
-                if words <= MAX_LABEL_WORDS:
-                    names.append(int(ids[i]))
-            break
+    for i in order:  # the best name of another kind, if it scores well enough and the label stays short
+        if ids[i] == ids[best] or (heads[i] >= 0 and heads[i] == heads[best]):
+            continue
+        words = len(candidates.text[ids[best]].split()) + len(candidates.text[ids[i]].split()) + 1
+        if score[i] > 0 and score[i] >= join_ratio * score[best] and words <= MAX_LABEL_WORDS:
+            names.append(int(ids[i]))
+        break
     return names
 
 
@@ -400,8 +385,7 @@ def label_level(
     parent: dict[str, Any] | None = None,
     n_keywords: int = 5,
     n_top: int = 5,
-    repeat_penalty: float = 0.5,
-    specific_ratio: float = 0.9,
+    rules: dict[str, float] | None = None,
 ) -> dict[str, Any]:
     """Every cell of an ``n x n`` grid: position, label, keywords, count and top articles.
 
@@ -415,14 +399,14 @@ def label_level(
     sizes = np.bincount(cell, minlength=n * n)
     mass = np.stack([np.bincount(cell, xy[:, k].astype(np.float64), minlength=n * n) for k in (0, 1)], axis=1)
     parent_labels = _parent_heads(n, parent, candidates) if parent else None
-    names = choose_names(n, cell, candidates, parent_labels, specific_ratio, repeat_penalty)
+    names = choose_names(n, cell, candidates, parent_labels, **(rules or {}))
     order = np.argsort(cell, kind="stable")
     starts = np.searchsorted(cell[order], np.arange(n * n + 1))
     cells = []
     for c in range(n * n):
         members = order[starts[c] : starts[c + 1]]
         top = central_members(members, embeddings, n_top) if len(members) else []
-        label = name_text(names[c], candidates) if c in names else (titles[top[0]] if top else None)
+        label = name_text(names[c], candidates) if c in names else fallback_label(top, titles, weights, vocabulary, c)
         cells.append(
             {
                 "gx": c % n,
@@ -440,6 +424,22 @@ def label_level(
             }
         )
     return {"n": n, "cells": cells}
+
+
+def fallback_label(top: list[int], titles: list[str], weights: sp.csr_matrix, vocabulary: np.ndarray,
+                   c: int) -> str | None:
+    """A cell no candidate names: its most central article's title of at most four words, else its top keyword.
+
+    Such cells hold text the phrase rules cannot read (another language, no
+    words at all); a title is still a name a person would recognise.
+    """
+    if not top:
+        return None
+    for row in top:
+        if len(titles[row].split()) <= MAX_LABEL_WORDS:
+            return titles[row]
+    keywords = top_terms(weights, vocabulary, c, 1)
+    return sentence_case(keywords[0]) if keywords else " ".join(titles[top[0]].split()[:MAX_LABEL_WORDS])
 
 
 def _parent_heads(n: int, parent: dict[str, Any], candidates: Candidates) -> dict[int, int]:
@@ -465,10 +465,13 @@ def cell_labels(
     titles: list[str],
     n_keywords: int = 5,
     n_top: int = 5,
-    repeat_penalty: float = 0.5,
-    specific_ratio: float = 0.9,
+    rules: dict[str, float] | None = None,
 ) -> dict[str, Any]:
-    """Labels for every level, coarsest first, with the grid convention spelled out."""
+    """Labels for every level, coarsest first, with the grid convention spelled out.
+
+    ``rules`` holds the naming rules' settings (``specific_ratio``,
+    ``join_ratio``, ``repeat_penalty``; see :func:`choose_names`).
+    """
     from knowledge_map.corpus import document_text
 
     counts, vocabulary = term_counts([document_text(t, x) for t, x in zip(titles, texts)])
@@ -476,8 +479,7 @@ def cell_labels(
     out = []
     parent = None
     for n in sorted(levels):
-        level = label_level(n, xy, embeddings, counts, vocabulary, ids, titles, candidates, parent,
-                            n_keywords, n_top, repeat_penalty, specific_ratio)
+        level = label_level(n, xy, embeddings, counts, vocabulary, ids, titles, candidates, parent, n_keywords, n_top, rules)
         out.append(level)
         parent = level
     return {

@@ -29,7 +29,7 @@ STOPPERS = frozenset(
     """of in on at by for from with within without into onto to as than that which who whom whose where when while
     and or but nor after before during under over between among across along around about against since until
     located situated based found known used called named consisting comprising born made spoken written given taken
-    held seen grown native worn fought""" 
+    held seen grown native worn fought"""
     .split()
 )
 

@@ -66,6 +66,7 @@ rule map_metrics:
         embeddings=f"{MODEL_DIR}/embeddings.h5",
         coords=f"{MAP_DIR}/coords.h5",
         questions=f"{MAP_DIR}/questions.json",
+        labels=f"{MAP_DIR}/cell_labels.json",
     output:
         report(
             f"{MAP_DIR}/metrics.json",
@@ -77,8 +78,12 @@ rule map_metrics:
     benchmark:
         f"{MODEL_DIR}/benchmarks/map_metrics.tsv"
     conda:
-        "../envs/map.yaml"
+        # The label measure embeds the labels with the articles' model.
+        "../envs/embed.yaml"
     params:
         metrics=config["metrics"],
+        model=config["model"]["name"],
+        max_seq_length=config["model"]["max_seq_length"],
+        prompt=config["model"]["prompt"],
     script:
         "../scripts/map_metrics.py"
