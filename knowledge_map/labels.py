@@ -125,7 +125,10 @@ def top_terms(weights: sp.csr_matrix, vocabulary: np.ndarray, row: int, count: i
     """The ``count`` highest-weighted terms of a row, ties broken alphabetically."""
     start, stop = weights.indptr[row], weights.indptr[row + 1]
     values, columns = weights.data[start:stop], weights.indices[start:stop]
-    order = np.lexsort((vocabulary[columns].astype(str), -values))[:count]
+    if len(values) > count:  # keep the top ``count`` and every tie with the last of them, then sort those
+        keep = values >= np.partition(values, len(values) - count)[len(values) - count]
+        values, columns = values[keep], columns[keep]
+    order = np.lexsort((vocabulary[columns], -values))[:count]
     return [str(vocabulary[columns[i]]) for i in order if values[i] > 0]
 
 
@@ -164,7 +167,7 @@ class Candidates:
 
 def name_candidates(titles: list[str], texts: list[str], counts: sp.csr_matrix, vocabulary: np.ndarray) -> Candidates:
     """Defining-phrase heads, modifier + head pairs and concept titles, with their support (module docstring)."""
-    vocab = set(vocabulary.tolist())
+    vocab = frozenset(vocabulary.tolist())  # hashable: the phrase rules cache their noun tests per word
     index: dict[tuple[str, ...], int] = {}
     surface: dict[tuple[str, ...], Counter] = {}
     rows: list[int] = []
@@ -180,9 +183,7 @@ def name_candidates(titles: list[str], texts: list[str], counts: sp.csr_matrix, 
     title_set = set(titles)
     title_words = {t.lower() for t in titles if " " not in t}
     sentences = [first_sentence(text) for text in texts]
-    lower_seen: set[str] = set()
-    for sentence in sentences:
-        lower_seen |= lower_words(sentence)
+    lower_seen = lower_words(sentences)
     for row, sentence in enumerate(sentences):
         words, prep, place = defining_parts(sentence, vocab)
         head, modifier = head_and_modifier(words, vocab)
@@ -202,7 +203,7 @@ def name_candidates(titles: list[str], texts: list[str], counts: sp.csr_matrix, 
         lower = [w.lower() for w in words]
         if all(w in lower_seen for w in lower) and not (len(words) == 3 and lower[1] in ("in", "of")):
             key = (*lower[:-1], singular(lower[-1], vocab))  # a concept: "Volcano" names "Volcanoes"
-            add(key, " ".join(words[:-1]), row)
+            add(key, " ".join(lower[:-1]), row)  # written in lower case mid-label: "particle physics"
         else:
             key = tuple(lower)
             fixed[key] = title  # a name ("Joseon") or a phrase ("Philosophy of mind") is written as its title
@@ -316,8 +317,10 @@ def choose_names(
     adjacency = neighbour_matrix(n)
     define_cell = (membership @ candidates.defines).tocsr()
     mention_cell = (membership @ candidates.mentions).tocsr()
-    define_all = sp.csr_matrix(candidates.defines.sum(axis=0))
-    mention_all = sp.csr_matrix(candidates.mentions.sum(axis=0))
+    define_all = np.asarray(candidates.defines.sum(axis=0)).ravel()
+    mention_all = np.asarray(candidates.mentions.sum(axis=0)).ravel()
+    define_slot = np.full(define_cell.shape[1], -1, dtype=np.int64)
+    mention_slot = np.full(mention_cell.shape[1], -1, dtype=np.int64)
 
     chosen: dict[int, list[int]] = {}
     for c in np.lexsort((np.arange(cells), -sizes)):
@@ -333,11 +336,13 @@ def choose_names(
         if columns[0] == -1:  # untested words point at the padding column
             columns, words = columns[1:], np.where(words == 0, -1, words - 1)
         rows = np.concatenate([[c], near])
-        define, mention, row_sizes = define_cell[rows][:, ids], mention_cell[rows][:, columns], sizes[rows]
+        define, mention = gather(define_cell, rows, ids, define_slot), gather(mention_cell, rows, columns, mention_slot)
+        row_sizes = sizes[rows]
         if not len(near):  # an isolated cell: contrast with the whole map
-            define, mention = sp.vstack([define, define_all[:, ids]]), sp.vstack([mention, mention_all[:, columns]])
+            define = np.vstack([define, define_all[ids]])
+            mention = np.vstack([mention, mention_all[columns]])
             row_sizes = np.append(row_sizes, len(cell))
-        cov = coverage(define.toarray(), mention.toarray(), words, row_sizes)
+        cov = coverage(define, mention, words, row_sizes)
         used = {chosen[d][0] for d in touching if d in chosen}
         if parent_labels is not None and c in parent_labels:
             used.add(parent_labels[c])
@@ -346,6 +351,23 @@ def choose_names(
         score = np.where(repeated, repeat_penalty, 1.0) * cov[0] - cov[1:].max(axis=0)
         chosen[int(c)] = _pick(ids, score, heads, candidates, specific_ratio, join_ratio)
     return chosen
+
+
+def gather(matrix: sp.csr_matrix, rows: np.ndarray, columns: np.ndarray, slot: np.ndarray) -> np.ndarray:
+    """``matrix[rows][:, columns]`` as a dense array, without scipy's fancy indexing (called once per cell).
+
+    ``slot`` is a scratch array of -1, one entry per column of ``matrix``; it
+    is left as it was found.
+    """
+    out = np.zeros((len(rows), len(columns)))
+    slot[columns] = np.arange(len(columns))
+    for i, row in enumerate(rows):
+        start, stop = matrix.indptr[row], matrix.indptr[row + 1]
+        where = slot[matrix.indices[start:stop]]
+        keep = where >= 0
+        out[i, where[keep]] = matrix.data[start:stop][keep]
+    slot[columns] = -1
+    return out
 
 
 def _pick(ids, score, heads, candidates: Candidates, specific_ratio: float, join_ratio: float) -> list[int]:

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Collection
+from functools import lru_cache
 
 # Words that end a defining phrase: prepositions, relative pronouns,
 # conjunctions and verbs that start a clause after the noun.
@@ -113,6 +114,17 @@ def plural(word: str) -> str:
 
 def singular(word: str, vocabulary: Collection[str]) -> str:
     """The singular of a lower-case word when the corpus has it ("cities" -> "city"), else the word."""
+    if isinstance(vocabulary, frozenset):
+        return _singular_cached(word, vocabulary)
+    return _singular_uncached(word, vocabulary)
+
+
+@lru_cache(maxsize=200_000)
+def _singular_cached(word: str, vocabulary: frozenset) -> str:
+    return _singular_uncached(word, vocabulary)
+
+
+def _singular_uncached(word: str, vocabulary: Collection[str]) -> str:
     for stem in _singular_guesses(word):
         if stem in vocabulary and plural(stem) == word:
             return stem
@@ -160,10 +172,12 @@ def defining_parts(text: str, vocabulary: Collection[str], max_words: int = 4) -
     match = _COPULA.search(first_sentence(text))
     if not match:
         return [], None, None
-    tokens = _TOKEN.findall(match.group(1))
+    tokens: list[str] = []
     words: list[str] = []
-    end = len(tokens)
-    for position, token in enumerate(tokens):
+    end = -1
+    for position, found in enumerate(_TOKEN.finditer(match.group(1))):  # lazily: most phrases end within words
+        token = found.group()
+        tokens.append(token)
         lower = token.lower()
         if not words and (lower in DETERMINERS or lower in ADVERBS_AFTER_COPULA):
             continue
@@ -186,8 +200,8 @@ def defining_parts(text: str, vocabulary: Collection[str], max_words: int = 4) -
     if not words or words[-1].lower() in KIND_HEADS or (trimmed and words[-1][:1].isupper()):
         return [], None, None  # a capitalised word left after trimming is a proper adjective ("American"), not a head
     prep, place = None, None
-    if not trimmed and end < len(tokens) and tokens[end].lower() in ("in", "of"):
-        rest = tokens[end + 1 : end + 4]
+    if not trimmed and end >= 0 and tokens[end].lower() in ("in", "of"):
+        rest = _TOKEN.findall(match.group(1)[found.end() : found.end() + 60])[:3]
         if rest and rest[0].lower() == "the":
             rest = rest[1:]
         names = []
@@ -204,7 +218,23 @@ ADJECTIVE_ENDINGS = ("ly", "ing", "ed", "al", "ic", "ous", "ive", "ful", "less",
 
 
 def _noun_like(word: str, vocabulary: Collection[str]) -> bool:
-    """Could ``word`` end a noun phrase?  Countable nouns yes; adverb, participle or adjective endings no."""
+    """Could ``word`` end a noun phrase?  Countable nouns yes; adverb, participle or adjective endings no.
+
+    With a frozenset vocabulary (as :mod:`knowledge_map.labels` passes) the
+    answer is cached per word: a corpus repeats its words, and this runs on
+    every word of every first sentence.
+    """
+    if isinstance(vocabulary, frozenset):
+        return _noun_like_cached(word, vocabulary)
+    return _noun_like_uncached(word, vocabulary)
+
+
+@lru_cache(maxsize=200_000)
+def _noun_like_cached(word: str, vocabulary: frozenset) -> bool:
+    return _noun_like_uncached(word, vocabulary)
+
+
+def _noun_like_uncached(word: str, vocabulary: Collection[str]) -> bool:
     lower = word.lower()
     if lower in NOT_HEADS:
         return False
@@ -236,6 +266,9 @@ def sentence_case(text: str) -> str:
     return text[:1].upper() + text[1:] if text else text
 
 
-def lower_words(text: str) -> set[str]:
-    """Words of 3+ letters written in lower case in ``text`` (evidence that a word is not a proper name)."""
-    return {w for w in _WORD.findall(text) if w.islower()}
+def lower_words(texts: list[str]) -> set[str]:
+    """Words of 3+ letters written in lower case somewhere in ``texts`` (evidence that a word is not a proper name)."""
+    found: set[str] = set()
+    for start in range(0, len(texts), 10_000):  # one regex pass per block: far fewer calls than one per text
+        found.update(_WORD.findall("\n".join(texts[start : start + 10_000])))
+    return {w for w in found if w.islower()}
