@@ -42,15 +42,17 @@ the cell compete.  Then, in that order:
 
 - specificity: a two-word candidate replaces its head when it scores at least
   ``specific_ratio`` of the head's score ("Chemical elements" over "Elements");
-- two kinds: when the best name defines fewer than half of the cell's
-  articles, the best name with another head is joined to it when that adds at
-  least half as much coverage again ("Rivers and lakes");
+- more kinds: the best names of other heads are joined to it while they
+  score at least ``join_ratio`` of the best and the label stays within four
+  words ("Rivers and lakes", "Stars, galaxies and planets"), so a label
+  covers more of a mixed cell;
 - nesting and variety (all levels but the coarsest): a candidate equal to the
   label of the enclosing coarser cell, or already used by an adjacent cell of
   the same level, has its coverage of the cell multiplied by ``repeat_penalty``
   before the neighbours' is subtracted, so fine labels name parts of the
   coarse region rather than repeat it.  Cells are labelled largest first.
 
+A cell of one article is named by its title (the region *is* that article).
 A cell where no candidate applies (no defining phrase found, e.g. text in
 another language, or no usable words at all) takes the title of its most
 central article: the one whose embedding is closest (cosine) to the cell's
@@ -379,20 +381,28 @@ def _pick(ids, score, heads, candidates: Candidates, specific_ratio: float, join
             best = i
             break
     names = [int(ids[best])]
-    for i in order:  # the best name of another kind, if it scores well enough and the label stays short
-        if ids[i] == ids[best] or (heads[i] >= 0 and heads[i] == heads[best]):
+    kinds = {heads[best]}
+    length = len(candidates.text[ids[best]].split())
+    for i in order:  # more names of other kinds while they score well enough and the label stays short
+        if score[i] <= 0 or score[i] < join_ratio * score[best] or len(names) == 3:
+            break
+        if ids[i] in names or (heads[i] >= 0 and heads[i] in kinds):
             continue
-        words = len(candidates.text[ids[best]].split()) + len(candidates.text[ids[i]].split()) + 1
-        if score[i] > 0 and score[i] >= join_ratio * score[best] and words <= MAX_LABEL_WORDS:
+        words = len(candidates.text[ids[i]].split())
+        if length + words + 1 <= MAX_LABEL_WORDS:  # "+ 1": the "and"
             names.append(int(ids[i]))
-        break
+            kinds.add(heads[i])
+            length += words
     return names
 
 
 def name_text(names: list[int], candidates: Candidates) -> str:
-    """The label of chosen names: "Rivers", or two joined, "Rivers and lakes" (the second as written mid-phrase)."""
+    """The label of chosen names: "Rivers", "Rivers and lakes", "Stars, galaxies and planets"."""
     first = candidates.text[names[0]]
-    return first if len(names) == 1 else f"{first} and {candidates.plain[names[1]]}"
+    rest = [candidates.plain[j] for j in names[1:]]
+    if not rest:
+        return first
+    return ", ".join([first, *rest[:-1]]) + " and " + rest[-1]
 
 
 def label_level(
@@ -428,7 +438,12 @@ def label_level(
     for c in range(n * n):
         members = order[starts[c] : starts[c + 1]]
         top = central_members(members, embeddings, n_top) if len(members) else []
-        label = name_text(names[c], candidates) if c in names else fallback_label(top, titles, weights, vocabulary, c)
+        if len(members) == 1 and len(titles[members[0]].split()) <= MAX_LABEL_WORDS:
+            label = titles[members[0]]  # a region of one article is that article
+        elif c in names:
+            label = name_text(names[c], candidates)
+        else:
+            label = fallback_label(top, titles, weights, vocabulary, c)
         cells.append(
             {
                 "gx": c % n,
