@@ -20,7 +20,8 @@ neighbour?"; similarity, "how close is it to what the cell holds?".  The
 same figures for the cell's top-3 c-TF-IDF keywords joined with ", " are the
 baseline every labelling must beat.  Also reported: mean and largest label
 length in words, the share of labels that are exactly an article title, and
-the share of touching pairs of non-empty cells that carry the same label.
+the share of touching pairs of non-empty cells that carry the same label,
+and the share of cells whose label repeats the coarser cell's around it.
 
 :mod:`knowledge_map.labels` does not use the embedding model to choose a
 name, so this measure does not grade its own choices.  The reference ``m_d``
@@ -124,7 +125,8 @@ def label_metrics(
     """
     title_set = set(titles)
     levels = {}
-    for level in cell_labels["levels"]:
+    parent: tuple[int, dict[int, str]] | None = None
+    for level in sorted(cell_labels["levels"], key=lambda level: level["n"]):
         n = level["n"]
         labels, baseline = label_texts(level, keywords)
         cells = sorted(labels)
@@ -140,5 +142,20 @@ def label_metrics(
             "max_words": int(max(words)) if words else None,
             "share_titles": round(float(np.mean([labels[c] in title_set for c in cells])), 4) if cells else None,
             "adjacent_repeats": adjacent_repeats(n, labels),
+            "parent_repeats": parent_repeats(n, labels, parent),
         }
+        parent = (n, labels)
     return levels
+
+
+def parent_repeats(n: int, labels: dict[int, str], parent: tuple[int, dict[int, str]] | None) -> float | None:
+    """Share of labelled cells whose label equals that of the coarser cell holding their centre (None at the top)."""
+    if parent is None or not labels:
+        return None
+    m, coarse = parent
+    same = 0
+    for c, text in labels.items():
+        gy, gx = divmod(c, n)
+        above = int(cell_index((gy + 0.5) / n, m)) * m + int(cell_index((gx + 0.5) / n, m))
+        same += coarse.get(above) == text
+    return round(same / len(labels), 4)

@@ -7,7 +7,7 @@ import pytest
 import scipy.sparse as sp
 
 from knowledge_map.embed import l2_normalise
-from knowledge_map.label_quality import adjacent_repeats, label_metrics, neighbourhood_scores
+from knowledge_map.label_quality import adjacent_repeats, label_metrics, neighbourhood_scores, parent_repeats
 from knowledge_map.labels import cell_labels, class_tfidf, coverage, top_terms
 from knowledge_map.metrics import topic_knn_accuracy, trustworthiness
 from knowledge_map.phrases import defining_parts, defining_phrase, display_noun, plural, singular
@@ -195,6 +195,12 @@ def test_label_metrics_compare_labels_with_the_keyword_baseline():
 def test_adjacent_repeats_count_touching_pairs_with_one_label():
     assert adjacent_repeats(2, {0: "A", 1: "A", 2: "B"}) == pytest.approx(1 / 3, abs=1e-4)
     assert adjacent_repeats(2, {0: "A"}) is None
+
+
+def test_parent_repeats_count_fine_labels_equal_to_the_coarse_one_around_them():
+    # 2 x 2 fine cells under one coarse cell labelled "A": one of four repeats it.
+    assert parent_repeats(2, {0: "A", 1: "B", 2: "C", 3: "D"}, (1, {0: "A"})) == 0.25
+    assert parent_repeats(2, {0: "A"}, None) is None
 
 
 def test_trustworthiness_is_high_for_a_faithful_map_and_low_for_noise():
