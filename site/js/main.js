@@ -173,7 +173,7 @@ function drawLabels(ctx) {
     minPx: 11,
     maxPx: level === state.labels.levels[0] ? 20 : 16,
     pad: 3,
-    maxChars: 32,
+    maxChars: 40,
     maxLabels: 80,
   });
   state.labelLevel = level.n;
