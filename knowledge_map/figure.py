@@ -65,10 +65,20 @@ def render_map(
     if level is not None:
         cells = sorted((c for c in level["cells"] if c["label"]), key=lambda c: (-c["article_count"], c["gy"], c["gx"]))
         largest = cells[0]["article_count"] if cells else 1
-        for cell in cells[:n_labels]:
+        renderer = fig.canvas.get_renderer()
+        placed = []
+        for cell in cells:
+            if len(placed) == n_labels:
+                break
             x, y = label_anchor(cell)
-            ax.text(x, 1 - y, cell["label"], fontsize=label_fontsize(cell["article_count"], largest), ha="center",
-                    va="center", bbox={"boxstyle": "round,pad=0.2", "fc": "white", "ec": "none", "alpha": 0.7})
+            text = ax.text(x, 1 - y, cell["label"], fontsize=label_fontsize(cell["article_count"], largest),
+                           ha="center", va="center",
+                           bbox={"boxstyle": "round,pad=0.2", "fc": "white", "ec": "none", "alpha": 0.7})
+            box = text.get_window_extent(renderer)
+            if any(box.overlaps(other) for other in placed):
+                text.remove()  # as on the site: larger regions first, no label over another
+            else:
+                placed.append(box)
     handles = [plt.Line2D([], [], marker="o", ls="", color=colour, label=name) for name, colour in legend]
     if handles:
         ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8, frameon=False)
