@@ -220,3 +220,15 @@ def test_topic_knn_accuracy_separates_clusters_and_ignores_catch_all():
     mixed = topics[:-10] + ["Uncategorized"] * 10
     assert topic_knn_accuracy(features, mixed, k=5, ignore=("Uncategorized",)) == pytest.approx(1.0)
     assert topic_knn_accuracy(features, [None] * 120, k=5) is None
+
+
+def test_map_figure_writes_labels_at_their_articles_and_sizes_them_by_count(tmp_path):
+    from knowledge_map.figure import label_anchor, label_fontsize, render_map
+
+    assert label_anchor({"x": 0.1, "y": 0.2, "center_x": 0.25, "center_y": 0.25}) == (0.1, 0.2)
+    assert label_anchor({"center_x": 0.25, "center_y": 0.75}) == (0.25, 0.75)  # files made before positions
+    assert label_fontsize(1, 100) < label_fontsize(25, 100) < label_fontsize(100, 100) == 11.0
+    cells = two_regions()
+    render_map(str(tmp_path / "map.png"), np.random.default_rng(0).random((7, 2)), ["A"] * 7, [],
+               {"n": 2, "cells": cells})
+    assert (tmp_path / "map.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
