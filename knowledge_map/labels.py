@@ -181,7 +181,9 @@ def name_candidates(titles: list[str], texts: list[str], counts: sp.csr_matrix, 
         rows.append(row)
         cols.append(j)
 
-    fixed: dict[tuple[str, ...], str] = {}
+    fixed: dict[tuple[str, ...], str] = {}  # candidates written as they are, not pluralised
+    titled: dict[tuple[str, ...], str] = {}
+    kinds: set[tuple[str, ...]] = set()
     title_set = set(titles)
     title_words = {t.lower() for t in titles if " " not in t}
     sentences = [first_sentence(text) for text in texts]
@@ -194,8 +196,11 @@ def name_candidates(titles: list[str], texts: list[str], counts: sp.csr_matrix, 
         if not (is_noun(head, vocab) or head in title_words):
             continue  # no plural and no article of that name: likely an adjective ("widespread")
         add((head,), "", row)
-        if modifier and len(modifier) >= 3 and modifier.replace("-", "").isalpha() and modifier.lower() not in STOP:
+        named = words[-1][:1].isupper()  # "the Black Sea", "Grand Prince": a name, not a kind with a modifier
+        if modifier and not named and len(modifier) >= 3 and modifier.replace("-", "").isalpha() \
+                and modifier.lower() not in STOP:
             add((modifier.lower(), head), modifier, row)
+            kinds.add((modifier.lower(), head))
         if place and place in title_set:  # a place the corpus has an article about, not "of Roman"
             add((head, prep, place.lower()), place, row)
     for row, title in enumerate(titles):
@@ -206,10 +211,13 @@ def name_candidates(titles: list[str], texts: list[str], counts: sp.csr_matrix, 
         if all(w in lower_seen for w in lower) and not (len(words) == 3 and lower[1] in ("in", "of")):
             key = (*lower[:-1], singular(lower[-1], vocab))  # a concept: "Volcano" names "Volcanoes"
             add(key, " ".join(lower[:-1]), row)  # written in lower case mid-label: "particle physics"
+            if len(lower) > 1:
+                titled[key] = " ".join(lower)  # "probability theory" stays singular unless a phrase defines the kind
         else:
             key = tuple(lower)
             fixed[key] = title  # a name ("Joseon") or a phrase ("Philosophy of mind") is written as its title
             add(key, title, row)
+    fixed.update({key: text for key, text in titled.items() if key not in kinds})
     keys = sorted(index, key=index.get)
     defines = sp.csr_matrix(
         (np.ones(len(rows)), (np.asarray(rows, dtype=np.int64), np.asarray(cols, dtype=np.int64))),
