@@ -86,7 +86,9 @@ from knowledge_map.phrases import (
 
 MAX_LABEL_WORDS = 4
 # Words that name nothing: English stop words and heads too general to tell regions apart.
-STOP = frozenset(ENGLISH_STOP_WORDS) | frozenset("use thing way aspect feature point example instance item idea".split())
+STOP = frozenset(ENGLISH_STOP_WORDS) | frozenset(
+    "use thing way aspect feature point example instance item idea work individual object concept entity subject".split()
+)
 
 
 def term_counts(documents: list[str], max_features: int = 50000):
