@@ -179,7 +179,8 @@ def name_candidates(titles: list[str], texts: list[str], counts: sp.csr_matrix, 
 
     def add(key: tuple[str, ...], shown: str, row: int) -> None:
         j = index.setdefault(key, len(index))
-        surface.setdefault(key, Counter())[shown] += 1
+        if shown:  # one-word heads are written from their key; only leading words keep a surface form
+            surface.setdefault(key, Counter())[shown] += 1
         rows.append(row)
         cols.append(j)
 
@@ -226,7 +227,7 @@ def name_candidates(titles: list[str], texts: list[str], counts: sp.csr_matrix, 
         shape=(len(texts), len(keys)),
     )
     defines.data[:] = 1.0  # an article defines a candidate once, however many ways
-    plain = [fixed.get(key) or _display(key, surface[key], vocab) for key in keys]
+    plain = [fixed.get(key) or _display(key, surface.get(key, Counter()), vocab) for key in keys]
     words, mentions = _mention_matrix(keys, counts, vocabulary)
     head = np.array([index.get((head_word(key),), -1) for key in keys], dtype=np.int64)
     return Candidates(keys, plain, [sentence_case(p) for p in plain], head, defines.tocsr(), mentions, words)
