@@ -15,11 +15,12 @@ all cells.  Keywords are accurate but are not names ("american, known, french").
 chosen from candidates that come from the articles' own text and titles only:
 
 - the head noun of each article's defining phrase ("Mali is a landlocked
-  country in West Africa" -> "country"), and the head with the word before it
-  ("landlocked country"); see :mod:`knowledge_map.phrases`;
-- the titles of concept articles (titles of at most three words, each word of
-  which the corpus also writes in lower case, so "Electronic music" qualifies
-  and "Poland" does not).
+  country in West Africa" -> "country"), the head with the word before it
+  ("landlocked country") and with the place after it when the corpus has an
+  article of that name ("country in West Africa"); see :mod:`knowledge_map.phrases`;
+- titles of at most three words: of concept articles (each word also written
+  in lower case somewhere, so "Electronic music" and "Volcano" -> "Volcanoes"
+  qualify and "Poland" does not) and of named ones ("Joseon"), written as titled.
 
 A candidate k *supports* an article a with
 
@@ -55,10 +56,11 @@ the cell compete.  Then, in that order:
 A cell of one article is named by its title (the region *is* that article).
 A cell where no candidate applies (no defining phrase found, e.g. text in
 another language, or no usable words at all) takes the title of its most
-central article: the one whose embedding is closest (cosine) to the cell's
-mean embedding.  The embedding model is *not* used to choose among names,
-so :mod:`knowledge_map.label_quality`, which judges labels with it, is an
-independent check.  Labels are at most four words.
+central article (the one whose embedding is closest, by cosine, to the cell's
+mean embedding) of at most four words, else its top keyword.  The embedding
+model never embeds a candidate and plays no part in choosing among names, so
+:mod:`knowledge_map.label_quality`, which judges labels with it, does not
+grade the labeller's own criterion.  Labels are at most four words.
 """
 
 from __future__ import annotations
