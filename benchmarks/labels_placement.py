@@ -28,7 +28,7 @@ def main(argv=None) -> dict:
     args = parser.parse_args(argv)
     n = min(args.n, 50_000) if args.quick else args.n
 
-    from knowledge_map.corpus import document_text, load_vital_articles
+    from knowledge_map.corpus import load_vital_articles
     from knowledge_map.labels import cell_labels
     from knowledge_map.perf import peak_rss_bytes, timed
     from knowledge_map.placement import place_questions
@@ -36,7 +36,7 @@ def main(argv=None) -> dict:
 
     records = load_vital_articles()
     rows = np.arange(n) % len(records)
-    documents = [document_text(records[r]["title"], records[r]["text"]) for r in rows]
+    texts = [records[r]["text"] for r in rows]
     titles = [f"{records[r]['title']} ({i})" for i, r in enumerate(rows)]
     ids = [str(i) for i in range(n)]
     rng = np.random.default_rng(0)
@@ -47,7 +47,7 @@ def main(argv=None) -> dict:
     question_embeddings = rng.standard_normal((len(questions), args.dim), dtype=np.float32)
     question_embeddings /= np.linalg.norm(question_embeddings, axis=1, keepdims=True)
 
-    labels_s, _ = timed(lambda: cell_labels([5, 10, 20, 40], xy, embeddings, documents, ids, titles))
+    labels_s, _ = timed(lambda: cell_labels([5, 10, 20, 40], xy, embeddings, texts, ids, titles))
     place_s, _ = timed(lambda: place_questions(questions, question_embeddings, embeddings, xy, titles, 10))
     result = {
         "benchmark": "labels_placement",

@@ -1,8 +1,9 @@
 """A static picture of the map for the Snakemake report and the README.
 
 Points are coloured by topic, questions are black-edged diamonds, and the
-labels of the largest cells of one level are written where they are, so a
-reviewer can see the map without opening the site.  Rendering is
+labels of the largest cells of one level (the same names as the site's) are
+written on their articles, larger for larger regions, so a reviewer can see
+the map without opening the site.  Rendering is
 deterministic (fixed size, no timestamps in the PNG).
 
 Corpus text (labels, topics) and the title are drawn as plain text:
@@ -33,6 +34,18 @@ def topic_colours(topics: list[str | None]) -> tuple[np.ndarray, list[tuple[str,
     return colours, [(name, lookup[name]) for name in names]
 
 
+def label_anchor(cell: dict[str, Any]) -> tuple[float, float]:
+    """Where a label is written: the mean position of its cell's articles (as on the site), else the centre."""
+    x, y = cell.get("x"), cell.get("y")
+    return (x, y) if x is not None and y is not None else (cell["center_x"], cell["center_y"])
+
+
+def label_fontsize(count: int, largest: int, smallest_pt: float = 6.0, largest_pt: float = 11.0) -> float:
+    """Font size growing with the articles a label names, like the site's: small + (large - small) * sqrt(count / largest)."""
+    share = min(1.0, max(0.0, count / largest)) if largest > 0 else 0.0
+    return round(smallest_pt + (largest_pt - smallest_pt) * share**0.5, 2)
+
+
 def render_map(
     path: str,
     xy: np.ndarray,
@@ -58,9 +71,21 @@ def render_map(
         ax.scatter(qx, 1 - qy, s=40, marker="D", facecolors="white", edgecolors="black", linewidths=1, label="questions")
     if level is not None:
         cells = sorted((c for c in level["cells"] if c["label"]), key=lambda c: (-c["article_count"], c["gy"], c["gx"]))
-        for cell in cells[:n_labels]:
-            ax.text(cell["center_x"], 1 - cell["center_y"], cell["label"], fontsize=7, ha="center", va="center",
-                    bbox={"boxstyle": "round,pad=0.2", "fc": "white", "ec": "none", "alpha": 0.7}, **PLAIN)
+        largest = cells[0]["article_count"] if cells else 1
+        renderer = fig.canvas.get_renderer()
+        placed = []
+        for cell in cells:
+            if len(placed) == n_labels:
+                break
+            x, y = label_anchor(cell)
+            text = ax.text(x, 1 - y, cell["label"], fontsize=label_fontsize(cell["article_count"], largest),
+                           ha="center", va="center",
+                           bbox={"boxstyle": "round,pad=0.2", "fc": "white", "ec": "none", "alpha": 0.7}, **PLAIN)
+            box = text.get_window_extent(renderer)
+            if any(box.overlaps(other) for other in placed):
+                text.remove()  # as on the site: larger regions first, no label over another
+            else:
+                placed.append(box)
     handles = [plt.Line2D([], [], marker="o", ls="", color=colour, label=name) for name, colour in legend]
     if handles:
         legend = ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8, frameon=False)

@@ -1,29 +1,104 @@
-"""Label grid cells of the map from the articles inside them.
+"""Label grid cells of the map with short names for what their articles are.
 
 Each level cuts the unit square into ``n x n`` cells (see :mod:`knowledge_map.grid`).
-A cell's keywords are its top class-based TF-IDF terms (c-TF-IDF, as in
+
+**Keywords** of a cell are its top class-based TF-IDF terms (c-TF-IDF, as in
 BERTopic: all articles of a cell form one document, the "class"):
 
     w(t, c) = tf(t, c) / |c| * log(1 + A / f(t))
 
 where tf(t, c) counts term t in cell c, |c| is the number of terms in c,
 A is the mean number of terms per non-empty cell and f(t) the count of t in
-all cells.  A cell's label is the title of its most central article: the
-one whose embedding is closest (cosine) to the mean embedding of the cell.
+all cells.  Keywords are accurate but are not names ("american, known, french").
+
+**Labels** are names a person would write ("Countries", "Chemical elements"),
+chosen from candidates that come from the articles' own text and titles only:
+
+- the head noun of each article's defining phrase ("Mali is a landlocked
+  country in West Africa" -> "country"), the head with the word before it
+  ("landlocked country") and with the place after it when the corpus has an
+  article of that name ("country in West Africa"); see :mod:`knowledge_map.phrases`;
+- titles of at most three words: of concept articles (each word also written
+  in lower case somewhere, so "Electronic music" and "Volcano" -> "Volcanoes"
+  qualify and "Poland" does not) and of named ones ("Joseon"), written as titled.
+
+A candidate k *supports* an article a with
+
+    s(a, k) = 1/2 [a is defined by k] + 1/2 [a mentions every word of k]
+
+(defined by: k is a's head, modifier + head, or a's own concept title;
+mentions: the words occur in a's title or text, the last word in singular or
+plural; at the cell level the share of articles that mention every word is
+approximated by the smallest share over the words).  Its coverage of a cell
+is the mean of s over the cell's articles, and its score the coverage of the
+cell minus its coverage of the 8 neighbouring cells:
+
+    score(k, c) = cov(k, c) - cov(k, N(c))
+
+so a name wins when it covers the cell's articles *and* tells them apart from
+the surrounding ones.  cov(k, N(c)) is the coverage in the neighbour where it
+is largest: a reader must tell the cell from each neighbour, not from their
+average.  Only candidates that define at least one article of
+the cell compete.  Then, in that order:
+
+- specificity: a two-word candidate replaces its head when it scores at least
+  ``specific_ratio`` of the head's score ("Chemical elements" over "Elements");
+- more kinds: the best names of other heads are joined to it while they
+  score at least ``join_ratio`` of the best and the label stays within four
+  words ("Rivers and lakes", "Stars, galaxies and planets"), so a label
+  covers more of a mixed cell;
+- nesting and variety (all levels but the coarsest): a candidate equal to the
+  label of the enclosing coarser cell, or already used by an adjacent cell of
+  the same level, has its coverage of the cell multiplied by ``repeat_penalty``
+  before the neighbours' is subtracted, so fine labels name parts of the
+  coarse region rather than repeat it.  Cells are labelled largest first.
+
+A cell of one article is named by its title (the region *is* that article).
+A cell where no candidate applies (no defining phrase found, e.g. text in
+another language, or no usable words at all) takes the title of its most
+central article (the one whose embedding is closest, by cosine, to the cell's
+mean embedding) of at most four words, else its top keyword.  The embedding
+model never embeds a candidate and plays no part in choosing among names, so
+:mod:`knowledge_map.label_quality`, which judges labels with it, does not
+grade the labeller's own criterion.  Labels are at most four words.
 """
 
 from __future__ import annotations
 
+from collections import Counter
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
+from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 
 from knowledge_map.grid import cell_center, cell_index
+from knowledge_map.phrases import (
+    defining_parts,
+    display_noun,
+    first_sentence,
+    head_and_modifier,
+    is_noun,
+    lower_words,
+    plural,
+    sentence_case,
+    singular,
+)
+
+MAX_LABEL_WORDS = 4
+# Words that name nothing: English stop words and heads too general to tell regions apart.
+STOP = frozenset(ENGLISH_STOP_WORDS) | frozenset(
+    "use thing way aspect feature point example instance item idea work individual object concept entity subject".split()
+)
 
 
 def term_counts(documents: list[str], max_features: int = 50000):
-    """Sparse article x term counts and the vocabulary (English stop words removed, words of 3+ letters)."""
+    """Sparse article x term counts and the vocabulary (English stop words removed, words of 3+ letters).
+
+    Texts with no usable word at all (digits, punctuation) give an empty
+    vocabulary: then the matrix has no columns instead of raising.
+    """
     from sklearn.feature_extraction.text import CountVectorizer
 
     vectorizer = CountVectorizer(
@@ -33,8 +108,11 @@ def term_counts(documents: list[str], max_features: int = 50000):
         min_df=1,
         dtype=np.float64,
     )
-    counts = vectorizer.fit_transform(documents)
-    return counts.tocsr(), np.asarray(vectorizer.get_feature_names_out())
+    try:
+        counts = vectorizer.fit_transform(documents)
+    except ValueError:  # "empty vocabulary; perhaps the documents only contain stop words"
+        return sp.csr_matrix((len(documents), 0), dtype=np.float64), np.array([], dtype=object)
+    return counts.tocsr(), np.asarray(vectorizer.get_feature_names_out(), dtype=object)
 
 
 def class_tfidf(class_counts: sp.csr_matrix) -> sp.csr_matrix:
@@ -53,6 +131,9 @@ def top_terms(weights: sp.csr_matrix, vocabulary: np.ndarray, row: int, count: i
     """The ``count`` highest-weighted terms of a row, ties broken alphabetically."""
     start, stop = weights.indptr[row], weights.indptr[row + 1]
     values, columns = weights.data[start:stop], weights.indices[start:stop]
+    if len(values) > count:  # keep the top ``count`` and every tie with the last of them, then sort those
+        keep = values >= np.partition(values, len(values) - count)[len(values) - count]
+        values, columns = values[keep], columns[keep]
     order = np.lexsort((vocabulary[columns], -values))[:count]
     return [str(vocabulary[columns[i]]) for i in order if values[i] > 0]
 
@@ -67,6 +148,276 @@ def central_members(members: np.ndarray, embeddings: np.ndarray, count: int) -> 
     return [int(members[i]) for i in order]
 
 
+@dataclass
+class Candidates:
+    """Every name candidate of a corpus and which articles it defines and mentions.
+
+    ``keys[j]`` is a tuple of lower-case words, the last one singular;
+    ``plain[j]`` how a label writes it mid-phrase ("chemical elements"),
+    ``text[j]`` at the start of a label ("Chemical elements"); ``head[j]`` the index of the one-word
+    candidate of its last word (itself for one-word candidates, -1 if none);
+    ``defines`` is articles x candidates (1 where the candidate defines the
+    article); ``mentions`` articles x words (1 where the article mentions the
+    word, singular or plural); ``words[j]`` the word columns of candidate j,
+    padded with -1.
+    """
+
+    keys: list[tuple[str, ...]]
+    plain: list[str]
+    text: list[str]
+    head: np.ndarray
+    defines: sp.csr_matrix
+    mentions: sp.csr_matrix
+    words: np.ndarray
+
+
+def name_candidates(titles: list[str], texts: list[str], counts: sp.csr_matrix, vocabulary: np.ndarray) -> Candidates:
+    """Defining-phrase heads, modifier + head pairs and concept titles, with their support (module docstring)."""
+    vocab = frozenset(vocabulary.tolist())  # hashable: the phrase rules cache their noun tests per word
+    index: dict[tuple[str, ...], int] = {}
+    surface: dict[tuple[str, ...], Counter] = {}
+    rows: list[int] = []
+    cols: list[int] = []
+
+    def add(key: tuple[str, ...], shown: str, row: int) -> None:
+        j = index.setdefault(key, len(index))
+        if shown:  # one-word heads are written from their key; only leading words keep a surface form
+            surface.setdefault(key, Counter())[shown] += 1
+        rows.append(row)
+        cols.append(j)
+
+    fixed: dict[tuple[str, ...], str] = {}  # candidates written as they are, not pluralised
+    titled: dict[tuple[str, ...], str] = {}
+    kinds: set[tuple[str, ...]] = set()
+    title_set = set(titles)
+    title_words = {t.lower() for t in titles if " " not in t}
+    sentences = [first_sentence(text) for text in texts]
+    lower_seen = lower_words(sentences)
+    for row, sentence in enumerate(sentences):
+        words, prep, place = defining_parts(sentence, vocab)
+        head, modifier = head_and_modifier(words, vocab)
+        if head is None or len(head) < 3 or head not in lower_seen or head in STOP:
+            continue  # a head only ever capitalised is a name or a demonym ("American"), not a kind
+        if not (is_noun(head, vocab) or head in title_words):
+            continue  # no plural and no article of that name: likely an adjective ("widespread")
+        add((head,), "", row)
+        named = words[-1][:1].isupper()  # "the Black Sea", "Grand Prince": a name, not a kind with a modifier
+        if modifier and not named and len(modifier) >= 3 and modifier.replace("-", "").isalpha() \
+                and modifier.lower() not in STOP:
+            add((modifier.lower(), head), modifier, row)
+            kinds.add((modifier.lower(), head))
+        if place and place in title_set:  # a place the corpus has an article about, not "of Roman"
+            add((head, prep, place.lower()), place, row)
+    for row, title in enumerate(titles):
+        words = title.split()
+        if not 1 <= len(words) <= 3 or not all(w.replace("-", "").isalpha() for w in words):
+            continue
+        lower = [w.lower() for w in words]
+        if all(w in lower_seen for w in lower) and not (len(words) == 3 and lower[1] in ("in", "of")):
+            key = (*lower[:-1], singular(lower[-1], vocab))  # a concept: "Volcano" names "Volcanoes"
+            add(key, " ".join(lower[:-1]), row)  # written in lower case mid-label: "particle physics"
+            if len(lower) > 1:
+                titled[key] = " ".join(lower)  # "probability theory" stays singular unless a phrase defines the kind
+        else:
+            key = tuple(lower)
+            fixed[key] = title  # a name ("Joseon") or a phrase ("Philosophy of mind") is written as its title
+            add(key, title, row)
+    fixed.update({key: text for key, text in titled.items() if key not in kinds})
+    keys = sorted(index, key=index.get)
+    defines = sp.csr_matrix(
+        (np.ones(len(rows)), (np.asarray(rows, dtype=np.int64), np.asarray(cols, dtype=np.int64))),
+        shape=(len(texts), len(keys)),
+    )
+    defines.data[:] = 1.0  # an article defines a candidate once, however many ways
+    plain = [fixed.get(key) or _display(key, surface.get(key, Counter()), vocab) for key in keys]
+    words, mentions = _mention_matrix(keys, counts, vocabulary)
+    head = np.array([index.get((head_word(key),), -1) for key in keys], dtype=np.int64)
+    return Candidates(keys, plain, [sentence_case(p) for p in plain], head, defines.tocsr(), mentions, words)
+
+
+def head_word(key: tuple[str, ...]) -> str:
+    """The kind a candidate names: the last word, or the first of "city in india"."""
+    return key[0] if len(key) == 3 and key[1] in ("in", "of") else key[-1]
+
+
+def _display(key: tuple[str, ...], shown: Counter, vocab: set[str]) -> str:
+    """A candidate as written mid-phrase: surface casing of the leading words, the last one plural when countable."""
+    if len(key) == 3 and key[1] in ("in", "of"):
+        place = shown.most_common(1)[0][0] if shown else key[2]
+        return f"{display_noun(key[0], vocab)} {key[1]} {place}"
+    last = display_noun(key[-1], vocab)
+    if len(key) == 1:
+        return last
+    lead = shown.most_common(1)[0][0] if shown else ""
+    if lead.lower() != " ".join(key[:-1]):
+        lead = " ".join(key[:-1])
+    return f"{lead} {last}"
+
+
+def _mention_matrix(keys, counts: sp.csr_matrix, vocabulary: np.ndarray):
+    """Articles x candidate-words binary mentions (singular and plural merged) and each candidate's word columns."""
+    position = {w: i for i, w in enumerate(vocabulary.tolist())}
+    word_index: dict[str, int] = {}  # words the vocabulary lacks (stop words such as "in") are not tested
+    src, dst = [], []
+    for key in keys:
+        for w in key:
+            if w in position or plural(w) in position:
+                word_index.setdefault(w, len(word_index))
+    for w, j in word_index.items():
+        for form in {w, plural(w)}:
+            if form in position:
+                src.append(position[form])
+                dst.append(j)
+    merge = sp.csr_matrix((np.ones(len(src)), (src, dst)), shape=(len(vocabulary), len(word_index)))
+    mentions = (counts @ merge).tocsr()
+    mentions.data[:] = 1.0
+    width = max((len(k) for k in keys), default=1)
+    words = np.full((len(keys), width), -1, dtype=np.int64)
+    for j, key in enumerate(keys):
+        words[j, : len(key)] = [word_index.get(w, -1) for w in key]
+    return words, mentions
+
+
+def coverage(define: np.ndarray, mention: np.ndarray, words: np.ndarray, sizes: np.ndarray) -> np.ndarray:
+    """Mean support of candidates over the articles of some cells (module docstring), cells x candidates.
+
+    ``define[r, i]``: how many articles of cell r candidate i defines;
+    ``mention[r, w]``: how many mention word column w; ``words[i]`` the word
+    columns of candidate i (-1 for a word not tested); ``sizes[r]`` the
+    cells' article counts.  The share mentioning all of a candidate's words
+    is approximated by the smallest share.
+    """
+    sizes = np.asarray(sizes, dtype=np.float64)
+    padded = np.concatenate([mention, sizes[:, None]], axis=1)  # column -1: mentioned by every article
+    mentioned = padded[:, words].min(axis=2)
+    safe = np.where(sizes > 0, sizes, 1.0)[:, None]
+    return 0.5 * (define + mentioned) / safe
+
+
+def neighbour_matrix(n: int) -> sp.csr_matrix:
+    """Cells x cells: 1 where two cells of an ``n x n`` grid touch (8-neighbourhood, not the cell itself)."""
+    gy, gx = np.divmod(np.arange(n * n), n)
+    rows, cols = [], []
+    for dy in (-1, 0, 1):
+        for dx in (-1, 0, 1):
+            if dx == dy == 0:
+                continue
+            ok = (gx + dx >= 0) & (gx + dx < n) & (gy + dy >= 0) & (gy + dy < n)
+            rows.append(np.flatnonzero(ok))
+            cols.append(((gy + dy) * n + gx + dx)[ok])
+    rows, cols = np.concatenate(rows), np.concatenate(cols)
+    return sp.csr_matrix((np.ones(len(rows)), (rows, cols)), shape=(n * n, n * n))
+
+
+def choose_names(
+    n: int,
+    cell: np.ndarray,
+    candidates: Candidates,
+    parent_labels: dict[int, int] | None = None,
+    specific_ratio: float = 0.9,
+    join_ratio: float = 0.5,
+    repeat_penalty: float = 0.5,
+) -> dict[int, list[int]]:
+    """Candidate indices naming each non-empty cell of an ``n x n`` level (rules in the module docstring).
+
+    ``cell`` is each article's cell index; ``parent_labels`` maps a cell to
+    the head candidate of the coarser cell around it (for nesting).  The
+    neighbours' coverage is that of the neighbour it is largest in, so a name
+    must tell the cell apart from each neighbour, as a reader has to.  A
+    cell with no candidate is left out of the result.
+    """
+    cells = n * n
+    membership = sp.csr_matrix((np.ones(len(cell)), (cell, np.arange(len(cell)))), shape=(cells, len(cell)))
+    sizes = np.asarray(membership.sum(axis=1)).ravel()
+    adjacency = neighbour_matrix(n)
+    define_cell = (membership @ candidates.defines).tocsr()
+    mention_cell = (membership @ candidates.mentions).tocsr()
+    define_all = np.asarray(candidates.defines.sum(axis=0)).ravel()
+    mention_all = np.asarray(candidates.mentions.sum(axis=0)).ravel()
+    define_slot = np.full(define_cell.shape[1], -1, dtype=np.int64)
+    mention_slot = np.full(mention_cell.shape[1], -1, dtype=np.int64)
+
+    chosen: dict[int, list[int]] = {}
+    for c in np.lexsort((np.arange(cells), -sizes)):
+        if sizes[c] == 0:
+            break
+        ids = define_cell.indices[define_cell.indptr[c] : define_cell.indptr[c + 1]]
+        if not len(ids):
+            continue
+        touching = adjacency.indices[adjacency.indptr[c] : adjacency.indptr[c + 1]]
+        near = touching[sizes[touching] > 0]
+        columns, words = np.unique(candidates.words[ids], return_inverse=True)
+        words = words.reshape(len(ids), -1)
+        if columns[0] == -1:  # untested words point at the padding column
+            columns, words = columns[1:], np.where(words == 0, -1, words - 1)
+        rows = np.concatenate([[c], near])
+        define, mention = gather(define_cell, rows, ids, define_slot), gather(mention_cell, rows, columns, mention_slot)
+        row_sizes = sizes[rows]
+        if not len(near):  # an isolated cell: contrast with the whole map
+            define = np.vstack([define, define_all[ids]])
+            mention = np.vstack([mention, mention_all[columns]])
+            row_sizes = np.append(row_sizes, len(cell))
+        cov = coverage(define, mention, words, row_sizes)
+        used = {chosen[d][0] for d in touching if d in chosen}
+        if parent_labels is not None and c in parent_labels:
+            used.add(parent_labels[c])
+        heads = candidates.head[ids]
+        repeated = np.array([j in used or (heads[i] in used and len(candidates.keys[j]) == 1) for i, j in enumerate(ids)])
+        score = np.where(repeated, repeat_penalty, 1.0) * cov[0] - cov[1:].max(axis=0)
+        chosen[int(c)] = _pick(ids, score, heads, candidates, specific_ratio, join_ratio)
+    return chosen
+
+
+def gather(matrix: sp.csr_matrix, rows: np.ndarray, columns: np.ndarray, slot: np.ndarray) -> np.ndarray:
+    """``matrix[rows][:, columns]`` as a dense array, without scipy's fancy indexing (called once per cell).
+
+    ``slot`` is a scratch array of -1, one entry per column of ``matrix``; it
+    is left as it was found.
+    """
+    out = np.zeros((len(rows), len(columns)))
+    slot[columns] = np.arange(len(columns))
+    for i, row in enumerate(rows):
+        start, stop = matrix.indptr[row], matrix.indptr[row + 1]
+        where = slot[matrix.indices[start:stop]]
+        keep = where >= 0
+        out[i, where[keep]] = matrix.data[start:stop][keep]
+    slot[columns] = -1
+    return out
+
+
+def _pick(ids, score, heads, candidates: Candidates, specific_ratio: float, join_ratio: float) -> list[int]:
+    """The best candidate, made more specific, then joined with a second kind (module docstring)."""
+    order = np.lexsort((ids, -score))
+    best = order[0]
+    for i in order[1:]:  # specificity: a longer name with the same head that scores nearly as well
+        if heads[i] == ids[best] and len(candidates.keys[ids[i]]) > 1 and score[i] >= specific_ratio * score[best]:
+            best = i
+            break
+    names = [int(ids[best])]
+    kinds = {heads[best]}
+    length = len(candidates.text[ids[best]].split())
+    for i in order:  # more names of other kinds while they score well enough and the label stays short
+        if score[i] <= 0 or score[i] < join_ratio * score[best] or len(names) == 3:
+            break
+        if ids[i] in names or (heads[i] >= 0 and heads[i] in kinds):
+            continue
+        words = len(candidates.text[ids[i]].split())
+        if length + words + 1 <= MAX_LABEL_WORDS:  # "+ 1": the "and"
+            names.append(int(ids[i]))
+            kinds.add(heads[i])
+            length += words
+    return names
+
+
+def name_text(names: list[int], candidates: Candidates) -> str:
+    """The label of chosen names: "Rivers", "Rivers and lakes", "Stars, galaxies and planets"."""
+    first = candidates.text[names[0]]
+    rest = [candidates.plain[j] for j in names[1:]]
+    if not rest:
+        return first
+    return ", ".join([first, *rest[:-1]]) + " and " + rest[-1]
+
+
 def label_level(
     n: int,
     xy: np.ndarray,
@@ -75,28 +426,48 @@ def label_level(
     vocabulary: np.ndarray,
     ids: list[str],
     titles: list[str],
+    candidates: Candidates,
+    parent: dict[str, Any] | None = None,
     n_keywords: int = 5,
     n_top: int = 5,
+    rules: dict[str, float] | None = None,
 ) -> dict[str, Any]:
-    """Every cell of an ``n x n`` grid: position, label, keywords, count and top articles."""
+    """Every cell of an ``n x n`` grid: position, label, keywords, count and top articles.
+
+    ``x, y`` is the mean map position of the cell's articles (where a label
+    is drawn: on the articles, not on the empty part of the cell).
+    """
     gx, gy = cell_index(xy[:, 0], n), cell_index(xy[:, 1], n)
     cell = gy * n + gx
     membership = sp.csr_matrix((np.ones(len(cell)), (cell, np.arange(len(cell)))), shape=(n * n, len(cell)))
     weights = class_tfidf(membership @ counts)
+    sizes = np.bincount(cell, minlength=n * n)
+    mass = np.stack([np.bincount(cell, xy[:, k].astype(np.float64), minlength=n * n) for k in (0, 1)], axis=1)
+    parent_labels = _parent_heads(n, parent, candidates) if parent else None
+    names = choose_names(n, cell, candidates, parent_labels, **(rules or {}))
     order = np.argsort(cell, kind="stable")
     starts = np.searchsorted(cell[order], np.arange(n * n + 1))
     cells = []
     for c in range(n * n):
         members = order[starts[c] : starts[c + 1]]
         top = central_members(members, embeddings, n_top) if len(members) else []
+        if len(members) == 1 and len(titles[members[0]].split()) <= MAX_LABEL_WORDS:
+            label = titles[members[0]]  # a region of one article is that article
+        elif c in names:
+            label = name_text(names[c], candidates)
+        else:
+            label = fallback_label(top, titles, weights, vocabulary, c)
         cells.append(
             {
                 "gx": c % n,
                 "gy": c // n,
                 "center_x": float(cell_center(c % n, n)),
                 "center_y": float(cell_center(c // n, n)),
+                "x": round(float(mass[c, 0] / sizes[c]), 5) if sizes[c] else None,
+                "y": round(float(mass[c, 1] / sizes[c]), 5) if sizes[c] else None,
                 "article_count": int(len(members)),
-                "label": titles[top[0]] if top else None,
+                "label": label,
+                "names": [head_word(candidates.keys[j]) for j in names.get(c, [])],
                 "keywords": top_terms(weights, vocabulary, c, n_keywords) if len(members) else [],
                 "top_articles": [{"row": r, "id": ids[r], "title": titles[r]} for r in top],
                 "empty": not len(members),
@@ -105,21 +476,63 @@ def label_level(
     return {"n": n, "cells": cells}
 
 
+def fallback_label(top: list[int], titles: list[str], weights: sp.csr_matrix, vocabulary: np.ndarray,
+                   c: int) -> str | None:
+    """A cell no candidate names: its most central article's title of at most four words, else its top keyword.
+
+    Such cells hold text the phrase rules cannot read (another language, no
+    words at all); a title is still a name a person would recognise.
+    """
+    if not top:
+        return None
+    for row in top:
+        if len(titles[row].split()) <= MAX_LABEL_WORDS:
+            return titles[row]
+    keywords = top_terms(weights, vocabulary, c, 1)
+    return sentence_case(keywords[0]) if keywords else " ".join(titles[top[0]].split()[:MAX_LABEL_WORDS])
+
+
+def _parent_heads(n: int, parent: dict[str, Any], candidates: Candidates) -> dict[int, int]:
+    """Each cell of an ``n x n`` level -> the head candidate of the label of the coarser cell holding its centre."""
+    lookup = {key: j for j, key in enumerate(candidates.keys) if len(key) == 1}
+    m = parent["n"]
+    heads = {}
+    for c in range(n * n):
+        px = int(cell_index(cell_center(c % n, n), m))
+        py = int(cell_index(cell_center(c // n, n), m))
+        names = parent["cells"][py * m + px].get("names") or []
+        if names and (names[0],) in lookup:
+            heads[c] = lookup[(names[0],)]
+    return heads
+
+
 def cell_labels(
     levels: list[int],
     xy: np.ndarray,
     embeddings: np.ndarray,
-    documents: list[str],
+    texts: list[str],
     ids: list[str],
     titles: list[str],
     n_keywords: int = 5,
     n_top: int = 5,
+    rules: dict[str, float] | None = None,
 ) -> dict[str, Any]:
-    """Labels for every level, coarsest first, with the grid convention spelled out."""
-    counts, vocabulary = term_counts(documents)
+    """Labels for every level, coarsest first, with the grid convention spelled out.
+
+    ``rules`` holds the naming rules' settings (``specific_ratio``,
+    ``join_ratio``, ``repeat_penalty``; see :func:`choose_names`).
+    """
+    from knowledge_map.corpus import document_text
+
+    counts, vocabulary = term_counts([document_text(t, x) for t, x in zip(titles, texts)])
+    candidates = name_candidates(titles, texts, counts, vocabulary)
+    out = []
+    parent = None
+    for n in sorted(levels):
+        level = label_level(n, xy, embeddings, counts, vocabulary, ids, titles, candidates, parent, n_keywords, n_top, rules)
+        out.append(level)
+        parent = level
     return {
         "convention": "cell (gx, gy) of an n x n grid spans [gx/n, (gx+1)/n) x [gy/n, (gy+1)/n); centre = ((gx+0.5)/n, (gy+0.5)/n)",
-        "levels": [
-            label_level(n, xy, embeddings, counts, vocabulary, ids, titles, n_keywords, n_top) for n in sorted(levels)
-        ],
+        "levels": out,
     }

@@ -142,13 +142,21 @@ def detail_chunks(urls: list[str], texts: list[str], chunk_rows: int, excerpt_ch
 
 
 def site_labels(cell_labels: dict[str, Any], keywords: int = 3) -> dict[str, Any]:
-    """Label levels with only what the page draws: non-empty cells, label, count, a few keywords."""
+    """Label levels with only what the page draws: non-empty cells, label, count, position, a few keywords.
+
+    ``x, y`` is the mean position of the cell's articles, where the page
+    writes the label (the cell centre can be empty sea); files made before
+    labels carried it fall back to the centre.  ``count`` sets the label's size.
+    """
     levels = []
     for level in cell_labels["levels"]:
+        n = level["n"]
         cells = [
             {
                 "gx": cell["gx"],
                 "gy": cell["gy"],
+                "x": cell.get("x", (cell["gx"] + 0.5) / n),
+                "y": cell.get("y", (cell["gy"] + 0.5) / n),
                 "label": cell["label"],
                 "count": cell["article_count"],
                 "keywords": cell["keywords"][:keywords],
@@ -156,7 +164,7 @@ def site_labels(cell_labels: dict[str, Any], keywords: int = 3) -> dict[str, Any
             for cell in level["cells"]
             if cell["article_count"] and cell["label"]
         ]
-        levels.append({"n": level["n"], "cells": cells})
+        levels.append({"n": n, "cells": cells})
     return {"levels": sorted(levels, key=lambda level: level["n"])}
 
 

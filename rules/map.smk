@@ -66,6 +66,7 @@ rule map_metrics:
         questions=f"{MAP_DIR}/questions.json",
         knowledge_lists=f"{MAP_DIR}/knowledge_lists.h5",
         question_embeddings=f"{MODEL_DIR}/questions.h5",
+        labels=f"{MAP_DIR}/cell_labels.json",
     output:
         report(
             f"{MAP_DIR}/metrics.json",
@@ -77,8 +78,12 @@ rule map_metrics:
     benchmark:
         f"{MODEL_DIR}/benchmarks/map_metrics.tsv"
     conda:
-        "../envs/map.yaml"
+        # The label measure embeds the labels with the articles' model.
+        "../envs/embed.yaml"
     params:
         metrics=config["metrics"],
+        model=config["model"]["name"],
+        max_seq_length=config["model"]["max_seq_length"],
+        prompt=config["model"]["prompt"],
     script:
         "../scripts/map_metrics.py"

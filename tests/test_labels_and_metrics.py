@@ -1,4 +1,4 @@
-"""Cell labels (c-TF-IDF, central articles) and map metrics."""
+"""Cell labels (c-TF-IDF keywords, names from defining phrases and titles), the label measure, map metrics."""
 
 from __future__ import annotations
 
@@ -7,8 +7,10 @@ import pytest
 import scipy.sparse as sp
 
 from knowledge_map.embed import l2_normalise
-from knowledge_map.labels import cell_labels, class_tfidf, top_terms
+from knowledge_map.label_quality import adjacent_repeats, label_metrics, neighbourhood_scores, parent_repeats
+from knowledge_map.labels import cell_labels, class_tfidf, coverage, top_terms
 from knowledge_map.metrics import topic_knn_accuracy, trustworthiness
+from knowledge_map.phrases import defining_parts, defining_phrase, display_noun, plural, singular
 
 
 def test_class_tfidf_prefers_terms_specific_to_a_class():
@@ -22,20 +24,183 @@ def test_class_tfidf_prefers_terms_specific_to_a_class():
     assert weights[0, 1] == pytest.approx(3 / 8 * np.log1p(8 / 3))
 
 
-def test_cells_are_labelled_by_their_most_central_article():
+def test_cells_list_keywords_and_central_articles_and_sit_on_their_articles():
     xy = np.array([[0.1, 0.1], [0.12, 0.1], [0.14, 0.1], [0.9, 0.9]])
     embeddings = l2_normalise(np.array([[1.0, 0.1], [1.0, 0.0], [1.0, -0.3], [0.0, 1.0]]))
-    documents = ["volcano lava", "volcano eruption magma", "volcano ash", "violin orchestra"]
+    texts = ["volcano lava", "volcano eruption magma", "volcano ash", "violin orchestra"]
     titles = ["Lava", "Volcano", "Ash", "Violin"]
-    labels = cell_labels([2], xy, embeddings, documents, ["a", "b", "c", "d"], titles)
+    labels = cell_labels([2], xy, embeddings, texts, ["a", "b", "c", "d"], titles)
     cells = {(c["gx"], c["gy"]): c for c in labels["levels"][0]["cells"]}
     low, high, empty = cells[(0, 0)], cells[(1, 1)], cells[(1, 0)]
-    assert low["article_count"] == 3 and low["label"] == "Volcano"
-    assert low["keywords"][0] == "volcano"
+    assert low["article_count"] == 3 and low["keywords"][0] == "volcano"
     assert [a["title"] for a in low["top_articles"]] == ["Volcano", "Lava", "Ash"]
-    assert high["label"] == "Violin" and set(high["keywords"]) == {"violin", "orchestra"}
+    assert set(high["keywords"]) == {"violin", "orchestra"}
     assert empty["article_count"] == 0 and empty["label"] is None and empty["empty"]
     assert (low["center_x"], low["center_y"]) == (0.25, 0.25)
+    assert (low["x"], low["y"]) == pytest.approx((0.12, 0.1))  # the mass of its articles, not the centre
+
+
+# ---------------------------------------------------------------- names
+
+COUNTRIES = [
+    ("Mali", "Mali is a landlocked country in West Africa. It borders seven countries."),
+    ("Chad", "Chad is a landlocked country in Central Africa. Its neighbouring countries are six."),
+    ("Niger", "Niger is a landlocked country in West Africa, named after the Niger River."),
+    ("Ghana", "Ghana is a country in West Africa on the Gulf of Guinea."),
+]
+BIRDS = [
+    ("Robin", "The robin is a small bird of Europe. Birds of this kind sing."),
+    ("Sparrow", "The sparrow is a bird that lives near people; many birds do."),
+    ("Eagle", "The eagle is a large bird of prey. Eagles are birds with strong beaks."),
+]
+
+
+def two_regions(extra=()):
+    records = COUNTRIES + BIRDS + list(extra)
+    xy = np.array([[0.1 + 0.01 * i, 0.1] for i in range(len(COUNTRIES))]
+                  + [[0.6 + 0.01 * i, 0.1] for i in range(len(BIRDS))]
+                  + [[0.9, 0.9]] * len(extra))
+    embeddings = l2_normalise(np.random.default_rng(0).normal(size=(len(records), 8)))
+    titles = [t for t, _ in records]
+    return cell_labels([2], xy, embeddings, [x for _, x in records], titles, titles)["levels"][0]["cells"]
+
+
+def test_cells_are_named_by_the_kind_their_articles_define_in_the_plural():
+    cells = {(c["gx"], c["gy"]): c for c in two_regions()}
+    assert cells[(0, 0)]["label"] == "Countries"
+    assert cells[(1, 0)]["label"] == "Birds"
+
+
+def test_defining_phrases_read_the_head_noun_and_skip_kind_words():
+    vocab = {"countries", "birds", "cities", "languages", "fields", "branches"}
+    assert defining_phrase("Mali is a landlocked country in West Africa.", vocab) == ["landlocked", "country"]
+    assert defining_phrase("The robin is a species of bird found in Europe.", vocab) == ["bird"]
+    assert defining_phrase("Kannada is a Dravidian language spoken in India.", vocab) == ["Dravidian", "language"]
+    assert defining_parts("Jodhpur is the second-largest city in Rajasthan, India.", vocab)[1:] == ("in", "Rajasthan")
+    assert defining_phrase("Ozone depletion consists of two events.", vocab) == []
+
+
+def test_plurals_and_singulars_follow_english_spelling_and_the_corpus():
+    assert [plural(w) for w in ("city", "bird", "church", "genus", "species", "person", "day")] == [
+        "cities", "birds", "churches", "genera", "species", "people", "days"]
+    assert singular("cities", {"city"}) == "city" and singular("mathematics", {"city"}) == "mathematics"
+    assert display_noun("city", {"cities"}) == "cities"
+    assert display_noun("music", {"cities"}) == "music"  # no plural in the corpus: kept singular
+
+
+def test_an_empty_vocabulary_cell_does_not_crash_and_takes_its_central_title():
+    """Texts with no usable word (digits, punctuation) give sklearn's "empty vocabulary"."""
+    xy = np.array([[0.1, 0.1], [0.2, 0.1], [0.9, 0.9]])
+    embeddings = l2_normalise(np.array([[1.0, 0.0], [0.9, 0.1], [0.0, 1.0]]))
+    labels = cell_labels([2], xy, embeddings, ["123 456", "!!! ???", "42"], ["a", "b", "c"], ["A1", "B2", "C3"])
+    cells = {(c["gx"], c["gy"]): c for c in labels["levels"][0]["cells"]}
+    assert cells[(0, 0)]["label"] in ("A1", "B2") and cells[(0, 0)]["keywords"] == []
+    assert cells[(1, 1)]["label"] == "C3"
+
+
+def test_a_cell_of_one_article_gets_a_short_label():
+    """One article alone in its cell: a name of at most four words (its kind or its title)."""
+    cells = {(c["gx"], c["gy"]): c for c in two_regions([("Volcano", "A volcano is a vent in the crust of a planet.")])}
+    alone = cells[(1, 1)]
+    assert alone["article_count"] == 1
+    assert alone["label"] and len(alone["label"].split()) <= 4
+    assert alone["top_articles"][0]["title"] == "Volcano"
+
+
+def test_non_english_text_is_labelled_without_crashing():
+    """No English defining phrase: labels fall back to a title of at most four words, keywords still work."""
+    texts = ["Le Mali est un pays d'Afrique de l'Ouest.", "北京是中华人民共和国的首都。",
+             "القاهرة هي عاصمة مصر.", "Der Adler ist ein großer Greifvogel."]
+    titles = ["Mali (pays)", "北京", "القاهرة", "Adler"]
+    xy = np.array([[0.1, 0.1], [0.6, 0.1], [0.1, 0.6], [0.6, 0.6]])
+    embeddings = l2_normalise(np.eye(4))
+    labels = cell_labels([2, 4], xy, embeddings, texts, titles, titles)
+    for level in labels["levels"]:
+        for cell in level["cells"]:
+            if cell["article_count"]:
+                assert cell["label"] in titles and len(cell["label"].split()) <= 4
+
+
+def test_labels_have_at_most_four_words():
+    for cell in two_regions([("Volcano", "A volcano is a vent in the crust of a planet.")]):
+        assert cell["label"] is None or len(cell["label"].split()) <= 4
+
+
+def test_coverage_is_half_definitions_half_mentions_and_uses_the_rarest_word():
+    define = np.array([[2.0, 0.0]])
+    mention = np.array([[4.0, 1.0]])  # word 0 mentioned by all 4 articles, word 1 by one
+    words = np.array([[0, -1], [0, 1]])  # candidate 0: word 0; candidate 1: words 0 and 1
+    np.testing.assert_allclose(coverage(define, mention, words, np.array([4])), [[0.75, 0.125]])
+
+
+def test_a_name_used_next_door_is_penalised_so_neighbours_differ():
+    records = COUNTRIES * 2
+    xy = np.array([[0.1 + 0.01 * i, 0.1] for i in range(4)] + [[0.6 + 0.01 * i, 0.1] for i in range(4)])
+    texts = [x for _, x in records]
+    titles = [f"{t} {i}" for i, (t, _) in enumerate(records)]
+    embeddings = l2_normalise(np.random.default_rng(0).normal(size=(8, 4)))
+    for penalty in (1.0, 0.5):
+        n_by = cell_labels([2], xy, embeddings, texts, titles, titles, rules={"repeat_penalty": penalty})
+        cells = [c["label"] for c in n_by["levels"][0]["cells"] if c["article_count"]]
+        if penalty == 1.0:
+            assert cells[0] == cells[1]
+        else:
+            assert cells[0] != cells[1]
+
+
+# ---------------------------------------------------------------- the label measure
+
+def test_neighbourhood_accuracy_counts_labels_closest_to_their_own_cell():
+    n = 2
+    means = np.eye(4)
+    sizes = np.array([1, 1, 1, 1])
+    right = {c: means[c] for c in range(4)}
+    scores = neighbourhood_scores(n, right, means, sizes)
+    assert scores["accuracy"] == 1.0 and scores["mean_similarity"] == 1.0 and scores["mean_margin"] == 1.0
+    wrong = {0: means[3], 1: means[1]}  # cell 0's label points at cell 3
+    scores = neighbourhood_scores(n, wrong, means, sizes)
+    assert scores["accuracy"] == 0.5 and scores["mean_similarity"] == 0.5 and scores["cells"] == 2
+
+
+def test_a_lone_cell_is_left_out_of_the_measure():
+    means = np.eye(9)
+    sizes = np.zeros(9, dtype=int)
+    sizes[0] = 3  # only cell 0 is non-empty: nothing to confuse it with
+    assert neighbourhood_scores(3, {0: means[0]}, means, sizes)["cells"] == 0
+
+
+def test_label_metrics_compare_labels_with_the_keyword_baseline():
+    xy = np.array([[0.1, 0.1], [0.2, 0.1], [0.9, 0.1]])
+    vectors = l2_normalise(np.array([[1.0, 0.0, 0.0], [1.0, 0.1, 0.0], [0.0, 1.0, 0.0]]))
+    level = {"n": 2, "cells": [
+        {"gx": 0, "gy": 0, "label": "Birds", "article_count": 2, "keywords": ["wing", "feather", "beak"]},
+        {"gx": 1, "gy": 0, "label": "Fish", "article_count": 1, "keywords": ["fin"]},
+        {"gx": 0, "gy": 1, "label": None, "article_count": 0, "keywords": []},
+    ]}
+    table = {"Birds": [1.0, 0.0, 0.0], "Fish": [0.0, 1.0, 0.0], "wing, feather, beak": [0.0, 1.0, 0.0],
+             "fin": [1.0, 0.0, 0.0]}
+    seen = []
+
+    def embed(texts):
+        seen.extend(texts)
+        return l2_normalise(np.array([table[t] for t in texts]))
+
+    out = label_metrics({"levels": [level]}, xy, vectors, embed, ["Birds", "Robin"])["2"]
+    assert out["labels"]["accuracy"] == 1.0 and out["keywords_top3"]["accuracy"] == 0.0
+    assert out["labelled_cells"] == 2 and out["mean_words"] == 1.0 and out["max_words"] == 1
+    assert out["share_titles"] == 0.5 and out["adjacent_repeats"] == 0.0
+    assert len(seen) == len(set(seen))  # each text embedded once
+
+
+def test_adjacent_repeats_count_touching_pairs_with_one_label():
+    assert adjacent_repeats(2, {0: "A", 1: "A", 2: "B"}) == pytest.approx(1 / 3, abs=1e-4)
+    assert adjacent_repeats(2, {0: "A"}) is None
+
+
+def test_parent_repeats_count_fine_labels_equal_to_the_coarse_one_around_them():
+    # 2 x 2 fine cells under one coarse cell labelled "A": one of four repeats it.
+    assert parent_repeats(2, {0: "A", 1: "B", 2: "C", 3: "D"}, (1, {0: "A"})) == 0.25
+    assert parent_repeats(2, {0: "A"}, None) is None
 
 
 def test_trustworthiness_is_high_for_a_faithful_map_and_low_for_noise():
@@ -55,3 +220,15 @@ def test_topic_knn_accuracy_separates_clusters_and_ignores_catch_all():
     mixed = topics[:-10] + ["Uncategorized"] * 10
     assert topic_knn_accuracy(features, mixed, k=5, ignore=("Uncategorized",)) == pytest.approx(1.0)
     assert topic_knn_accuracy(features, [None] * 120, k=5) is None
+
+
+def test_map_figure_writes_labels_at_their_articles_and_sizes_them_by_count(tmp_path):
+    from knowledge_map.figure import label_anchor, label_fontsize, render_map
+
+    assert label_anchor({"x": 0.1, "y": 0.2, "center_x": 0.25, "center_y": 0.25}) == (0.1, 0.2)
+    assert label_anchor({"center_x": 0.25, "center_y": 0.75}) == (0.25, 0.75)  # files made before positions
+    assert label_fontsize(1, 100) < label_fontsize(25, 100) < label_fontsize(100, 100) == 11.0
+    cells = two_regions()
+    render_map(str(tmp_path / "map.png"), np.random.default_rng(0).random((7, 2)), ["A"] * 7, [],
+               {"n": 2, "cells": cells})
+    assert (tmp_path / "map.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

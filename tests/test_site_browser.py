@@ -382,3 +382,30 @@ def test_phone_viewport_fits_and_tap_shows_a_card(map_page, site):
     save("phone.png", page.page.screenshot(full_page=True))
     assert page.errors == []
 
+
+
+def test_labels_sit_on_their_articles_grow_with_size_and_show_keywords_on_hover(map_page, site):
+    page = map_page()
+    placed = page.js(
+        """() => { km.view.set(0.5, 0.5, 1); km.render();
+             return km.state.placedLabels.map((l) => ({text: l.text, size: l.size, x: l.x, y: l.y, box: l.box,
+                                                       cell: l.cell, at: km.view.toScreen(l.cell.x, l.cell.y)})); }"""
+    )
+    assert placed
+    for label in placed:
+        assert label["x"] == pytest.approx(label["at"][0]) and label["y"] == pytest.approx(label["at"][1])
+    by_count = sorted(placed, key=lambda label: label["cell"]["count"])
+    assert by_count[0]["size"] <= by_count[-1]["size"]
+    label = max(placed, key=lambda label: label["cell"]["count"])
+    assert label["size"] > min(p["size"] for p in placed) or len(placed) == 1
+    # Hover the label's edge (an empty spot on the label, not a point): the card names the region.
+    box = page.map_box()
+    page.js("() => { km.state.index = null; }")  # no point can be hit: only the label is under the cursor
+    page.page.mouse.move(box["x"] + label["box"]["x0"] + 2, box["y"] + label["box"]["y0"] + 2)
+    card = page.page.locator("#card")
+    card.wait_for(state="visible")
+    assert page.page.locator("#card-title").text_content() == label["text"]
+    excerpt = page.page.locator("#card-excerpt").text_content()
+    assert all(k in excerpt for k in label["cell"]["keywords"])
+    assert str(label["cell"]["count"]) in page.page.locator("#card-topic").text_content().replace(",", "")
+    assert not page.errors

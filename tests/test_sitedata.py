@@ -101,7 +101,8 @@ def test_site_labels_keep_non_empty_cells_coarse_first():
     labels = {
         "levels": [
             {"n": 2, "cells": [
-                {"gx": 0, "gy": 0, "label": "A", "article_count": 3, "keywords": ["k1", "k2", "k3", "k4"]},
+                {"gx": 0, "gy": 0, "x": 0.1, "y": 0.2, "label": "A", "article_count": 3,
+                 "keywords": ["k1", "k2", "k3", "k4"]},
                 {"gx": 1, "gy": 0, "label": None, "article_count": 0, "keywords": []},
             ]},
             {"n": 1, "cells": [{"gx": 0, "gy": 0, "label": "B", "article_count": 3, "keywords": []}]},
@@ -109,7 +110,11 @@ def test_site_labels_keep_non_empty_cells_coarse_first():
     }
     out = site_labels(labels)
     assert [level["n"] for level in out["levels"]] == [1, 2]
-    assert out["levels"][1]["cells"] == [{"gx": 0, "gy": 0, "label": "A", "count": 3, "keywords": ["k1", "k2", "k3"]}]
+    assert out["levels"][1]["cells"] == [
+        {"gx": 0, "gy": 0, "x": 0.1, "y": 0.2, "label": "A", "count": 3, "keywords": ["k1", "k2", "k3"]}
+    ]
+    # A file without article positions places the label at the cell centre.
+    assert (out["levels"][0]["cells"][0]["x"], out["levels"][0]["cells"][0]["y"]) == (0.5, 0.5)
 
 
 def test_site_questions_require_a_position():

@@ -81,7 +81,8 @@ def test_every_label_level_references_real_articles(workflow_run):
             assert cell["center_x"] == pytest.approx((cell["gx"] + 0.5) / n)
             assert cell["center_y"] == pytest.approx((cell["gy"] + 0.5) / n)
             if cell["article_count"]:
-                assert cell["label"] == cell["top_articles"][0]["title"]
+                assert cell["label"] and len(cell["label"].split()) <= 4
+                assert 0 <= cell["x"] <= 1 and 0 <= cell["y"] <= 1
                 assert cell["keywords"]
                 for article in cell["top_articles"]:
                     assert ids[article["row"]] == article["id"]
@@ -107,6 +108,11 @@ def test_metrics_are_complete(workflow_run):
     assert metrics["question_distinct_positions"] == 60
     assert -1 <= metrics["question_pairs_spearman_map_vs_embedding"] <= 1
     assert metrics["knowledge_sparse_vs_full"]["overall"]["mean_abs"] < 0.05
+    assert sorted(metrics["labels"], key=int) == ["3", "6"]
+    for level in metrics["labels"].values():
+        for side in ("labels", "keywords_top3"):
+            assert 0 <= level[side]["accuracy"] <= 1 and -1 <= level[side]["mean_similarity"] <= 1
+        assert level["max_words"] <= 4 and 0 <= level["share_titles"] <= 1
 
 
 def test_past_answers_calibrate_the_questions_and_validate_the_map(workflow_run, small_responses):

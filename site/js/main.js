@@ -6,7 +6,7 @@ import { Details, loadJson, loadKnowledge, loadManifest, loadPoints } from "./da
 import { cellIndex } from "./grid.js";
 import { describe, heatGradientCss, heatRaster } from "./heatmap.js";
 import { articleState, nextQuestion, parseLists, readingList } from "./knowledge.js";
-import { chooseLevel, placeLabels } from "./labels.js";
+import { chooseLevel, labelAt, placeLabels } from "./labels.js";
 import { Quiz } from "./quiz.js";
 import {
   buildIndex,
@@ -165,18 +165,22 @@ function drawOverlay() {
 
 function drawLabels(ctx) {
   const level = chooseLevel(state.labels.levels, view.scale, LABEL_MIN_CELL_PX);
-  const coarse = level === state.labels.levels[0];
-  const font = coarse ? "600 14px system-ui, sans-serif" : "600 12px system-ui, sans-serif";
-  ctx.font = font;
+  const font = (size) => `600 ${size}px system-ui, sans-serif`;
   const widths = new Map();
-  const measure = (text) => {
-    if (!widths.has(text)) widths.set(text, ctx.measureText(text).width);
-    return widths.get(text);
+  const measure = (text, size) => {
+    const key = size + "|" + text;
+    if (!widths.has(key)) {
+      ctx.font = font(size);
+      widths.set(key, ctx.measureText(text).width);
+    }
+    return widths.get(key);
   };
+  // Size by the articles a label names: the biggest regions read first.
   state.placedLabels = placeLabels(level, (x, y) => view.toScreen(x, y), measure, view, {
-    height: coarse ? 16 : 14,
+    minPx: 11,
+    maxPx: level === state.labels.levels[0] ? 20 : 16,
     pad: 3,
-    maxChars: 28,
+    maxChars: 40,
     maxLabels: 80,
   });
   state.labelLevel = level.n;
@@ -184,6 +188,7 @@ function drawLabels(ctx) {
   ctx.textBaseline = "middle";
   ctx.lineJoin = "round";
   for (const label of state.placedLabels) {
+    ctx.font = font(label.size);
     ctx.lineWidth = 4;
     ctx.strokeStyle = "rgba(255,255,255,0.92)";
     ctx.strokeText(label.text, label.x, label.y);
@@ -505,11 +510,32 @@ function installMapInput() {
 
 function hover(row, sx, sy) {
   if (state.pinned >= 0) return;
+  // An empty spot on a label: the card names the region, its size and keywords.
+  const label = row < 0 && sx !== undefined ? labelAt(state.placedLabels, sx, sy) : null;
+  if (label) showLabelCard(label, sx, sy);
+  else if (row < 0 && $("card").dataset.row === "label") hideCard();
   if (row === state.hover) return;
   state.hover = row;
   if (row >= 0) showCard(row, sx, sy, false);
-  else hideCard();
+  else if (!label) hideCard();
   requestRender();
+}
+
+function showLabelCard(label, sx, sy) {
+  const card = $("card");
+  if (card.dataset.row === "label" && card.dataset.label === label.text) return;
+  card.dataset.row = "label";
+  card.dataset.label = label.text;
+  $("card-title").textContent = label.text;
+  const count = label.cell.count;
+  $("card-topic").textContent = `${count.toLocaleString("en")} article${count === 1 ? "" : "s"} in this region`;
+  const keywords = label.cell.keywords || [];
+  $("card-excerpt").textContent = keywords.length ? `Keywords: ${keywords.join(", ")}` : "";
+  $("card-link").hidden = true;
+  card.hidden = false;
+  const map = $("map");
+  card.style.left = Math.min(Math.max(4, sx + 14), map.clientWidth - card.offsetWidth - 4) + "px";
+  card.style.top = (sy + 14 + card.offsetHeight > map.clientHeight ? Math.max(4, sy - card.offsetHeight - 14) : sy + 14) + "px";
 }
 
 function readout(sx, sy) {
