@@ -6,8 +6,9 @@ FLOP of one encoder forward pass over a text of ``s`` tokens (no padding):
 
 where ``P`` is the number of parameters in the layers (embedding tables
 excluded: a lookup is not a multiply-add), ``L`` the number of layers and
-``d`` the hidden size; the second term is attention (Q K^T and A V, each
-``2 s^2 d`` per layer).  Counting unpadded tokens measures useful work, so
+``d`` the attention width, heads x head size (the hidden size for BERT-like
+models, 2,048 against a hidden size of 1,024 for Qwen3-0.6B); the second
+term is attention (Q K^T and A V, each ``2 s^2 d`` per layer).  Counting unpadded tokens measures useful work, so
 padding waste shows up as a lower fraction of peak.
 """
 
@@ -42,12 +43,19 @@ def encoder_flops(lengths: Sequence[int], layer_params: int, n_layers: int, hidd
     return float(sum(2.0 * layer_params * s + 4.0 * n_layers * hidden * s * s for s in lengths))
 
 
+def attention_width(config: Any) -> int:
+    """Heads x head size: what Q K^T and A V are computed over (``head_dim`` when the config sets it)."""
+    heads = int(config.num_attention_heads)
+    head_dim = getattr(config, "head_dim", None) or int(config.hidden_size) // heads
+    return heads * int(head_dim)
+
+
 def model_shape(model: Any) -> tuple[int, int, int]:
-    """``(P, L, d)`` of a SentenceTransformer's transformer: non-embedding parameters, layers, hidden size."""
+    """``(P, L, d)`` of a SentenceTransformer's transformer: non-embedding parameters, layers, attention width."""
     inner = model[0].auto_model
     config = inner.config
     params = sum(p.numel() for name, p in inner.named_parameters() if "embed" not in name)
-    return int(params), int(config.num_hidden_layers), int(config.hidden_size)
+    return int(params), int(config.num_hidden_layers), attention_width(config)
 
 
 def cpu_peak_flops(cores: int, ghz: float, flops_per_cycle: float) -> float:

@@ -68,6 +68,18 @@ def test_clustered_matrix_is_normalised_seeded_and_clustered():
     assert np.sort(sims, axis=1)[:, -2].mean() > sims.mean() + 0.3
 
 
+def test_attention_width_counts_heads_times_head_size():
+    """Qwen3-0.6B computes attention over 16 heads x 128 = 2,048, not its hidden size of 1,024; BERT-likes over hidden."""
+    from types import SimpleNamespace
+
+    from knowledge_map.perf import attention_width
+
+    qwen3 = SimpleNamespace(num_attention_heads=16, head_dim=128, hidden_size=1024)
+    minilm = SimpleNamespace(num_attention_heads=12, hidden_size=384)
+    assert attention_width(qwen3) == 2048
+    assert attention_width(minilm) == 384
+
+
 def test_encoder_flops_formula():
     # 2 * P * s + 4 * L * d * s^2, summed over texts.
     assert encoder_flops([10], layer_params=100, n_layers=2, hidden=8) == 2 * 100 * 10 + 4 * 2 * 8 * 100
