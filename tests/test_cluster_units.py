@@ -14,10 +14,11 @@ import tomllib
 import yaml
 from daemons import REPO
 
+from knowledge_map.cluster.gpu_slots import acquire_slots, busy_slots
+from knowledge_map.cluster.hosts import choose_host, parse_hosts
+from knowledge_map.cluster.jobscript import map_path, parse_jobscript, rewrite_command
+from knowledge_map.cluster.progress import collect, parse_shard_log, parse_snakemake_log, render
 from knowledge_map.errors import KnowledgeMapError
-from knowledge_map.gpu_slots import acquire_slots, busy_slots
-from knowledge_map.progress import collect, parse_shard_log, parse_snakemake_log, render
-from knowledge_map.tensor import choose_host, map_path, parse_hosts, parse_jobscript, rewrite_command
 from knowledge_map.triggers import source_digest
 
 JOBSCRIPT = """#!/bin/sh
@@ -46,7 +47,7 @@ def test_slots_are_distinct_and_released_with_their_fds(tmp_path):
 
 def test_slot_is_freed_when_its_holder_is_sigkilled(tmp_path):
     """The kernel drops a flock with the last fd: a SIGKILLed job leaves no stale GPU claim."""
-    code = f"from knowledge_map.gpu_slots import acquire_slots; import time; acquire_slots({str(tmp_path)!r}, 1); " \
+    code = f"from knowledge_map.cluster.gpu_slots import acquire_slots; import time; acquire_slots({str(tmp_path)!r}, 1); " \
            "print('held', flush=True); time.sleep(60)"
     holder = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True,
                               env={**os.environ, "PYTHONPATH": str(REPO)})
@@ -137,7 +138,7 @@ def test_snakemake_log_states_last_event_wins():
 
 
 def test_progress_command_runs(workflow_run):
-    result = subprocess.run([sys.executable, "-m", "knowledge_map.progress", str(workflow_run)],
+    result = subprocess.run([sys.executable, "-m", "knowledge_map.cluster.progress", str(workflow_run)],
                             env={**os.environ, "PYTHONPATH": str(REPO)}, capture_output=True, text=True)
     assert result.returncode == 0 and "0002   done" in result.stdout
 

@@ -7,8 +7,7 @@ import pickle
 import numpy as np
 import pytest
 
-from knowledge_map.mapping import EXACT_KNN_ROWS, ProjectedUMAP, fit_umap, nearest_neighbours, pca_fit, pca_transform
-from knowledge_map.perf import (
+from knowledge_map.devtools.perf import (
     clustered_matrix,
     cpu_clock_ghz,
     cpu_peak_flops,
@@ -17,6 +16,7 @@ from knowledge_map.perf import (
     peak_rss_bytes,
     run_measured,
 )
+from knowledge_map.mapping import EXACT_KNN_ROWS, ProjectedUMAP, fit_umap, nearest_neighbours, pca_fit, pca_transform
 
 
 def test_pca_matches_the_singular_value_decomposition():

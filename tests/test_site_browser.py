@@ -16,10 +16,10 @@ import numpy as np
 import pytest
 from conftest import HOSTILE_ARTICLES
 
+from knowledge_map.devtools.siteserver import CHROMIUM, CHROMIUM_ARGS, assemble_site, serve
 from knowledge_map.grid import cell_center, cell_index
 from knowledge_map.heatmap import heat_raster
 from knowledge_map.knowledge import NeighbourLists, Settings, state_from_lists
-from knowledge_map.siteserver import CHROMIUM, CHROMIUM_ARGS, assemble_site, serve
 
 pytestmark = [pytest.mark.browser, pytest.mark.e2e]
 

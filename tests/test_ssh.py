@@ -165,7 +165,7 @@ def test_tensor_profile_over_ssh_kill_one_shard_and_rerun_it(tmp_path, tensor_pr
 
 def test_ctrl_c_cancels_remote_jobs(tmp_path, tensor_profile, small_corpus):
     """SIGINT to Snakemake kills the remote jobs and frees their GPU slots."""
-    from knowledge_map.gpu_slots import busy_slots
+    from knowledge_map.cluster.gpu_slots import busy_slots
 
     workdir = tmp_path / "work"
     workdir.mkdir()

@@ -201,8 +201,8 @@ def run_job(job_dir: str | os.PathLike, command: list[str], slots_dir: str, n_gp
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m knowledge_map.gpu_slots --job-dir J --slots-dir D --n-gpus N --gpus G --host H -- CMD``"""
-    parser = argparse.ArgumentParser(prog="python -m knowledge_map.gpu_slots", description=main.__doc__)
+    """``python -m knowledge_map.cluster.gpu_slots --job-dir J --slots-dir D --n-gpus N --gpus G --host H -- CMD``"""
+    parser = argparse.ArgumentParser(prog="python -m knowledge_map.cluster.gpu_slots", description=main.__doc__)
     parser.add_argument("--job-dir", required=True)
     parser.add_argument("--slots-dir", required=True)
     parser.add_argument("--n-gpus", type=int, required=True)
