@@ -1,14 +1,10 @@
 """Rule map_metrics: map fidelity figures -> results/<model>/map/metrics.json."""
 
-import json
-
-import h5py
-
 from knowledge_map.corpus import read_corpus
-from knowledge_map.io import write_json
+from knowledge_map.io import read_json, write_json
 from knowledge_map.knowledge import read_lists
 from knowledge_map.mapping import read_coords
-from knowledge_map.merge import read_embeddings
+from knowledge_map.merge import read_attrs, read_embeddings
 from knowledge_map.metrics import map_metrics
 from knowledge_map.questions import read_question_embeddings
 from knowledge_map.workflow import run_rule
@@ -18,8 +14,7 @@ def main(snakemake):
     params = snakemake.params.metrics
     topics = read_corpus(snakemake.input.corpus, columns=("topic",)).column("topic").to_pylist()
     xy, coord_attrs = read_coords(snakemake.input.coords)
-    with open(snakemake.input.questions, encoding="utf-8") as handle:
-        placed = json.load(handle)
+    placed = read_json(snakemake.input.questions)
     metrics = map_metrics(
         read_embeddings(snakemake.input.embeddings),
         xy,
@@ -31,8 +26,7 @@ def main(snakemake):
         question_embeddings=read_question_embeddings(snakemake.input.question_embeddings)[0],
     )
     metrics["knowledge_sparse_vs_full"] = read_lists(snakemake.input.knowledge_lists)[1]["sparse_vs_full"]
-    with h5py.File(snakemake.input.embeddings, "r") as h5:
-        shard_seconds = h5.attrs.get("shard_elapsed_seconds", [])
+    shard_seconds = read_attrs(snakemake.input.embeddings).get("shard_elapsed_seconds", [])
     metrics["timings_seconds"]["embed_shards_total"] = round(float(sum(shard_seconds)), 3)
     metrics["timings_seconds"]["umap"] = float(coord_attrs.get("elapsed_seconds", float("nan")))
     write_json(snakemake.output[0], metrics)

@@ -7,13 +7,13 @@ a job); hosts set aside after failing to take a job in ``aside/``.
 from __future__ import annotations
 
 import json
-import os
 import sys
 import time
 from pathlib import Path
 
 from knowledge_map.cluster.hosts import Cluster
 from knowledge_map.errors import KnowledgeMapError
+from knowledge_map.io import write_json
 
 STATE_DIR = Path(".snakemake/knowledge-map-tensor")
 
@@ -33,11 +33,8 @@ def read_record(jobid: str) -> dict:
 
 
 def write_record(record: dict) -> None:
-    path = record_path(record["jobid"])
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(record, indent=1, sort_keys=True))
-    os.replace(tmp, path)
+    # The submit, status and cancel commands of one run may write a record at once.
+    write_json(record_path(record["jobid"]), record, concurrent=True)
 
 
 def active_jobs(run: str) -> dict[str, int]:
@@ -62,9 +59,7 @@ def aside_path(host: str) -> Path:
 
 def set_aside(cluster: Cluster, host: str, error: KnowledgeMapError) -> None:
     """Pass over ``host`` for ``timeouts.set_aside`` seconds, with a one-line warning naming it."""
-    path = aside_path(host)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps({"since": time.time(), "error": str(error)}))
+    write_json(aside_path(host), {"since": time.time(), "error": str(error)}, indent=None, concurrent=True)
     print(f"knowledge-map tensor: warning: {host} did not take a job ({error}); trying other hosts, and passing "
           f"{host} over for {cluster.timeouts.set_aside:.0f} s", file=sys.stderr)
 

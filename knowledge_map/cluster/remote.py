@@ -13,6 +13,7 @@ from pathlib import Path
 from knowledge_map.cluster.hosts import LOCAL, Cluster, Host
 from knowledge_map.cluster.records import STATE_DIR
 from knowledge_map.errors import KnowledgeMapError
+from knowledge_map.io import write_json
 
 #: The shell scripts run on hosts (``launch.sh``, ``probe.sh``, ``kill.sh``).
 SCRIPTS = Path(__file__).with_name("scripts")
@@ -108,6 +109,5 @@ def host_root(cluster: Cluster, host: Host) -> str:
     root = on_host(cluster, host.name, f"mkdir -p {root_path} && cd {root_path} && pwd").strip()
     if not root.startswith("/"):
         raise KnowledgeMapError(f"{host.name}: root {host.root!r} did not resolve to an absolute path (got {root!r})")
-    cache.parent.mkdir(parents=True, exist_ok=True)
-    cache.write_text(json.dumps({"configured": host.root, "resolved": root}))
+    write_json(cache, {"configured": host.root, "resolved": root}, indent=None, concurrent=True)
     return root
