@@ -10,12 +10,12 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import yaml
+from daemons import snakemake_command
 
 REPO = Path(__file__).resolve().parents[1]
 #: The hostile-shell title creates PWNED and deletes CANARY if it ever reaches a shell; it never
@@ -89,12 +89,11 @@ def run_snakemake(workdir: Path, config: dict | None = None, *args: str, check: 
                   timeout: float = 1200) -> subprocess.CompletedProcess:
     """Run the real workflow in ``workdir`` with ``config`` written to workdir/test-config.yaml."""
     workdir.mkdir(parents=True, exist_ok=True)
-    # Targets and flags go before --configfile, which takes every word after it.
-    command = [sys.executable, "-m", "snakemake", *args, "-s", str(REPO / "Snakefile"), "-d", str(workdir), "-c2"]
+    config_path = None
     if config is not None:
         config_path = workdir / "test-config.yaml"
         config_path.write_text(yaml.safe_dump(config))
-        command += ["--configfile", str(config_path)]
+    command = snakemake_command(workdir, *args, "-c2", configfile=config_path)
     env = {**os.environ, "PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", "")}
     result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=timeout)
     if check and result.returncode != 0:

@@ -30,6 +30,7 @@ from knowledge_map.cluster.remote import on_host, rsync
 from knowledge_map.errors import KnowledgeMapError
 
 needs_sshd = pytest.mark.skipif(not shutil.which("sshd"), reason="needs openssh-server")
+pytestmark = pytest.mark.slow  # real sshd, hosts that time out, jobs that run
 
 
 @pytest.fixture(scope="module")

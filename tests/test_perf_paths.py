@@ -41,6 +41,7 @@ def test_pca_signs_are_fixed_so_the_projection_is_reproducible():
     assert (components[rows, np.abs(components).argmax(axis=1)] > 0).all()
 
 
+@pytest.mark.slow
 def test_fit_umap_with_pca_is_deterministic_and_transforms_new_points():
     x = clustered_matrix(400, 64, clusters=4, subspace=3, seed=3)
     reducer, coords = fit_umap(x, 10, 0.1, "cosine", 42, pca_dims=8, n_epochs=30)
@@ -51,6 +52,7 @@ def test_fit_umap_with_pca_is_deterministic_and_transforms_new_points():
     assert restored.transform(x[:5]).shape == (5, 2)
 
 
+@pytest.mark.slow
 def test_fit_umap_without_pca_keeps_the_input():
     x = clustered_matrix(200, 16, clusters=3, subspace=2, seed=4)
     reducer, coords = fit_umap(x, 10, 0.1, "cosine", 42, pca_dims=None, n_epochs=20)
@@ -95,6 +97,7 @@ def test_run_measured_reads_the_last_json_line_and_reports_failures():
         run_measured(["-c", "raise SystemExit(3)"])
 
 
+@pytest.mark.slow
 def test_fit_umap_with_own_nn_descent_settings_is_deterministic_and_accurate():
     x = clustered_matrix(EXACT_KNN_ROWS + 400, 24, clusters=6, subspace=3, seed=6)
     knn = {"n_trees": 4, "n_iters": 3, "max_candidates": 12}

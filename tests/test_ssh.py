@@ -31,7 +31,7 @@ from daemons import (
     wait_for,
 )
 
-pytestmark = [pytest.mark.ssh, pytest.mark.skipif(not shutil.which("sshd"), reason="needs openssh-server")]
+pytestmark = [pytest.mark.ssh, pytest.mark.e2e, pytest.mark.skipif(not shutil.which("sshd"), reason="needs openssh-server")]
 HOSTS = ("tensor01", "tensor02")
 TARGET = f"results/{MODEL_SLUG}/embeddings.h5"
 
@@ -74,7 +74,7 @@ def started(record: dict) -> dict | None:
 def run_tensor(workdir: Path, profile: Path, *extra: str) -> subprocess.Popen:
     command = snakemake_command(workdir, TARGET, "--profile", str(profile), "-j4", "--retries", "0",
                                 "--seconds-between-status-checks", "1", *extra,
-                                "--configfile", str(workdir / "test-config.yaml"))
+                                configfile=workdir / "test-config.yaml")
     return subprocess.Popen(command, env=repo_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             start_new_session=True)
 
