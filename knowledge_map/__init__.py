@@ -18,6 +18,8 @@ one module here so it can be unit-tested without Snakemake:
 - ``provenance`` versions, checksums, config hashes
 - ``sitedata``   the static site's data files
 - ``heatmap``    the knowledge estimate from quiz answers (same formula as site/js/heatmap.js)
+- ``palette``    topic colours shared by the map figure and the site (site/js/render.js)
+- ``io``         JSON, file digests and atomic writes, one implementation each
 - ``corpus_check`` summarise a corpus and list every problem (``knowledge-map inspect``)
 - ``cluster/``   the SSH GPU dispatcher of the tensor profile, GPU slots, run progress
 - ``devtools/``  helpers for tests, benchmarks and docs (site server, synthetic data, timing)
