@@ -61,6 +61,15 @@ def main(argv=None) -> dict:
     import torch
 
     from knowledge_map.backends import make_encoder
+    from knowledge_map.devtools.perf import (
+        cpu_clock_ghz,
+        cpu_peak_flops,
+        encoder_flops,
+        gpu_peak_flops,
+        median,
+        model_shape,
+        timed,
+    )
     from knowledge_map.embed import embed_texts, token_lengths
     from knowledge_map.models import (
         cpu_has_native_bf16,
@@ -72,15 +81,6 @@ def main(argv=None) -> dict:
         resolve_model_path,
         resolve_prompt,
         weights_sha256,
-    )
-    from knowledge_map.perf import (
-        cpu_clock_ghz,
-        cpu_peak_flops,
-        encoder_flops,
-        gpu_peak_flops,
-        median,
-        model_shape,
-        timed,
     )
 
     torch.set_num_threads(args.threads)

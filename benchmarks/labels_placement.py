@@ -29,8 +29,8 @@ def main(argv=None) -> dict:
     n = min(args.n, 50_000) if args.quick else args.n
 
     from knowledge_map.corpus import load_vital_articles
+    from knowledge_map.devtools.perf import peak_rss_bytes, timed
     from knowledge_map.labels import cell_labels
-    from knowledge_map.perf import peak_rss_bytes, timed
     from knowledge_map.placement import place_questions
     from knowledge_map.questions import load_questions
 

@@ -61,8 +61,8 @@ def make_shards(folder: str, rows: int, dim: int, shards: int) -> list[str]:
 
 def merge_once(folder: str, rows: int, shards: int) -> dict:
     """One merge in this process: seconds and peak RSS."""
+    from knowledge_map.devtools.perf import peak_rss_bytes, timed
     from knowledge_map.merge import merge_shards
-    from knowledge_map.perf import peak_rss_bytes, timed
 
     paths = [os.path.join(folder, f"shard-{i:04d}.h5") for i in range(shards)]
     ids = [f"article-{i}" for i in range(rows)]
@@ -80,7 +80,7 @@ def main(argv=None) -> dict:
         result = merge_once(args.child, args.rows, args.shards)
         print(json.dumps(result))
         return result
-    from knowledge_map.perf import median, run_measured
+    from knowledge_map.devtools.perf import median, run_measured
 
     folder = tempfile.mkdtemp(prefix="merge-bench-", dir=args.workdir)
     try:

@@ -31,9 +31,9 @@ import statistics
 import time
 from pathlib import Path
 
+from knowledge_map.devtools.siteserver import CHROMIUM, CHROMIUM_ARGS, assemble_site, serve
+from knowledge_map.devtools.synthetic import synthetic_map
 from knowledge_map.sitedata import write_site_data
-from knowledge_map.siteserver import CHROMIUM, CHROMIUM_ARGS, assemble_site, serve
-from knowledge_map.synthetic import synthetic_map
 
 OUT = Path(__file__).resolve().parent / "out"
 FILES = {
@@ -96,8 +96,8 @@ def build(n: int, n_questions: int, seed: int = 0) -> Path:
     if not (data / "manifest.json").exists():
         import numpy as np
 
+        from knowledge_map.devtools.synthetic import synthetic_questions
         from knowledge_map.knowledge import Settings, neighbour_lists
-        from knowledge_map.synthetic import synthetic_questions
 
         started = time.monotonic()
         m = synthetic_map(n, seed=seed, text_chars=300)

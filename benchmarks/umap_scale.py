@@ -10,7 +10,7 @@ repeats.  Trustworthiness@10 (cosine in the input space) is computed on a
 fixed sample of 5,000 rows after the timing.
 
 Data: ``synthetic`` is a clustered matrix (see
-:func:`knowledge_map.perf.clustered_matrix`); ``vital`` is the 10,033 vital
+:func:`knowledge_map.devtools.perf.clustered_matrix`); ``vital`` is the 10,033 vital
 articles embedded once with the workflow's fast path and cached in
 results/cache/vital-embeddings.npy.
 
@@ -91,7 +91,7 @@ def vital_embeddings() -> np.ndarray:
 
 
 def load_data(args) -> np.ndarray:
-    from knowledge_map.perf import clustered_matrix
+    from knowledge_map.devtools.perf import clustered_matrix
 
     if args.dataset == "vital":
         return vital_embeddings()
@@ -100,8 +100,8 @@ def load_data(args) -> np.ndarray:
 
 def run_side(args) -> dict:
     """One measurement in this process: fit, then trustworthiness; prints one JSON line."""
+    from knowledge_map.devtools.perf import peak_rss_bytes, timed
     from knowledge_map.metrics import trustworthiness
-    from knowledge_map.perf import peak_rss_bytes, timed
 
     data = load_data(args)
     rss_data = peak_rss_bytes()
@@ -148,7 +148,7 @@ def main(argv=None) -> dict:
         result = run_side(args)
         print(json.dumps(result))
         return result
-    from knowledge_map.perf import median, run_measured
+    from knowledge_map.devtools.perf import median, run_measured
 
     if args.dataset == "vital":
         vital_embeddings()  # embed once, outside any measurement

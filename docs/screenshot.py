@@ -16,7 +16,7 @@ import argparse
 import tempfile
 from pathlib import Path
 
-from knowledge_map.siteserver import CHROMIUM, CHROMIUM_ARGS, assemble_site, serve
+from knowledge_map.devtools.siteserver import CHROMIUM, CHROMIUM_ARGS, assemble_site, serve
 
 
 def main() -> None:

@@ -18,8 +18,11 @@ one module here so it can be unit-tested without Snakemake:
 - ``provenance`` versions, checksums, config hashes
 - ``sitedata``   the static site's data files
 - ``heatmap``    the knowledge estimate from quiz answers (same formula as site/js/heatmap.js)
-- ``siteserver`` assemble and serve a built site on loopback (tests, benchmark)
-- ``synthetic``  synthetic map data at any scale (benchmark, screenshot)
+- ``palette``    topic colours shared by the map figure and the site (site/js/render.js)
+- ``io``         JSON, file digests and atomic writes, one implementation each
+- ``corpus_check`` summarise a corpus and list every problem (``knowledge-map inspect``)
+- ``cluster/``   the SSH GPU dispatcher of the tensor profile, GPU slots, run progress
+- ``devtools/``  helpers for tests, benchmarks and docs (site server, synthetic data, timing)
 """
 
 __version__ = "0.1.0"

@@ -5,7 +5,7 @@
 - ``convert IN OUT.parquet``: validate a corpus and write it as Parquet
   (the safe way to stop depending on a pickle).
 - ``progress [WORKDIR] [--watch S]``: each shard's state, host, GPU, rate
-  and ETA during a run (:mod:`knowledge_map.progress`).
+  and ETA during a run (:mod:`knowledge_map.cluster.progress`).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from knowledge_map.errors import KnowledgeMapError
 
 
 def cmd_inspect(args: argparse.Namespace) -> int:
-    from knowledge_map.inspect import format_summary, load_for_inspection, summarise
+    from knowledge_map.corpus_check import format_summary, load_for_inspection, summarise
 
     records, source = load_for_inspection(args.path, args.allow_pickle)
     summary = summarise(records, source)
@@ -63,7 +63,7 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["progress"]:
-        from knowledge_map.progress import main as progress_main
+        from knowledge_map.cluster.progress import main as progress_main
 
         return progress_main(argv[1:])
     args = parser().parse_args(argv)

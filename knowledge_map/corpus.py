@@ -8,7 +8,6 @@ and the site all refer to articles by row.
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 import json
 import os
@@ -22,7 +21,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from knowledge_map.errors import KnowledgeMapError
-from knowledge_map.io import atomic_path, write_json
+from knowledge_map.io import atomic_path, sha256_file, write_json
 from knowledge_map.textsafety import string_problem
 
 CORPUS_COLUMNS = ("row", "id", "title", "url", "text", "topic")
@@ -251,15 +250,6 @@ def load_corpus(
         records = records[:limit]
     validate_records(records, str(file))
     return normalise(records)
-
-
-def sha256_file(path: str | os.PathLike) -> str:
-    """Hex SHA-256 of a file, streamed."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def write_corpus(table: pa.Table, path: str | os.PathLike) -> None:

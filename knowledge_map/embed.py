@@ -116,7 +116,7 @@ def embed_texts(
 class ProgressLog:
     """Log ``done/total, rate, ETA`` lines at most every ``interval`` seconds.
 
-    The lines go to the rule's log file, where ``knowledge_map.progress``
+    The lines go to the rule's log file, where ``knowledge_map.cluster.progress``
     (and a person with ``tail -f``) reads them: the log is the only record
     of a running shard's progress.
     """
@@ -145,7 +145,7 @@ def is_out_of_memory(error: BaseException) -> bool:
 def placement() -> str:
     """Where this job runs: host, SLURM job id and visible GPUs, as one log field list.
 
-    ``knowledge_map.progress`` shows it per shard, and the cluster tests
+    ``knowledge_map.cluster.progress`` shows it per shard, and the cluster tests
     check from it that every job got its own GPU.  ``KNOWLEDGE_MAP_HOST`` is
     the ssh alias the tensor profile sent the job to.
     """

@@ -24,14 +24,19 @@ PLAIN = {"parse_math": False, "usetex": False}
 
 
 def topic_colours(topics: list[str | None]) -> tuple[np.ndarray, list[tuple[str, Any]]]:
-    """One colour per topic from matplotlib's tab20, grey for articles without one."""
-    from matplotlib import colormaps
+    """Each article's colour, and the legend, as the site draws them.
 
-    names = sorted({t for t in topics if t})
-    palette = colormaps["tab20"]
-    lookup = {name: palette(i % 20) for i, name in enumerate(names)}
-    colours = np.array([lookup.get(t, (0.6, 0.6, 0.6, 1.0)) if t else (0.6, 0.6, 0.6, 1.0) for t in topics])
-    return colours, [(name, lookup[name]) for name in names]
+    Topic codes come from :func:`knowledge_map.sitedata.topic_codes` and
+    colours from :mod:`knowledge_map.palette`, the site's palette, so a topic
+    has one colour in the figure and on the page.
+    """
+    from knowledge_map.palette import hex_to_rgb, topic_colour
+    from knowledge_map.sitedata import topic_codes
+
+    codes, names = topic_codes(topics)
+    rgb = {int(code): hex_to_rgb(topic_colour(int(code), names)) for code in np.unique(codes)}
+    colours = np.array([rgb[int(code)] for code in codes]).reshape(-1, 3)
+    return colours, [(name, hex_to_rgb(topic_colour(i, names))) for i, name in enumerate(names)]
 
 
 def label_anchor(cell: dict[str, Any]) -> tuple[float, float]:

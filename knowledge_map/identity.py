@@ -24,6 +24,8 @@ import os
 from pathlib import Path
 from typing import Any
 
+from knowledge_map.io import sha256_file, write_json
+
 #: Shard attributes that must be equal in every shard of one matrix.
 IDENTITY_FIELDS = ("model", "model_sha256", "prompt", "max_seq_length", "dtype", "backend", "precision",
                    "corpus_sha256", "n_rows", "n_shards")
@@ -39,13 +41,10 @@ def file_sha256(path: str | os.PathLike, cache: dict[str, Any] | None = None) ->
     stamp = [stat.st_size, stat.st_ino, stat.st_mtime_ns]
     if cache is not None and cache.get(key, {}).get("stamp") == stamp:
         return cache[key]["sha256"]
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
+    digest = sha256_file(path)
     if cache is not None:
-        cache[key] = {"stamp": stamp, "sha256": digest.hexdigest()}
-    return digest.hexdigest()
+        cache[key] = {"stamp": stamp, "sha256": digest}
+    return digest
 
 
 def model_files(folder: str | os.PathLike) -> list[Path]:
@@ -74,10 +73,8 @@ def folder_sha256(folder: str | os.PathLike, cache_path: str | os.PathLike | Non
     for path in model_files(folder):
         digest.update(f"{path.relative_to(folder)}\0{file_sha256(path, cache)}\n".encode())
     if cache_path is not None:
-        Path(cache_path).parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(f"{cache_path}.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(cache, sort_keys=True))
-        os.replace(tmp, cache_path)
+        # Shard jobs running side by side share the cache.
+        write_json(cache_path, cache, indent=None, concurrent=True)
     return digest.hexdigest()
 
 

@@ -1,13 +1,16 @@
-"""Atomic writes: an interrupted job never leaves a file that looks complete.
+"""Atomic writes and file digests, one implementation each.
 
 Everything is written to a temporary name in the destination folder and
 renamed into place only once closed, so a SIGKILL, a full disk or an
-exception leaves either the previous file or nothing.
+exception leaves either the previous file or nothing: an interrupted job
+never leaves a file that looks complete.  Files are hashed with SHA-256,
+streamed in 1 MiB blocks.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 from collections.abc import Iterator
@@ -16,16 +19,20 @@ from typing import Any
 
 
 @contextlib.contextmanager
-def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+def atomic_path(path: str | os.PathLike, concurrent: bool = False) -> Iterator[Path]:
     """Yield a temporary sibling of ``path``; rename it to ``path`` on success.
 
     On any exception the temporary file is removed and ``path`` is untouched.
+    Temporary files left by killed writers are removed first, unless
+    ``concurrent`` (several processes may write ``path`` at once: a cache,
+    a job record), where another writer's file may still be live.
     """
     final = Path(path)
     final.parent.mkdir(parents=True, exist_ok=True)
-    # Left by a writer that was killed; Snakemake runs one job per output, so none is live.
-    for stale in final.parent.glob(f".{final.name}.tmp-*"):
-        stale.unlink(missing_ok=True)
+    if not concurrent:
+        # Left by a writer that was killed; Snakemake runs one job per output, so none is live.
+        for stale in final.parent.glob(f".{final.name}.tmp-*"):
+            stale.unlink(missing_ok=True)
     tmp = final.with_name(f".{final.name}.tmp-{os.getpid()}")
     try:
         yield tmp
@@ -37,8 +44,36 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
             tmp.unlink()
 
 
-def write_json(path: str | os.PathLike, data: Any) -> None:
-    """Write ``data`` as stable, human-readable JSON (sorted keys, UTF-8)."""
-    text = json.dumps(data, indent=1, sort_keys=True, ensure_ascii=False, allow_nan=False)
-    with atomic_path(path) as tmp:
+def write_json(path: str | os.PathLike, data: Any, indent: int | None = 1, concurrent: bool = False) -> None:
+    """Write ``data`` atomically as stable JSON (sorted keys, UTF-8).
+
+    Parameters
+    ----------
+    indent: int or None (optional, default=1)
+        Indentation; None writes one line (files a shell reads line by line).
+    concurrent: bool (optional, default=False)
+        Several processes may write ``path`` at once (see :func:`atomic_path`).
+    """
+    text = json.dumps(data, indent=indent, sort_keys=True, ensure_ascii=False, allow_nan=False)
+    with atomic_path(path, concurrent) as tmp:
         tmp.write_text(text + "\n", encoding="utf-8")
+
+
+def read_json(path: str | os.PathLike) -> Any:
+    """The JSON document in ``path`` (UTF-8)."""
+    with open(path, encoding="utf-8") as handle:
+        return json.load(handle)
+
+
+def hash_file(path: str | os.PathLike, digest: Any = None) -> Any:
+    """Feed a file's bytes, streamed in 1 MiB blocks, into ``digest`` (a new SHA-256 when None); return it."""
+    digest = hashlib.sha256() if digest is None else digest
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest
+
+
+def sha256_file(path: str | os.PathLike) -> str:
+    """Hex SHA-256 of a file's bytes."""
+    return hash_file(path).hexdigest()

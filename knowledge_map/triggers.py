@@ -17,6 +17,8 @@ import hashlib
 import importlib.util
 import os
 
+from knowledge_map.io import sha256_file
+
 #: Modules whose code decides the numbers in a shard file.
 EMBEDDING_MODULES = ("knowledge_map.embed", "knowledge_map.models", "knowledge_map.backends", "knowledge_map.corpus")
 
@@ -58,8 +60,4 @@ def embedding_code_digest(script: str | os.PathLike) -> str:
 
 def file_digest(path: str | os.PathLike) -> str:
     """Short SHA-256 of a file's bytes: a param standing for packaged data wherever it is installed."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()[:16]
+    return sha256_file(path)[:16]

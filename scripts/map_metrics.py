@@ -1,16 +1,12 @@
 """Rule map_metrics: map fidelity, placement, knowledge-list and label figures -> results/<model>/map/metrics.json."""
 
-import json
-
-import h5py
-
 from knowledge_map.corpus import read_corpus
 from knowledge_map.embed import embed_texts
-from knowledge_map.io import write_json
+from knowledge_map.io import read_json, write_json
 from knowledge_map.knowledge import read_lists
 from knowledge_map.label_quality import label_metrics
 from knowledge_map.mapping import read_coords
-from knowledge_map.merge import read_embeddings
+from knowledge_map.merge import read_attrs, read_embeddings
 from knowledge_map.metrics import map_metrics
 from knowledge_map.models import load_model, resolve_prompt
 from knowledge_map.questions import read_question_embeddings
@@ -23,8 +19,7 @@ def main(snakemake):
     topics = corpus.column("topic").to_pylist()
     xy, coord_attrs = read_coords(snakemake.input.coords)
     embeddings = read_embeddings(snakemake.input.embeddings)
-    with open(snakemake.input.questions, encoding="utf-8") as handle:
-        placed = json.load(handle)
+    placed = read_json(snakemake.input.questions)
     metrics = map_metrics(
         embeddings,
         xy,
@@ -36,17 +31,14 @@ def main(snakemake):
         question_embeddings=read_question_embeddings(snakemake.input.question_embeddings)[0],
     )
     metrics["knowledge_sparse_vs_full"] = read_lists(snakemake.input.knowledge_lists)[1]["sparse_vs_full"]
-    with h5py.File(snakemake.input.embeddings, "r") as h5:
-        shard_seconds = h5.attrs.get("shard_elapsed_seconds", [])
+    shard_seconds = read_attrs(snakemake.input.embeddings).get("shard_elapsed_seconds", [])
     metrics["timings_seconds"]["embed_shards_total"] = round(float(sum(shard_seconds)), 3)
     metrics["timings_seconds"]["umap"] = float(coord_attrs.get("elapsed_seconds", float("nan")))
     # Labels are few and short: embed them on the CPU, in float32, with the articles' model and prompt.
     model = load_model(snakemake.params.model, "cpu", "float32", snakemake.params.max_seq_length)
     prompt = resolve_prompt(snakemake.params.model, snakemake.params.prompt)
-    with open(snakemake.input.labels, encoding="utf-8") as handle:
-        labels = json.load(handle)
     metrics["labels"] = label_metrics(
-        labels, xy, embeddings, lambda texts: embed_texts(model, texts, 64, prompt), corpus.column("title").to_pylist()
+        read_json(snakemake.input.labels), xy, embeddings, lambda texts: embed_texts(model, texts, 64, prompt), corpus.column("title").to_pylist()
     )
     write_json(snakemake.output[0], metrics)
 

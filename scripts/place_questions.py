@@ -1,10 +1,8 @@
 """Rule place_questions: questions -> results/<model>/map/questions.json with x, y."""
 
-import h5py
-
 from knowledge_map.io import write_json
 from knowledge_map.mapping import read_coords
-from knowledge_map.merge import read_embeddings
+from knowledge_map.merge import read_embeddings, read_titles_ids
 from knowledge_map.placement import place_questions
 from knowledge_map.questions import attach_sources, load_questions, read_question_embeddings, source_rows
 from knowledge_map.workflow import run_rule
@@ -14,9 +12,7 @@ def main(snakemake):
     questions_path = snakemake.input.questions or None  # none: the packaged set
     questions = load_questions(questions_path)
     question_embeddings, _ = read_question_embeddings(snakemake.input.question_embeddings)
-    with h5py.File(snakemake.input.embeddings, "r") as h5:
-        titles = h5["titles"].asstr()[()].tolist()
-        ids = h5["ids"].asstr()[()].tolist()
+    titles, ids = read_titles_ids(snakemake.input.embeddings)
     # Source articles by id, or by a title only one article has (refused when ambiguous).
     rows = source_rows(questions, ids, titles, str(questions_path or "the packaged questions"))
     embeddings = read_embeddings(snakemake.input.embeddings)

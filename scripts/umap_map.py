@@ -3,25 +3,22 @@
 import json
 import time
 
-import h5py
-
 from knowledge_map.mapping import fit_umap, normalise_coords, save_reducer, write_coords
-from knowledge_map.merge import read_embeddings
+from knowledge_map.merge import read_embeddings, read_titles_ids
 from knowledge_map.provenance import provenance
 from knowledge_map.workflow import run_rule
 
 
 def main(snakemake):
     embeddings = read_embeddings(snakemake.input[0])
-    with h5py.File(snakemake.input[0], "r") as h5:
-        ids = h5["ids"][()]
+    _, ids = read_titles_ids(snakemake.input[0])
     started = time.monotonic()
     reducer, raw = fit_umap(embeddings, **snakemake.params.umap)
     xy, bounds = normalise_coords(raw)
     attrs = {"umap": json.dumps(snakemake.params.umap, sort_keys=True),
              "provenance": json.dumps(provenance(snakemake.config), sort_keys=True),
              "elapsed_seconds": round(time.monotonic() - started, 3)}
-    write_coords(snakemake.output.coords, raw, xy, ids.astype(object), bounds, attrs)
+    write_coords(snakemake.output.coords, raw, xy, ids, bounds, attrs)
     save_reducer(reducer, snakemake.output.reducer)
 
 

@@ -10,14 +10,16 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import yaml
+from daemons import snakemake_command
 
 REPO = Path(__file__).resolve().parents[1]
+#: Test scenarios, one folder each with its config.yaml (see config/README.md).
+SCENARIOS = REPO / ".test"
 #: The hostile-shell title creates PWNED and deletes CANARY if it ever reaches a shell; it never
 #: names anything a test run could miss (an earlier version said `rm -rf ~`).
 PWNED = "/tmp/pwned"
@@ -73,14 +75,21 @@ def write_jsonl(path: Path, records: list) -> Path:
     return path
 
 
+def scenario_config(name: str) -> dict:
+    """``.test/<name>/config.yaml`` with its file paths made absolute (the tests run Snakemake in other folders)."""
+    config = yaml.safe_load((SCENARIOS / name / "config.yaml").read_text())
+    if config.get("corpus", {}).get("path"):
+        config["corpus"]["path"] = str(REPO / config["corpus"]["path"])
+    for key in ("questions", "responses"):
+        if config.get(key):
+            config[key] = str(REPO / config[key])
+    return config
+
+
 def small_config(corpus_path: Path, **overrides) -> dict:
-    config = {
-        # The small corpus is a slice of the vital articles: credited as such.
-        "corpus": {"source": "file", "path": str(corpus_path), "attribution": WIKIPEDIA_ATTRIBUTION},
-        "shards": 3,
-        "labels": {"levels": [3, 6]},
-        "metrics": {"sample": 1000},
-    }
+    """The small-file scenario's config (``.test/small-file``) on ``corpus_path``, top-level keys replaced by ``overrides``."""
+    config = scenario_config("small-file")
+    config["corpus"]["path"] = str(corpus_path)
     config.update(overrides)
     return config
 
@@ -89,12 +98,11 @@ def run_snakemake(workdir: Path, config: dict | None = None, *args: str, check: 
                   timeout: float = 1200) -> subprocess.CompletedProcess:
     """Run the real workflow in ``workdir`` with ``config`` written to workdir/test-config.yaml."""
     workdir.mkdir(parents=True, exist_ok=True)
-    # Targets and flags go before --configfile, which takes every word after it.
-    command = [sys.executable, "-m", "snakemake", *args, "-s", str(REPO / "Snakefile"), "-d", str(workdir), "-c2"]
+    config_path = None
     if config is not None:
         config_path = workdir / "test-config.yaml"
         config_path.write_text(yaml.safe_dump(config))
-        command += ["--configfile", str(config_path)]
+    command = snakemake_command(workdir, *args, "-c2", configfile=config_path)
     env = {**os.environ, "PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", "")}
     result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=timeout)
     if check and result.returncode != 0:
@@ -103,9 +111,9 @@ def run_snakemake(workdir: Path, config: dict | None = None, *args: str, check: 
 
 
 @pytest.fixture(scope="session")
-def small_corpus(tmp_path_factory) -> Path:
-    """A JSONL corpus of ~200 real articles (see module docstring)."""
-    return write_jsonl(tmp_path_factory.mktemp("corpus") / "small.jsonl", small_corpus_records())
+def small_corpus() -> Path:
+    """The small slice as a JSONL corpus, ~200 real articles (see module docstring): the small-file scenario's file."""
+    return SCENARIOS / "small-file" / "corpus.jsonl"
 
 
 def write_responses(path: Path, learners: int = 8, sessions: int = 2, seed: int = 11) -> Path:

@@ -86,8 +86,14 @@ def stop(process: subprocess.Popen) -> None:
             process.wait()
 
 
-def snakemake_command(workdir: Path, *args: str) -> list[str]:
-    return [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "-d", str(workdir), *args]
+def snakemake_command(workdir: Path, *args: str, configfile: Path | None = None,
+                      snakefile: Path = REPO / "Snakefile") -> list[str]:
+    """The one Snakemake command line of the tests: ``snakefile`` run in ``workdir`` with ``args``.
+
+    ``--configfile`` comes last, because it takes every word after it.
+    """
+    command = [sys.executable, "-m", "snakemake", "-s", str(snakefile), "-d", str(workdir), *args]
+    return command + (["--configfile", str(configfile)] if configfile is not None else [])
 
 
 def repo_env(**extra: str) -> dict:

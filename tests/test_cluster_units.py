@@ -14,10 +14,11 @@ import tomllib
 import yaml
 from daemons import REPO
 
+from knowledge_map.cluster.gpu_slots import acquire_slots, busy_slots
+from knowledge_map.cluster.hosts import choose_host, parse_hosts
+from knowledge_map.cluster.jobscript import map_path, parse_jobscript, rewrite_command
+from knowledge_map.cluster.progress import collect, parse_shard_log, parse_snakemake_log, render
 from knowledge_map.errors import KnowledgeMapError
-from knowledge_map.gpu_slots import acquire_slots, busy_slots
-from knowledge_map.progress import collect, parse_shard_log, parse_snakemake_log, render
-from knowledge_map.tensor import choose_host, map_path, parse_hosts, parse_jobscript, rewrite_command
 from knowledge_map.triggers import source_digest
 
 JOBSCRIPT = """#!/bin/sh
@@ -46,7 +47,7 @@ def test_slots_are_distinct_and_released_with_their_fds(tmp_path):
 
 def test_slot_is_freed_when_its_holder_is_sigkilled(tmp_path):
     """The kernel drops a flock with the last fd: a SIGKILLed job leaves no stale GPU claim."""
-    code = f"from knowledge_map.gpu_slots import acquire_slots; import time; acquire_slots({str(tmp_path)!r}, 1); " \
+    code = f"from knowledge_map.cluster.gpu_slots import acquire_slots; import time; acquire_slots({str(tmp_path)!r}, 1); " \
            "print('held', flush=True); time.sleep(60)"
     holder = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True,
                               env={**os.environ, "PYTHONPATH": str(REPO)})
@@ -110,6 +111,7 @@ def test_jobscript_paths_move_to_the_job_folder_and_mirror():
 # -- progress --------------------------------------------------------------------------------------
 
 
+@pytest.mark.e2e
 def test_progress_reads_a_finished_run(workflow_run):
     """A complete run shows every shard done with its host and article count."""
     models = collect(workflow_run)
@@ -136,8 +138,9 @@ def test_snakemake_log_states_last_event_wins():
     assert parse_snakemake_log(log) == {"0001": "failed", "0002": "done", "0003": "running"}
 
 
+@pytest.mark.e2e
 def test_progress_command_runs(workflow_run):
-    result = subprocess.run([sys.executable, "-m", "knowledge_map.progress", str(workflow_run)],
+    result = subprocess.run([sys.executable, "-m", "knowledge_map.cluster.progress", str(workflow_run)],
                             env={**os.environ, "PYTHONPATH": str(REPO)}, capture_output=True, text=True)
     assert result.returncode == 0 and "0002   done" in result.stdout
 
@@ -174,21 +177,35 @@ def test_conda_env_pins_equal_pyproject(env):
         assert spec == project[name], f"envs/{env}.yaml: {spec!r} but pyproject.toml pins {project[name]!r}"
 
 
+#: Functions whose lazy imports run only on the embedding side (rules/common.smk, embed_shard): the model's files.
+#: Scripts of other rules import their module for other functions and never call these.
+EMBEDDING_SIDE_ONLY = {("knowledge_map/identity.py", "model_folder"), ("knowledge_map/identity.py", "model_trigger")}
+
+
 def third_party_imports(path: Path, seen: set[Path]) -> set[str]:
-    """Top-level third-party modules ``path`` imports, following knowledge_map imports (also inside functions)."""
+    """Top-level third-party modules ``path`` imports, following knowledge_map imports (also inside functions,
+    except those of :data:`EMBEDDING_SIDE_ONLY`)."""
     import ast
 
     if path in seen:
         return set()
     seen.add(path)
+    relative = path.relative_to(REPO).as_posix()
     found: set[str] = set()
-    for node in ast.walk(ast.parse(path.read_text())):
+    todo = [ast.parse(path.read_text())]
+    while todo:
+        node = todo.pop()
+        if isinstance(node, ast.FunctionDef) and (relative, node.name) in EMBEDDING_SIDE_ONLY:
+            continue
+        todo.extend(ast.iter_child_nodes(node))
         names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
             [node.module] if isinstance(node, ast.ImportFrom) and node.module and not node.level else []
         for name in names:
             top = name.split(".")[0]
             if top == "knowledge_map":
                 module = REPO / (name.replace(".", "/") + ".py")
+                if not module.exists():
+                    module = REPO / name.replace(".", "/") / "__init__.py"
                 if module.exists():
                     found |= third_party_imports(module, seen)
             elif top not in sys.stdlib_module_names and top != "snakemake":
@@ -196,16 +213,65 @@ def third_party_imports(path: Path, seen: set[Path]) -> set[str]:
     return found
 
 
+def rule_directives(text: str) -> dict[str, dict[str, str]]:
+    """Each rule's one-value directives (``conda``, ``script``, ...) from a snakefmt-formatted rules file."""
+    rules: dict[str, dict[str, str]] = {}
+    for block in re.split(r"^(?=rule \w+:)", text, flags=re.M):
+        name = re.match(r"rule (\w+):", block)
+        if name:
+            rules[name.group(1)] = dict(re.findall(r'^    (\w+):\n        "([^"\n]+)"\n', block, flags=re.M))
+    return rules
+
+
+def test_rule_parser_finds_every_rule_and_its_directives():
+    """Every rule of rules/*.smk is found, and every rule with a script has a conda env."""
+    text = "\n".join(path.read_text() for path in sorted((REPO / "rules").glob("*.smk")))
+    rules = rule_directives(text)
+    assert len(rules) == len(re.findall(r"^rule \w+:", text, flags=re.M)) >= 14
+    with_script = {name: d for name, d in rules.items() if "script" in d}
+    assert len(with_script) >= 14
+    for name, directives in with_script.items():
+        assert directives.get("conda", "").startswith("../envs/"), f"rule {name} has a script but no conda env"
+
+
+def normalised(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def installed_closure(names: set[str]) -> set[str]:
+    """``names`` and every distribution they require, transitively (extras left out), as installed here."""
+    from importlib.metadata import PackageNotFoundError, requires
+
+    found, todo = set(), [normalised(n) for n in names]
+    while todo:
+        name = todo.pop()
+        if name in found:
+            continue
+        found.add(name)
+        try:
+            requirements = requires(name) or []
+        except PackageNotFoundError:
+            continue
+        todo += [normalised(re.match(r"[A-Za-z0-9_.-]+", r).group(0)) for r in requirements if "extra ==" not in r]
+    return found
+
+
 def test_each_rule_env_provides_what_its_script_imports():
-    """The conda env of every rule covers the third-party imports of its script and the package code it calls."""
+    """The conda env of every rule (what it lists and what that installs) covers the third-party imports of its
+    script and of the package code it calls."""
     from importlib.metadata import packages_distributions
 
     distributions = packages_distributions()
-    for rules in (REPO / "rules").glob("*.smk"):
-        for env, script in re.findall(r'conda:\n\s+"\.\./envs/(\w+)\.yaml"\n\s+script:\n\s+"\.\./(\S+)"',
-                                      rules.read_text()):
-            specs = env_specs(REPO / f"envs/{env}.yaml")
-            provided = {re.split(r"[=<>!~ ]", s, maxsplit=1)[0].lower() for s in specs}
-            for module in third_party_imports(REPO / script, set()):
-                dists = {d.lower() for d in distributions.get(module, [module])}
-                assert dists & provided, f"{script} imports {module} but envs/{env}.yaml has none of {dists}"
+    problems = []
+    for rules in sorted((REPO / "rules").glob("*.smk")):
+        for name, directives in rule_directives(rules.read_text()).items():
+            if "script" not in directives:
+                continue
+            env, script = directives["conda"], directives["script"].removeprefix("../")
+            specs = env_specs(REPO / env.removeprefix("../"))
+            provided = installed_closure({re.split(r"[=<>!~ ]", s, maxsplit=1)[0] for s in specs})
+            for module in sorted(third_party_imports(REPO / script, set())):
+                dists = {normalised(d) for d in distributions.get(module, [module])}
+                if not dists & provided:
+                    problems.append(f"rule {name}: {script} imports {module} but {env} does not install {dists}")
+    assert not problems, "\n".join(problems)

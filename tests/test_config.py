@@ -8,7 +8,7 @@ import pytest
 import yaml
 from conftest import REPO
 
-from knowledge_map.config import validate_config
+from knowledge_map.config import schema, validate_config
 from knowledge_map.errors import KnowledgeMapError
 
 
@@ -53,3 +53,14 @@ def test_bad_config_names_the_key(change, message):
             config[key] = value
     with pytest.raises(KnowledgeMapError, match=message):
         validate_config(config)
+
+
+def test_allowed_model_values_are_the_schemas():
+    """models.py's lists of allowed values are the schema's enums (the schema is the source)."""
+    from knowledge_map import models
+
+    properties = schema()["properties"]["model"]["properties"]
+    for key, allowed in (("device", models.DEVICES), ("dtype", models.DTYPES), ("backend", models.BACKENDS),
+                         ("cpu_precision", models.CPU_PRECISIONS)):
+        assert tuple(properties[key]["enum"]) == allowed, f"model.{key}: schema {properties[key]['enum']} vs models.py"
+

@@ -49,6 +49,7 @@ def ov_cache(tmp_path_factory):
     return str(tmp_path_factory.mktemp("ov-cache"))
 
 
+@pytest.mark.slow  # OpenVINO conversions and model runs
 @pytest.mark.parametrize(
     ("backend", "precision"),
     [("torch", "float32"), ("torch", "bfloat16"), ("openvino", "float32"), ("openvino", "bfloat16")],
@@ -61,6 +62,7 @@ def test_every_fast_path_matches_the_float32_reference(model, texts, reference, 
     assert encoder.describe()["precision"].startswith(precision)
 
 
+@pytest.mark.slow  # OpenVINO conversions and model runs
 def test_default_cpu_path_is_deterministic_and_in_input_order(model, texts, ov_cache):
     backend = resolve_backend("auto", "cpu")
     encoder = make_encoder(model, "cpu", backend, resolve_cpu_precision("auto"), cache_dir=ov_cache)
@@ -70,6 +72,7 @@ def test_default_cpu_path_is_deterministic_and_in_input_order(model, texts, ov_c
     np.testing.assert_allclose(reversed_order, first, atol=2e-3)
 
 
+@pytest.mark.slow  # OpenVINO conversions and model runs
 def test_openvino_conversion_is_cached_and_reused(model, texts, tmp_path):
     sha = weights_sha256(resolve_model_path("all-MiniLM-L6-v2"))
     first = OpenVINOEncoder(model, "float32", 2, sha, str(tmp_path))
@@ -81,6 +84,7 @@ def test_openvino_conversion_is_cached_and_reused(model, texts, tmp_path):
     assert a.tobytes() == embed_texts(model, texts[:8], 8, encoder=second).tobytes()
 
 
+@pytest.mark.slow  # OpenVINO conversions and model runs
 def test_a_conversion_that_disagrees_with_pytorch_is_refused(model, monkeypatch):
     monkeypatch.setattr(backends, "CONVERSION_MIN_COSINE", 1.5)
     with pytest.raises(KnowledgeMapError, match="set model.backend: torch"):
@@ -117,6 +121,7 @@ def test_torch_encoder_autocasts_only_when_asked(model):
     assert isinstance(plain, TorchEncoder) and plain.describe()["precision"] == "float32"
 
 
+@pytest.mark.e2e
 def test_shards_record_the_engine_they_ran_on(workflow_run):
     shards = sorted((workflow_run / "results" / "all-MiniLM-L6-v2" / "shards").glob("shard-*.h5"))
     assert shards

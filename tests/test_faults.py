@@ -11,10 +11,10 @@ import os
 import resource
 import signal
 import subprocess
-import sys
 
 import pytest
-from conftest import MODEL_SLUG, REPO, run_snakemake, small_config
+from conftest import MODEL_SLUG, run_snakemake, small_config
+from daemons import REPO, snakemake_command
 
 pytestmark = pytest.mark.e2e
 MERGED = f"results/{MODEL_SLUG}/embeddings.h5"
@@ -73,8 +73,7 @@ def test_full_disk_during_the_merge_keeps_the_shards_and_writes_nothing_half(mer
     (workdir / MERGED).unlink()
     before = shard_state(workdir)
     assert max(len(b) for _, b in before) < merged_size // 2
-    command = [sys.executable, "-m", "snakemake", MERGED, "-s", str(REPO / "Snakefile"), "-d", str(workdir), "-c1",
-               "--configfile", str(workdir / "test-config.yaml")]
+    command = snakemake_command(workdir, MERGED, "-c1", configfile=workdir / "test-config.yaml")
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=600,
                             preexec_fn=limit_file_size(merged_size // 2))

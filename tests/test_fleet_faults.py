@@ -2,7 +2,7 @@
 
 The hosts are aliases of one real loopback sshd (``tensor02``), a closed port
 (``tensor01``: connection refused) and a socket that accepts and never
-answers (``tensor-hung``).  Jobs go through ``python -m knowledge_map.tensor``,
+answers (``tensor-hung``).  Jobs go through ``python -m knowledge_map.cluster``,
 the commands the ``tensor`` profile runs.
 """
 
@@ -24,11 +24,13 @@ import pytest
 import yaml
 from daemons import REPO, free_port, start_sshd, stop, wait_for
 
+from knowledge_map.cluster.gpu_slots import acquire_slots, busy_slots
+from knowledge_map.cluster.hosts import load_hosts
+from knowledge_map.cluster.remote import on_host, rsync
 from knowledge_map.errors import KnowledgeMapError
-from knowledge_map.gpu_slots import acquire_slots, busy_slots
-from knowledge_map.tensor import load_hosts, on_host, rsync
 
 needs_sshd = pytest.mark.skipif(not shutil.which("sshd"), reason="needs openssh-server")
+pytestmark = pytest.mark.slow  # real sshd, hosts that time out, jobs that run
 
 
 @pytest.fixture(scope="module")
@@ -90,7 +92,7 @@ def jobscript(folder: Path, jobid: int) -> Path:
 
 
 def tensor(workdir: Path, hosts: Path, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "knowledge_map.tensor", "--hosts", str(hosts), *args], cwd=workdir,
+    return subprocess.run([sys.executable, "-m", "knowledge_map.cluster", "--hosts", str(hosts), *args], cwd=workdir,
                           capture_output=True, text=True, timeout=timeout, env={**os.environ, "PYTHONPATH": str(REPO)})
 
 
@@ -201,7 +203,7 @@ def test_a_strict_umask_does_not_lock_other_users_out_of_a_gpu():
         finally:
             os.umask(previous)
         assert {stat.S_IMODE((slots / f"gpu-{i}.lock").stat().st_mode) for i in range(2)} == {0o644}
-        code = (f"from knowledge_map.gpu_slots import acquire_slots; "
+        code = (f"from knowledge_map.cluster.gpu_slots import acquire_slots; "
                 f"print(sorted(acquire_slots({str(slots)!r}, 2, wanted=2, timeout=5)))")
         result = as_nobody(code, str(slots))
         assert result.returncode == 0 and result.stdout.strip() == "[0, 1]", result.stderr
@@ -221,7 +223,7 @@ def test_an_unusable_lock_is_a_one_line_error_naming_it(tmp_path):
         lock = slots / "gpu-0.lock"
         lock.touch(mode=0o600)
         os.chmod(lock, 0o600)
-        code = (f"import sys; from knowledge_map.gpu_slots import main; "
+        code = (f"import sys; from knowledge_map.cluster.gpu_slots import main; "
                 f"sys.exit(main(['--job-dir', {str(job)!r}, '--slots-dir', {str(slots)!r}, '--n-gpus', '1', "
                 f"'--host', 'h', '--', 'true']))")
         result = as_nobody(code, str(job))

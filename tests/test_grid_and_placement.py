@@ -8,7 +8,6 @@ import pytest
 from knowledge_map.embed import l2_normalise
 from knowledge_map.grid import cell_center, cell_index
 from knowledge_map.placement import (
-    hit_at_k,
     nearest_by_cosine,
     place_on_map,
     place_questions,
@@ -69,12 +68,9 @@ def test_near_ties_put_the_question_inside_the_main_group_not_between_groups():
     assert np.linalg.norm(placed[0] - [0.207, 0.207]) < 0.02
 
 
-def test_rank_and_hit_at_k():
+def test_rank_of():
     assert rank_of(2, np.array([0.1, 0.9, 0.5]), higher_is_closer=True) == 2
     assert rank_of(0, np.array([0.1, 0.9, 0.5]), higher_is_closer=False) == 1
-    neighbours = np.array([[3, 1, 2], [0, 1, 2]])
-    assert hit_at_k(neighbours, np.array([1, 5]), 2) == 0.5
-    assert hit_at_k(neighbours, np.array([1, -1]), 1) == 0.0
 
 
 def test_place_questions_reports_ranks_in_both_spaces():

@@ -62,6 +62,7 @@ SCRIPT = textwrap.dedent("""
 """)
 
 
+@pytest.mark.slow
 def test_two_hub_models_never_share_a_converted_network(tmp_path):
     """fake/c embeds with its own conversion, not fake/a's (they used to share one cache entry)."""
     import numpy as np

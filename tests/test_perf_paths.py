@@ -7,8 +7,7 @@ import pickle
 import numpy as np
 import pytest
 
-from knowledge_map.mapping import EXACT_KNN_ROWS, ProjectedUMAP, fit_umap, nearest_neighbours, pca_fit, pca_transform
-from knowledge_map.perf import (
+from knowledge_map.devtools.perf import (
     clustered_matrix,
     cpu_clock_ghz,
     cpu_peak_flops,
@@ -17,6 +16,7 @@ from knowledge_map.perf import (
     peak_rss_bytes,
     run_measured,
 )
+from knowledge_map.mapping import EXACT_KNN_ROWS, ProjectedUMAP, fit_umap, nearest_neighbours, pca_fit, pca_transform
 
 
 def test_pca_matches_the_singular_value_decomposition():
@@ -41,6 +41,7 @@ def test_pca_signs_are_fixed_so_the_projection_is_reproducible():
     assert (components[rows, np.abs(components).argmax(axis=1)] > 0).all()
 
 
+@pytest.mark.slow
 def test_fit_umap_with_pca_is_deterministic_and_transforms_new_points():
     x = clustered_matrix(400, 64, clusters=4, subspace=3, seed=3)
     reducer, coords = fit_umap(x, 10, 0.1, "cosine", 42, pca_dims=8, n_epochs=30)
@@ -51,6 +52,7 @@ def test_fit_umap_with_pca_is_deterministic_and_transforms_new_points():
     assert restored.transform(x[:5]).shape == (5, 2)
 
 
+@pytest.mark.slow
 def test_fit_umap_without_pca_keeps_the_input():
     x = clustered_matrix(200, 16, clusters=3, subspace=2, seed=4)
     reducer, coords = fit_umap(x, 10, 0.1, "cosine", 42, pca_dims=None, n_epochs=20)
@@ -72,7 +74,7 @@ def test_attention_width_counts_heads_times_head_size():
     """Qwen3-0.6B computes attention over 16 heads x 128 = 2,048, not its hidden size of 1,024; BERT-likes over hidden."""
     from types import SimpleNamespace
 
-    from knowledge_map.perf import attention_width
+    from knowledge_map.devtools.perf import attention_width
 
     qwen3 = SimpleNamespace(num_attention_heads=16, head_dim=128, hidden_size=1024)
     minilm = SimpleNamespace(num_attention_heads=12, hidden_size=384)
@@ -107,6 +109,7 @@ def test_run_measured_reads_the_last_json_line_and_reports_failures():
         run_measured(["-c", "raise SystemExit(3)"])
 
 
+@pytest.mark.slow
 def test_fit_umap_with_own_nn_descent_settings_is_deterministic_and_accurate():
     x = clustered_matrix(EXACT_KNN_ROWS + 400, 24, clusters=6, subspace=3, seed=6)
     knn = {"n_trees": 4, "n_iters": 3, "max_candidates": 12}

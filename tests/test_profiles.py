@@ -9,6 +9,7 @@ import yaml
 from conftest import MODEL_SLUG, small_config
 from daemons import REPO, repo_env, snakemake_command
 
+pytestmark = pytest.mark.e2e  # dry runs and a run of Snakemake
 PROFILES = ("local", "mac", "slurm", "tensor")
 #: The README's install line, run as written.
 INSTALL = ("mkdir -p ~/.config/snakemake && "
@@ -25,7 +26,7 @@ def test_dry_run_resolves_every_target(profile, tmp_path, small_corpus):
     """``snakemake -n --profile profiles/<name>`` from the repo root plans every shard and the map."""
     (tmp_path / "c.yaml").write_text(yaml.safe_dump(small_config(small_corpus)))
     result = subprocess.run(
-        snakemake_command(tmp_path, "-n", "--profile", f"profiles/{profile}", "--configfile", str(tmp_path / "c.yaml")),
+        snakemake_command(tmp_path, "-n", "--profile", f"profiles/{profile}", configfile=tmp_path / "c.yaml"),
         cwd=REPO, env=repo_env(), capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     out = result.stdout + result.stderr
@@ -45,7 +46,7 @@ def test_installed_profiles_work_by_name(tmp_path, small_corpus):
     (tmp_path / "c.yaml").write_text(yaml.safe_dump(small_config(small_corpus)))
     for profile in PROFILES:
         result = subprocess.run(
-            [*snakemake_command(tmp_path, "-n", "-q", "--profile", profile, "--configfile", str(tmp_path / "c.yaml"))],
+            [*snakemake_command(tmp_path, "-n", "-q", "--profile", profile, configfile=tmp_path / "c.yaml")],
             cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
         assert result.returncode == 0, (profile, result.stderr[-2000:])
         assert f"Using profile {profile} " in result.stdout + result.stderr
@@ -58,7 +59,7 @@ def test_mac_profile_without_mps_stops_with_a_clear_error(tmp_path, small_corpus
     target = f"results/{MODEL_SLUG}/shards/shard-0000.h5"
     result = subprocess.run(
         [*snakemake_command(tmp_path, target, "-j1", "--profile", "profiles/mac", "--retries", "0",
-                            "--configfile", str(tmp_path / "c.yaml"))],
+                            configfile=tmp_path / "c.yaml")],
         cwd=REPO, env=repo_env(), capture_output=True, text=True, timeout=600)
     assert result.returncode != 0
     assert "knowledge-map error: model.device is 'mps' but this machine has no Apple MPS device" in result.stderr

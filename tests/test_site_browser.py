@@ -16,10 +16,10 @@ import numpy as np
 import pytest
 from conftest import HOSTILE_ARTICLES
 
+from knowledge_map.devtools.siteserver import CHROMIUM, CHROMIUM_ARGS, assemble_site, serve
 from knowledge_map.grid import cell_center, cell_index
 from knowledge_map.heatmap import heat_raster
 from knowledge_map.knowledge import NeighbourLists, Settings, state_from_lists
-from knowledge_map.siteserver import CHROMIUM, CHROMIUM_ARGS, assemble_site, serve
 
 pytestmark = [pytest.mark.browser, pytest.mark.e2e]
 
@@ -69,6 +69,10 @@ class MapPage:
 
     def js(self, expression, arg=None):
         return self.page.evaluate(expression, arg)
+
+    def drawn(self):
+        """Wait until the frames requested so far have been drawn (two animation frames)."""
+        self.page.evaluate("() => new Promise((done) => requestAnimationFrame(() => requestAnimationFrame(done)))")
 
     def map_box(self):
         return self.page.locator("#map").bounding_box()
@@ -143,7 +147,7 @@ def answer_current(page, right):
 
 def test_page_loads_without_console_errors(map_page, site):
     page = map_page()
-    page.page.wait_for_timeout(300)
+    page.drawn()
     manifest = json.loads((site[1] / "manifest.json").read_text())
     assert page.errors == []
     assert page.js("km.state.points.n") == manifest["count"] == len(titles(site))
@@ -265,8 +269,9 @@ def test_share_link_reproduces_the_state_and_reset_clears_it(map_page, site):
     answer_current(page, False)
     box = page.map_box()
     page.page.mouse.move(box["x"] + box["width"] / 3, box["y"] + box["height"] / 3)
+    zoom = page.js("km.view.zoom")
     page.page.mouse.wheel(0, -400)
-    page.page.wait_for_timeout(100)
+    page.page.wait_for_function(f"km.view.zoom > {zoom}")
     page.page.locator("#share-button").click()
     link = page.page.locator("#share-url").input_value()
     assert "#a=" in link
@@ -278,7 +283,8 @@ def test_share_link_reproduces_the_state_and_reset_clears_it(map_page, site):
 
     again = map_page(link[len(site[0]) :])  # a fresh page opened from the link
     again.page.mouse.move(1, 1)
-    again.page.wait_for_timeout(200)
+    again.page.wait_for_function("km.state.hover === -1")
+    again.drawn()
     assert again.js(state) == original
     np.testing.assert_allclose(again.js(view), original_view, rtol=1e-6, atol=1e-7)
     assert again.page.locator("#quiz-progress").text_content() == page.page.locator("#quiz-progress").text_content()
@@ -296,7 +302,7 @@ def test_share_link_reproduces_the_state_and_reset_clears_it(map_page, site):
 
 def test_hostile_titles_are_shown_as_text_and_run_nothing(map_page, site):
     page = map_page()
-    for title, query in ((HOSTILE_HTML, "<img"), (HOSTILE_SHELL, "$(touch"), (RTL_TITLE, "القاهرة")):
+    for title, query in ((HOSTILE_SHELL, "$(touch"), (RTL_TITLE, "القاهرة"), (HOSTILE_HTML, "<img")):
         row = titles(site).index(title)
         page.page.locator("#search-input").fill(query)
         result = page.page.locator(f"#search-results button[data-row='{row}']")
@@ -306,8 +312,12 @@ def test_hostile_titles_are_shown_as_text_and_run_nothing(map_page, site):
         page.page.wait_for_function(f"!km.state.flying && km.state.highlight === {row}")
         assert page.page.locator("#card-title").text_content() == title
     save("hostile.png", page.page.screenshot())
+    # The HTML title, centred by the last search, shown again by hovering it (the card unpinned first).
+    page.page.locator("#card-close").click()
     page.page.mouse.move(*page.page_xy(titles(site).index(HOSTILE_HTML)))
-    page.page.wait_for_timeout(300)
+    page.page.wait_for_function("km.state.hover >= 0")
+    page.page.locator("#card").wait_for(state="visible")
+    page.drawn()
     assert page.js("document.querySelectorAll('img').length") == 0
     assert page.dialogs == [] and page.errors == []
 

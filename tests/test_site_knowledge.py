@@ -11,10 +11,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from knowledge_map.devtools.siteserver import CHROMIUM, CHROMIUM_ARGS, SITE_DIR, serve
 from knowledge_map.heatmap import heat_raster
 from knowledge_map.knowledge import Settings, neighbour_lists, state_from_lists
 from knowledge_map.selection import next_question, question_gain, reading_list
-from knowledge_map.siteserver import CHROMIUM, CHROMIUM_ARGS, SITE_DIR, serve
 
 pytestmark = pytest.mark.browser
 

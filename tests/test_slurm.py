@@ -12,7 +12,7 @@ import yaml
 from conftest import MODEL_SLUG, small_config
 from daemons import REPO, embeddings, snakemake_command, start_slurm, stop_slurm
 
-pytestmark = [pytest.mark.slurm,
+pytestmark = [pytest.mark.slurm, pytest.mark.e2e,
               pytest.mark.skipif(not shutil.which("slurmctld"), reason="needs slurm-wlm and munge")]
 TARGET = f"results/{MODEL_SLUG}/embeddings.h5"
 
@@ -33,7 +33,7 @@ def test_slurm_profile_runs_every_embed_job_as_a_slurm_job_with_a_gpu(tmp_path, 
     command = snakemake_command(
         workdir, TARGET, "--profile", str(REPO / "profiles" / "slurm"), "-j4", "--slurm-status-command", "squeue",
         "--slurm-no-account", "--slurm-init-seconds-before-status-checks", "2",
-        "--seconds-between-status-checks", "2", "--configfile", str(workdir / "test-config.yaml"))
+        "--seconds-between-status-checks", "2", configfile=workdir / "test-config.yaml")
     env = {**slurm, "PYTHONPATH": str(REPO)}
     result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=900)
     output = result.stdout + result.stderr

@@ -31,7 +31,7 @@ from daemons import (
     wait_for,
 )
 
-pytestmark = [pytest.mark.ssh, pytest.mark.skipif(not shutil.which("sshd"), reason="needs openssh-server")]
+pytestmark = [pytest.mark.ssh, pytest.mark.e2e, pytest.mark.skipif(not shutil.which("sshd"), reason="needs openssh-server")]
 HOSTS = ("tensor01", "tensor02")
 TARGET = f"results/{MODEL_SLUG}/embeddings.h5"
 
@@ -74,7 +74,7 @@ def started(record: dict) -> dict | None:
 def run_tensor(workdir: Path, profile: Path, *extra: str) -> subprocess.Popen:
     command = snakemake_command(workdir, TARGET, "--profile", str(profile), "-j4", "--retries", "0",
                                 "--seconds-between-status-checks", "1", *extra,
-                                "--configfile", str(workdir / "test-config.yaml"))
+                                configfile=workdir / "test-config.yaml")
     return subprocess.Popen(command, env=repo_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             start_new_session=True)
 
@@ -165,7 +165,7 @@ def test_tensor_profile_over_ssh_kill_one_shard_and_rerun_it(tmp_path, tensor_pr
 
 def test_ctrl_c_cancels_remote_jobs(tmp_path, tensor_profile, small_corpus):
     """SIGINT to Snakemake kills the remote jobs and frees their GPU slots."""
-    from knowledge_map.gpu_slots import busy_slots
+    from knowledge_map.cluster.gpu_slots import busy_slots
 
     workdir = tmp_path / "work"
     workdir.mkdir()

@@ -17,7 +17,7 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 
-SITE_DIR = Path(__file__).resolve().parents[1] / "site"
+SITE_DIR = Path(__file__).resolve().parents[2] / "site"
 STATIC_PARTS = ("index.html", "js", "css")
 #: Debian's Chromium (browser downloads are impossible offline) and the flags that keep it
 #: headless and off the network, shared by the browser tests, the benchmark and the screenshot.

@@ -14,7 +14,7 @@ is no second source of truth to drift:
   writes.  With the tensor profile the status command copies the rule logs
   of running remote jobs back on every check.
 
-Run ``python -m knowledge_map.progress [WORKDIR] [--watch SECONDS]``.
+Run ``python -m knowledge_map progress [WORKDIR] [--watch SECONDS]``.
 """
 
 from __future__ import annotations
@@ -150,7 +150,7 @@ def render(models: dict[str, list[Shard]]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     """Print (or with ``--watch`` keep printing) the shard table of a workflow folder."""
-    parser = argparse.ArgumentParser(prog="python -m knowledge_map.progress", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m knowledge_map progress", description=__doc__.split("\n")[0])
     parser.add_argument("workdir", nargs="?", default=".", help="the folder Snakemake runs in (default: here)")
     parser.add_argument("--watch", type=float, metavar="SECONDS", help="refresh every SECONDS until Ctrl-C")
     args = parser.parse_args(argv)

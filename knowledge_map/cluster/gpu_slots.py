@@ -26,6 +26,8 @@ import sys
 import time
 from pathlib import Path
 
+from knowledge_map.io import write_json
+
 #: Files ``run_job`` writes into the job directory; the status command reads them.
 STARTED, EXITCODE, ALIVE_LOCK, PGID, PRODUCED = "started.json", "exitcode", "alive.lock", "pgid", "produced.txt"
 #: Written by the cancel command, possibly before the job starts: a job that finds it never runs.
@@ -136,12 +138,6 @@ def busy_slots(slots_dir: str | os.PathLike, n_gpus: int) -> list[int]:
     return busy
 
 
-def write_json_atomic(path: Path, data: dict) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(data, sort_keys=True))
-    os.replace(tmp, path)
-
-
 def files_newer_than(root: Path, marker: Path, skip: tuple[str, ...] = (".snakemake",)) -> list[str]:
     """Paths (relative to ``root``) of the files modified after ``marker``, top-level ``skip`` folders left out.
 
@@ -175,8 +171,9 @@ def run_job(job_dir: str | os.PathLike, command: list[str], slots_dir: str, n_gp
     if alive is None:
         raise RuntimeError(f"{job_dir} is already running")
     (job_dir / PGID).write_text(str(os.getpgid(0)))
-    write_json_atomic(job_dir / STARTED, {"pid": os.getpid(), "pgid": os.getpgid(0), "time": time.time(),
-                                          "host": host, "hostname": socket.gethostname(), "gpus": None})
+    started = {"pid": os.getpid(), "pgid": os.getpgid(0), "time": time.time(), "host": host,
+               "hostname": socket.gethostname(), "gpus": None}
+    write_json(job_dir / STARTED, started, indent=None)
     env = {**os.environ, "KNOWLEDGE_MAP_HOST": host}
     slots: dict[int, int] = {}
     if gpus > 0:
@@ -184,11 +181,11 @@ def run_job(job_dir: str | os.PathLike, command: list[str], slots_dir: str, n_gp
             slots = acquire_slots(slots_dir, n_gpus, gpus)
         except UnusableLock as error:
             print(f"knowledge-map gpu_slots: {error}", file=sys.stderr)
-            write_json_atomic(job_dir / EXITCODE, {"returncode": 1, "time": time.time(), "error": str(error)})
+            write_json(job_dir / EXITCODE, {"returncode": 1, "time": time.time(), "error": str(error)}, indent=None)
             return 1
         env["CUDA_VISIBLE_DEVICES"] = ",".join(str(i) for i in sorted(slots))
         record = json.loads((job_dir / STARTED).read_text())
-        write_json_atomic(job_dir / STARTED, {**record, "gpus": sorted(slots), "gpu_time": time.time()})
+        write_json(job_dir / STARTED, {**record, "gpus": sorted(slots), "gpu_time": time.time()}, indent=None)
     # Checked after PGID is written: a cancel either sees the PGID and kills us, or we see its marker.
     if (job_dir / CANCELLED).exists():
         return 130
@@ -196,13 +193,13 @@ def run_job(job_dir: str | os.PathLike, command: list[str], slots_dir: str, n_gp
     if collect is not None:
         produced = files_newer_than(Path(collect), job_dir / "staged")
         (job_dir / PRODUCED).write_text("".join(f"{path}\n" for path in produced))
-    write_json_atomic(job_dir / EXITCODE, {"returncode": process.returncode, "time": time.time()})
+    write_json(job_dir / EXITCODE, {"returncode": process.returncode, "time": time.time()}, indent=None)
     return process.returncode
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m knowledge_map.gpu_slots --job-dir J --slots-dir D --n-gpus N --gpus G --host H -- CMD``"""
-    parser = argparse.ArgumentParser(prog="python -m knowledge_map.gpu_slots", description=main.__doc__)
+    """``python -m knowledge_map.cluster.gpu_slots --job-dir J --slots-dir D --n-gpus N --gpus G --host H -- CMD``"""
+    parser = argparse.ArgumentParser(prog="python -m knowledge_map.cluster.gpu_slots", description=main.__doc__)
     parser.add_argument("--job-dir", required=True)
     parser.add_argument("--slots-dir", required=True)
     parser.add_argument("--n-gpus", type=int, required=True)

@@ -1,0 +1,39 @@
+"""``python -m knowledge_map.cluster {submit JOBSCRIPT | status JOBID | cancel JOBID...} --hosts hosts.yaml``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from knowledge_map.cluster.commands import cancel, status, submit
+from knowledge_map.cluster.hosts import load_hosts
+from knowledge_map.errors import KnowledgeMapError
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run one command; errors are one line on stderr (a failed status check prints ``failed``)."""
+    parser = argparse.ArgumentParser(prog="python -m knowledge_map.cluster",
+                                     description="Submit, status and cancel commands that run Snakemake jobs on SSH GPU hosts.")
+    parser.add_argument("--hosts", required=True, help="the profile's hosts.yaml")
+    parser.add_argument("action", choices=("submit", "status", "cancel"))
+    parser.add_argument("args", nargs="+")
+    args = parser.parse_args(argv)
+    try:
+        cluster = load_hosts(args.hosts)
+        if args.action == "submit":
+            print(submit(cluster, args.args[-1]))
+        elif args.action == "status":
+            print(status(cluster, args.args[0]))
+        else:
+            cancel(cluster, args.args)
+    except KnowledgeMapError as error:
+        print(f"knowledge-map tensor {args.action}: {error}", file=sys.stderr)
+        if args.action == "status":
+            print("failed")
+            return 0
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
