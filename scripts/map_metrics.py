@@ -37,8 +37,9 @@ def main(snakemake):
     # Labels are few and short: embed them on the CPU, in float32, with the articles' model and prompt.
     model = load_model(snakemake.params.model, "cpu", "float32", snakemake.params.max_seq_length)
     prompt = resolve_prompt(snakemake.params.model, snakemake.params.prompt)
+    titles = corpus.column("title").to_pylist()
     metrics["labels"] = label_metrics(
-        read_json(snakemake.input.labels), xy, embeddings, lambda texts: embed_texts(model, texts, 64, prompt), corpus.column("title").to_pylist()
+        read_json(snakemake.input.labels), xy, embeddings, lambda texts: embed_texts(model, texts, 64, prompt), titles
     )
     write_json(snakemake.output[0], metrics)
 
