@@ -219,7 +219,9 @@ def rule_directives(text: str) -> dict[str, dict[str, str]]:
     for block in re.split(r"^(?=rule \w+:)", text, flags=re.M):
         name = re.match(r"rule (\w+):", block)
         if name:
-            rules[name.group(1)] = dict(re.findall(r'^    (\w+):\n        "([^"\n]+)"\n', block, flags=re.M))
+            # A directive's value may follow comment lines (snakefmt keeps them there).
+            pattern = r'^    (\w+):\n(?:        #[^\n]*\n)*        "([^"\n]+)"\n'
+            rules[name.group(1)] = dict(re.findall(pattern, block, flags=re.M))
     return rules
 
 
