@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Collection
-from functools import lru_cache
+from functools import lru_cache, wraps
 
 # Words that end a defining phrase: prepositions, relative pronouns,
 # conjunctions and verbs that start a clause after the noun.
@@ -112,19 +112,24 @@ def plural(word: str) -> str:
     return word + "s"
 
 
+def cached_per_vocabulary(func):
+    """``func(word, vocabulary)``, memoised when ``vocabulary`` is a frozenset (hashable).
+
+    :mod:`knowledge_map.labels` passes one frozenset for a whole corpus, whose
+    words repeat; other collections are not hashable and are computed each time.
+    """
+    cached = lru_cache(maxsize=200_000)(func)
+
+    @wraps(func)
+    def call(word: str, vocabulary: Collection[str]):
+        return cached(word, vocabulary) if isinstance(vocabulary, frozenset) else func(word, vocabulary)
+
+    return call
+
+
+@cached_per_vocabulary
 def singular(word: str, vocabulary: Collection[str]) -> str:
     """The singular of a lower-case word when the corpus has it ("cities" -> "city"), else the word."""
-    if isinstance(vocabulary, frozenset):
-        return _singular_cached(word, vocabulary)
-    return _singular_uncached(word, vocabulary)
-
-
-@lru_cache(maxsize=200_000)
-def _singular_cached(word: str, vocabulary: frozenset) -> str:
-    return _singular_uncached(word, vocabulary)
-
-
-def _singular_uncached(word: str, vocabulary: Collection[str]) -> str:
     for stem in _singular_guesses(word):
         if stem in vocabulary and plural(stem) == word:
             return stem
@@ -217,24 +222,12 @@ def defining_parts(text: str, vocabulary: Collection[str], max_words: int = 4) -
 ADJECTIVE_ENDINGS = ("ly", "ing", "ed", "al", "ic", "ous", "ive", "ful", "less", "able", "ible", "ian", "ese", "ish")
 
 
+@cached_per_vocabulary
 def _noun_like(word: str, vocabulary: Collection[str]) -> bool:
     """Could ``word`` end a noun phrase?  Countable nouns yes; adverb, participle or adjective endings no.
 
-    With a frozenset vocabulary (as :mod:`knowledge_map.labels` passes) the
-    answer is cached per word: a corpus repeats its words, and this runs on
-    every word of every first sentence.
+    Cached per word (:func:`cached_per_vocabulary`): this runs on every word of every first sentence.
     """
-    if isinstance(vocabulary, frozenset):
-        return _noun_like_cached(word, vocabulary)
-    return _noun_like_uncached(word, vocabulary)
-
-
-@lru_cache(maxsize=200_000)
-def _noun_like_cached(word: str, vocabulary: frozenset) -> bool:
-    return _noun_like_uncached(word, vocabulary)
-
-
-def _noun_like_uncached(word: str, vocabulary: Collection[str]) -> bool:
     lower = word.lower()
     if lower in NOT_HEADS:
         return False
