@@ -3,11 +3,25 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from knowledge_map.cluster.commands import cancel, status, submit
 from knowledge_map.cluster.hosts import load_hosts
 from knowledge_map.errors import KnowledgeMapError
+
+
+def announce_and_exit(jobid: str) -> None:
+    """Print the job id for Snakemake and end the process at once, skipping Python's shutdown.
+
+    Called while :func:`~knowledge_map.cluster.commands.submit` still holds
+    Ctrl-C: one that arrived during a normal shutdown would be lost, and a job
+    whose id Snakemake never read would run on after the run was cancelled.
+    """
+    sys.stdout.write(jobid + "\n")
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -21,7 +35,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         cluster = load_hosts(args.hosts)
         if args.action == "submit":
-            print(submit(cluster, args.args[-1]))
+            submit(cluster, args.args[-1], announce=announce_and_exit)
         elif args.action == "status":
             print(status(cluster, args.args[0]))
         else:

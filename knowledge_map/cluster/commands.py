@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from knowledge_map.cluster.hosts import LOCAL, Cluster, Host, rank_hosts
@@ -50,16 +51,22 @@ def deferred_interrupts():
             signal.signal(sig, handler)
 
 
-def submit(cluster: Cluster, jobscript_path: str) -> str:
+def submit(cluster: Cluster, jobscript_path: str, announce: Callable[[str], None] | None = None) -> str:
     """Start the job on a host and return its external id ``<host>/<name>``.
 
     A Ctrl-C that reaches this command while it launches the job would kill
     it before Snakemake learns the job id, and Snakemake could then never
     cancel the job.  So the launch finishes first, and a job whose submit was
-    interrupted is cancelled here, before exiting with an error.
+    interrupted is cancelled here, before exiting with an error.  The same
+    holds until the id is handed over: ``announce`` (the command line's
+    print-and-exit) runs while interrupts are still held, because a Ctrl-C
+    that arrives after the launch, during Python's own shutdown, would be
+    lost while Snakemake, interrupted too, never reads the id.
     """
     with deferred_interrupts() as interrupted:
         jobid = launch(cluster, jobscript_path)
+        if not interrupted and announce is not None:
+            announce(jobid)
     if interrupted:
         cancel(cluster, [jobid])
         raise KnowledgeMapError(f"interrupted while submitting {jobid}; the job was cancelled")
