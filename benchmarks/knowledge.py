@@ -7,7 +7,7 @@ map, the placed questions and the question embeddings under results/.
     Leave-one-out AUC of held-out answers (the validation of
     :mod:`knowledge_map.validation`) for kernels and settings, on simulated
     learners of two kinds that the estimator does not assume: knowledge as
-    bumps on the 2-D map (:mod:`knowledge_map.simulated_learners`) and
+    bumps on the 2-D map (:mod:`knowledge_map.devtools.simulated_learners`) and
     knowledge by topic (a per-topic ability; topics are the corpus's
     categories, never seen by the estimator).  Plus the rank correlation of
     map distance with embedding dissimilarity over question pairs.
@@ -53,8 +53,8 @@ def load():
 
 def simulated_responses(kind, n_learners, q_xy, q_topics, xy, rng):
     """A Responses object of ``n_learners`` answering every question once, in one session."""
+    from knowledge_map.devtools.simulated_learners import simulate_difficulties, simulate_learner
     from knowledge_map.responses import Responses
-    from knowledge_map.simulated_learners import simulate_difficulties, simulate_learner
 
     n_q = len(q_xy)
     b = simulate_difficulties(n_q, rng)
@@ -137,9 +137,9 @@ def cmd_sparse(args):
 
 
 def cmd_order(args):
+    from knowledge_map.devtools.simulated_learners import simulate_difficulties, simulate_learner
     from knowledge_map.knowledge import Settings, neighbour_lists, state_from_lists
     from knowledge_map.selection import next_question
-    from knowledge_map.simulated_learners import simulate_difficulties, simulate_learner
     from knowledge_map.validation import auc
 
     embeddings, xy, placed, q_emb, q_xy, _ = load()

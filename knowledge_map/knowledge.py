@@ -93,11 +93,12 @@ class Settings:
 
     @classmethod
     def from_config(cls, heatmap: dict) -> Settings:
+        """From config ``heatmap`` (validated, so every key is there; missing ones keep these defaults)."""
         return cls(
-            kernel=heatmap.get("space", "embedding"),
-            temperature=float(heatmap.get("temperature", 0.1)),
-            sigma=float(heatmap.get("sigma", 0.15)),
-            prior_weight=float(heatmap.get("prior_weight", 0.01)),
+            kernel=heatmap.get("space", cls.kernel),
+            temperature=float(heatmap.get("temperature", cls.temperature)),
+            sigma=float(heatmap.get("sigma", cls.sigma)),
+            prior_weight=float(heatmap.get("prior_weight", cls.prior_weight)),
         )
 
     @property

@@ -30,7 +30,7 @@ import io
 from collections.abc import Sequence
 
 import numpy as np
-from scipy.stats import rankdata
+from sklearn.metrics import roc_auc_score
 
 from knowledge_map.calibration import fit_rasch
 from knowledge_map.knowledge import Settings, local_ability, sigmoid
@@ -38,13 +38,11 @@ from knowledge_map.responses import Responses
 
 
 def auc(scores, labels) -> float | None:
-    """Area under the ROC curve (Mann-Whitney, ties one half); None without both classes."""
+    """Area under the ROC curve (sklearn's; ties count one half); None without both classes."""
     labels = np.asarray(labels, dtype=bool)
-    n_pos, n_neg = int(labels.sum()), int((~labels).sum())
-    if n_pos == 0 or n_neg == 0:
+    if labels.all() or not labels.any():
         return None
-    ranks = rankdata(np.asarray(scores, dtype=np.float64))
-    return float((ranks[labels].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+    return float(roc_auc_score(labels, np.asarray(scores, dtype=np.float64)))
 
 
 def within_learner_auc(scores, labels, learners) -> float | None:

@@ -156,3 +156,11 @@ def test_reading_list_is_near_what_is_known_and_skips_what_was_asked():
     assert 5 not in chosen and 7 not in chosen
     assert set(chosen) <= {1, 2, 3, 4}
     assert chosen == sorted(chosen, key=lambda i: -(state.known[i] / (state.known[i] + 0.003) * (1 - state.value[i])))
+
+
+def test_estimator_defaults_are_the_config_schemas():
+    """Settings() and the config schema's heatmap defaults agree, so Python callers and the workflow estimate alike."""
+    from knowledge_map.config import schema
+
+    defaults = {key: value["default"] for key, value in schema()["properties"]["heatmap"]["properties"].items()}
+    assert Settings.from_config(defaults) == Settings()
