@@ -4,7 +4,8 @@ Naive: ``umap.UMAP(n_neighbors=15, min_dist=0.1, metric="cosine",
 random_state=42).fit_transform(X)`` on the full matrix.  Workflow:
 :func:`knowledge_map.mapping.fit_umap` with the configured settings
 (the ``umap`` block of config/config.yaml: ``pca_dims``, ``n_epochs``,
-``init``, ``knn``; ``--pca-dims`` and ``--n-epochs`` override).  Each measurement is a fresh Python process (its own peak RSS,
+``init``, ``knn``, ``exact_knn_rows``; ``--pca-dims``, ``--n-epochs`` and
+``--exact-knn-rows`` override).  Each measurement is a fresh Python process (its own peak RSS,
 its own numba compilation, as in a Snakemake job); sides alternate over the
 repeats.  Trustworthiness@10 (cosine in the input space) is computed on a
 fixed sample of 5,000 rows after the timing.
@@ -46,6 +47,8 @@ def parse_args(argv=None):
     parser.add_argument("--repeats", type=int, default=1)
     parser.add_argument("--pca-dims", type=int, default=None, help="override umap.pca_dims (0 = none)")
     parser.add_argument("--n-epochs", type=int, default=None, help="override umap.n_epochs")
+    parser.add_argument("--exact-knn-rows", type=int, default=None,
+                        help="override umap.exact_knn_rows (0 = always nn-descent)")
     parser.add_argument("--side", choices=("naive", "workflow"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.quick:
@@ -67,6 +70,8 @@ def workflow_umap_settings(args) -> dict:
         settings["pca_dims"] = args.pca_dims or None
     if args.n_epochs is not None:
         settings["n_epochs"] = args.n_epochs
+    if args.exact_knn_rows is not None:
+        settings["exact_knn_rows"] = args.exact_knn_rows
     return settings
 
 
@@ -139,6 +144,8 @@ def child_argv(args, side: str) -> list[str]:
         argv += ["--pca-dims", str(args.pca_dims)]
     if args.n_epochs is not None:
         argv += ["--n-epochs", str(args.n_epochs)]
+    if args.exact_knn_rows is not None:
+        argv += ["--exact-knn-rows", str(args.exact_knn_rows)]
     return argv
 
 

@@ -184,31 +184,98 @@ def load_openvino_model(model: Any, model_sha256: str, cache_dir: str | None) ->
 
 
 class OpenVINOEncoder:
-    """OpenVINO on the CPU in ``precision`` (float32 or bfloat16), with ``threads`` inference threads."""
+    """OpenVINO on the CPU in ``precision`` (float32, bfloat16 or int8), with ``threads`` inference threads.
+
+    int8 needs ``int8`` (an :class:`knowledge_map.quantize.Int8Plan`: corpus
+    texts to calibrate and judge on).  ``self.int8`` then records the int8
+    model's key, its guard figures and whether it is used; when the guard
+    fails the encoder computes in float32 (``describe()`` says so).
+    """
 
     def __init__(
-        self, model: Any, precision: str, threads: int, model_sha256: str = "", cache_dir: str | None = None
+        self, model: Any, precision: str, threads: int, model_sha256: str = "", cache_dir: str | None = None,
+        int8: Any = None,
     ):
         import openvino as ov
 
         self.model = model
         self.threads = threads
+        self.int8: dict[str, Any] | None = None
         core = ov.Core()
         converted = load_openvino_model(model, model_sha256, cache_dir)
         self.names = [port.get_any_name() for port in converted.inputs]
         check = self._compile(core, converted, "float32")
         self._check_conversion(check)
-        self.compiled = check if precision == "float32" else self._compile(core, converted, precision)
+        if precision == "int8":
+            self.compiled = self._int8(core, converted, check, int8, model_sha256, cache_dir)
+        else:
+            self.compiled = check if precision == "float32" else self._compile(core, converted, precision)
+        self.precision = "int8" if self.int8 and self.int8["used"] else None
         self.request = self.compiled.create_infer_request()
 
     def _compile(self, core: Any, converted: Any, precision: str) -> Any:
-        hint = {"float32": "f32", "bfloat16": "bf16"}[precision]
+        # An int8 model compiles with the float32 hint: its quantized
+        # operations run in int8, the ones NNCF left alone in float32.
+        hint = {"float32": "f32", "bfloat16": "bf16", "int8": "f32"}[precision]
         config = {
             "INFERENCE_PRECISION_HINT": hint,
             "INFERENCE_NUM_THREADS": self.threads,
             "PERFORMANCE_HINT": "LATENCY",
         }
         return core.compile_model(converted, "CPU", config)
+
+    def _int8(self, core: Any, converted: Any, float32: Any, plan: Any, model_sha256: str,
+              cache_dir: str | None) -> Any:
+        """The compiled int8 model if its guard passes, else ``float32`` (with a one-line warning)."""
+        from knowledge_map.quantize import (
+            guard_figures,
+            guard_verdict,
+            quantization_key,
+            quantization_record,
+            quantize,
+            quantized_model,
+        )
+
+        if plan is None:
+            raise KnowledgeMapError("cpu_precision int8 needs corpus texts to calibrate on (an Int8Plan)")
+        converted_key = openvino_cache_key(self.model, model_sha256) if model_sha256 else ""
+        record = quantization_record(converted_key, plan, self.model.max_seq_length)
+
+        def make():
+            log.info("quantizing to int8 on %d corpus texts", len(plan.calibration))
+            return quantize(converted, lambda texts: self._features(texts, plan.prompt), plan.calibration)
+
+        def judge(quantized):
+            reference = self._embed(float32, plan.guard, plan.prompt)
+            candidate = self._embed(self._compile(core, quantized, "int8"), plan.guard, plan.prompt)
+            return guard_figures(reference, candidate)
+
+        quantized, figures = quantized_model(record, cache_dir if converted_key else None, make, judge)
+        guard = guard_verdict(figures, plan.settings.min_overlap)
+        self.int8 = {"model": quantization_key(record), "guard": guard, "used": bool(guard["passed"])}
+        if not guard["passed"]:
+            log.warning(
+                "int8 guard failed: neighbour overlap %.4f < %.4f on %d corpus texts; computing in float32",
+                guard["neighbour_overlap"], guard["min_overlap"], guard["texts"],
+            )
+            return float32
+        return self._compile(core, quantized, "int8")
+
+    def _features(self, texts: Sequence[str], prompt: str) -> dict[str, np.ndarray]:
+        features = self.model.preprocess(list(texts), prompt=prompt or None)
+        return {name: features[name].numpy().astype(np.int64, copy=False) for name in self.names}
+
+    def _embed(self, compiled: Any, texts: Sequence[str], prompt: str, batch_size: int = 16) -> np.ndarray:
+        """Float32 embeddings of ``texts`` with ``compiled``, in batches of similar length (little padding)."""
+        from knowledge_map.embed import token_lengths
+
+        order = np.argsort(token_lengths(self.model, texts), kind="stable")
+        out = np.zeros((len(texts), self.model.get_embedding_dimension()), dtype=np.float32)
+        request = compiled.create_infer_request()
+        for start in range(0, len(order), batch_size):
+            rows = order[start : start + batch_size]
+            out[rows] = np.array(request.infer(self._features([texts[i] for i in rows], prompt))[0])
+        return out
 
     def _check_conversion(self, compiled: Any) -> None:
         """Refuse a conversion that does not reproduce PyTorch float32 (cosine < CONVERSION_MIN_COSINE)."""
@@ -230,12 +297,11 @@ class OpenVINOEncoder:
 
     def describe(self) -> dict[str, Any]:
         hint = self.compiled.get_property("INFERENCE_PRECISION_HINT").to_string()
-        precision = {"f32": "float32", "bf16": "bfloat16", "f16": "float16"}.get(hint, hint)
+        precision = self.precision or {"f32": "float32", "bf16": "bfloat16", "f16": "float16"}.get(hint, hint)
         return {"backend": "openvino", "precision": precision, "threads": self.threads}
 
     def prepare(self, texts: Sequence[str], prompt: str) -> dict[str, np.ndarray]:
-        features = self.model.preprocess(list(texts), prompt=prompt or None)
-        return {name: features[name].numpy().astype(np.int64, copy=False) for name in self.names}
+        return self._features(texts, prompt)
 
     def context(self):
         return contextlib.nullcontext()
@@ -255,12 +321,19 @@ def make_encoder(
     threads: int | None = None,
     model_sha256: str = "",
     cache_dir: str | None = None,
+    int8: Any = None,
 ):
-    """The encoder for resolved settings: OpenVINO, or PyTorch (autocast bfloat16 on a CPU that asks for it)."""
+    """The encoder for resolved settings: OpenVINO, or PyTorch (autocast bfloat16 on a CPU that asks for it).
+
+    ``int8`` is the :class:`knowledge_map.quantize.Int8Plan` int8 precision
+    calibrates and is judged on; int8 runs on OpenVINO only.
+    """
     import torch
 
     threads = threads or torch.get_num_threads()
     if backend == "openvino":
-        return OpenVINOEncoder(model, cpu_precision, threads, model_sha256, cache_dir)
+        return OpenVINOEncoder(model, cpu_precision, threads, model_sha256, cache_dir, int8)
+    if cpu_precision == "int8":
+        raise KnowledgeMapError("model.cpu_precision int8 runs on the OpenVINO engine only; set model.backend: openvino")
     autocast = torch.bfloat16 if device == "cpu" and cpu_precision == "bfloat16" else None
     return TorchEncoder(model, autocast)

@@ -183,12 +183,15 @@ def embed_shard(
     backend: str = "auto",
     cpu_precision: str = "auto",
     cache_dir: str | None = None,
+    int8: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Embed rows ``shard_bounds(n, n_shards, shard)`` of the corpus into ``out_path``.
 
     Reads only the shard's slice of the corpus.  ``backend`` and
     ``cpu_precision`` pick the engine (:func:`knowledge_map.models.resolve_backend`);
-    an OpenVINO conversion is cached in ``cache_dir``.  Returns the
+    an OpenVINO conversion is cached in ``cache_dir``, and so is an int8
+    model (``int8``: config ``model.int8``, :mod:`knowledge_map.quantize`),
+    calibrated on the same sample of the whole corpus in every shard.  Returns the
     attributes written to the shard file: its identity record
     (:mod:`knowledge_map.identity`, checked by the merge), the engine's
     thread count, placement and timings.
@@ -209,6 +212,7 @@ def embed_shard(
         weights_sha256,
     )
     from knowledge_map.provenance import package_versions
+    from knowledge_map.quantize import Int8Settings, corpus_plan
 
     started = time.monotonic()
     n_rows = corpus_row_count(corpus_path)
@@ -221,13 +225,21 @@ def embed_shard(
     log.info("shard %d/%d: rows %d..%d (%d articles) on %s in %s", shard, n_shards, start, stop, len(texts), device, dtype)
     log.info("shard %d: %s", shard, placement())
     backend = resolve_backend(backend, device)
-    cpu_precision = resolve_cpu_precision(cpu_precision)
+    # The CPU precision only matters on the CPU; it is checked everywhere.
+    cpu_precision = resolve_cpu_precision(cpu_precision, backend)
+    if device != "cpu":
+        cpu_precision = "float32"
     model = load_model(model_name, device, dtype, max_seq_length)
     sha = weights_sha256(resolve_model_path(model_name)) or ""
     # Every file of the loaded model (weights, config, tokenizer): the shard's and the OpenVINO cache's identity.
     files_sha = model_sha256(model_name)
-    encoder = make_encoder(model, device, backend, cpu_precision, model_sha256=files_sha, cache_dir=cache_dir)
+    plan = None
+    if backend == "openvino" and cpu_precision == "int8":
+        plan = corpus_plan(corpus_path, Int8Settings(**(int8 or {})), prompt)
+    encoder = make_encoder(model, device, backend, cpu_precision, model_sha256=files_sha, cache_dir=cache_dir,
+                           int8=plan)
     engine = encoder.describe()
+    quantization = getattr(encoder, "int8", None)
     log.info("shard %d: %s backend, %s precision, %s threads", shard, *engine.values())
     try:
         embeddings = embed_texts(model, texts, batch_size, prompt, ProgressLog(f"shard {shard}"), encoder)
@@ -246,6 +258,7 @@ def embed_shard(
         dtype=dtype,
         backend=engine["backend"],
         precision=engine["precision"],
+        quantization=quantization["model"] if quantization and quantization["used"] else "",
         corpus_sha256=file_sha256(corpus_path),
         n_rows=n_rows,
         n_shards=n_shards,
@@ -259,6 +272,7 @@ def embed_shard(
         "threads": int(engine["threads"]),
         "attention": getattr(model[0].auto_model.config, "_attn_implementation", None) or "",
         "batch_size": batch_size,
+        "int8_guard": json.dumps(quantization["guard"], sort_keys=True) if quantization else "",
         "shard": shard,
         "row_start": start,
         "row_stop": stop,

@@ -2,7 +2,8 @@
 
 A shard's embeddings are decided by the model's files (weights, config,
 tokenizer), the prompt, ``max_seq_length``, the dtype, the engine and its
-precision, and the corpus rows it read.  :data:`IDENTITY_FIELDS` names them;
+precision (for int8, also the int8 model's key: its calibration texts and
+settings, :mod:`knowledge_map.quantize`), and the corpus rows it read.  :data:`IDENTITY_FIELDS` names them;
 :func:`shard_identity` is the record ``embed_shard`` writes, and
 :func:`identity_mismatch` is what the merge uses to refuse shards that were
 made differently (one line naming the two shards and the field).
@@ -28,7 +29,7 @@ from knowledge_map.io import sha256_file, write_json
 
 #: Shard attributes that must be equal in every shard of one matrix.
 IDENTITY_FIELDS = ("model", "model_sha256", "prompt", "max_seq_length", "dtype", "backend", "precision",
-                   "corpus_sha256", "n_rows", "n_shards")
+                   "quantization", "corpus_sha256", "n_rows", "n_shards")
 #: Files in a model folder that do not change its numbers.
 IGNORED_MODEL_FILES = (".gitattributes",)
 IGNORED_MODEL_SUFFIXES = (".md",)

@@ -11,6 +11,7 @@ corpus digest and size); shards whose records differ are never merged.
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Sequence
 from typing import Any
@@ -120,6 +121,8 @@ def merge_shards(
             identity = identity_of(shard_attrs)
             check_identity(path, identity, reference, n_rows, corpus_sha256)
             reference = reference or (path, identity)
+            # Equal int8 models (identity) were judged on the same texts: one guard record for the matrix.
+            guard = shard_attrs.get("int8_guard", "")
             if dataset is None:
                 dim = embeddings.shape[1]
                 dataset = out.create_dataset("embeddings", shape=(n_rows, dim), dtype=np.float32)
@@ -158,6 +161,7 @@ def merge_shards(
         out.create_dataset("titles", data=np.asarray(titles, dtype=object), dtype=string)
         for key, value in reference[1].items():
             out.attrs[key] = value
+        out.attrs["int8_guard"] = guard
         out.attrs["model"] = model
         out.attrs["dim"] = dataset.shape[1]
         out.attrs["n_rows"] = n_rows
@@ -185,3 +189,14 @@ def read_attrs(path: str) -> dict[str, Any]:
         attrs = {key: h5.attrs[key] for key in h5.attrs}
     return {key: value.tolist() if hasattr(value, "tolist") else value for key, value in attrs.items()}
 
+
+
+def engine_record(attrs: dict[str, Any]) -> dict[str, Any]:
+    """What computed a merged matrix, for metrics.json: engine, precision and, for int8, its model and guard figures."""
+    guard = attrs.get("int8_guard") or ""
+    return {
+        "backend": attrs.get("backend"),
+        "precision": attrs.get("precision"),
+        "quantization": attrs.get("quantization") or None,
+        "int8_guard": json.loads(guard) if guard else None,
+    }

@@ -47,7 +47,7 @@ PRESETS = {
 DTYPES = ("auto", "float32", "bfloat16", "float16")
 DEVICES = ("auto", "cpu", "cuda", "mps")
 BACKENDS = ("auto", "torch", "openvino")
-CPU_PRECISIONS = ("auto", "float32", "bfloat16")
+CPU_PRECISIONS = ("auto", "float32", "bfloat16", "int8")
 
 
 def preset_for(name: str) -> ModelPreset:
@@ -132,21 +132,34 @@ def resolve_dtype(name: str, dtype: str, device: str) -> str:
     return preset_for(name).gpu_dtype if device == "cuda" else "float32"
 
 
+def cpu_flags(cpuinfo: str = "/proc/cpuinfo") -> set[str]:
+    """The CPU's feature flags from ``/proc/cpuinfo`` (x86 ``flags``, ARM ``Features``); empty where unknown."""
+    try:
+        with open(cpuinfo, encoding="utf-8") as handle:
+            for line in handle:
+                if line.startswith(("flags", "Features")):
+                    return set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return set()
+
+
 def cpu_has_native_bf16(cpuinfo: str = "/proc/cpuinfo") -> bool:
     """Whether the CPU computes bfloat16 natively (AVX512-BF16 or AMX-BF16 in its flags).
 
     Without it bfloat16 is emulated and slower than float32, so ``auto``
     precision stays float32 there.
     """
-    try:
-        with open(cpuinfo, encoding="utf-8") as handle:
-            for line in handle:
-                if line.startswith("flags"):
-                    flags = set(line.split(":", 1)[1].split())
-                    return bool(flags & {"avx512_bf16", "amx_bf16"})
-    except OSError:
-        pass
-    return False
+    return bool(cpu_flags(cpuinfo) & {"avx512_bf16", "amx_bf16"})
+
+
+def cpu_has_int8_dot(cpuinfo: str = "/proc/cpuinfo") -> bool:
+    """Whether the CPU has x86 int8 dot-product instructions (AVX512-VNNI, AVX-VNNI or AMX-INT8).
+
+    OpenVINO's int8 kernels use them; without them int8 gains little.  ARM's
+    dot product (``asimddp``) is left out of ``auto`` until measured there.
+    """
+    return bool(cpu_flags(cpuinfo) & {"avx512_vnni", "avx_vnni", "amx_int8"})
 
 
 def resolve_backend(backend: str, device: str) -> str:
@@ -172,21 +185,30 @@ def resolve_backend(backend: str, device: str) -> str:
     return backend
 
 
-def resolve_cpu_precision(precision: str, native_bf16: bool | None = None) -> str:
-    """``auto|float32|bfloat16`` -> the CPU compute precision.
+def resolve_cpu_precision(precision: str, backend: str = "openvino", native_bf16: bool | None = None,
+                          int8_dot: bool | None = None) -> str:
+    """``auto|float32|bfloat16|int8`` -> the CPU compute precision.
 
-    ``auto`` is bfloat16 where the CPU has it natively (accuracy guard:
-    minimum cosine to float32 >= 0.999, tests/test_embed_fast_paths.py),
-    float32 elsewhere.
+    ``auto`` is bfloat16 where the CPU has it natively (min cosine to
+    float32 >= 0.999, tests/test_embed_fast_paths.py); else int8 where the
+    CPU has int8 dot-product instructions and the engine is OpenVINO with
+    NNCF installed (the int8 guard, :mod:`knowledge_map.quantize`, may
+    still fall back to float32); float32 elsewhere.
     """
+    import importlib.util
+
     if precision not in CPU_PRECISIONS:
         raise KnowledgeMapError(
             f"config: model.cpu_precision must be one of {', '.join(CPU_PRECISIONS)}, got {precision!r}"
         )
     if precision != "auto":
         return precision
-    native = cpu_has_native_bf16() if native_bf16 is None else native_bf16
-    return "bfloat16" if native else "float32"
+    if cpu_has_native_bf16() if native_bf16 is None else native_bf16:
+        return "bfloat16"
+    int8_dot = cpu_has_int8_dot() if int8_dot is None else int8_dot
+    if int8_dot and backend == "openvino" and importlib.util.find_spec("nncf") is not None:
+        return "int8"
+    return "float32"
 
 
 def attention_implementation(device: str, dtype: str) -> str:

@@ -74,8 +74,10 @@ def map_provenance(config: dict[str, Any], corpus_manifest: dict[str, Any], shar
     model = {
         key: shard_attrs.get(key)
         for key in ("model", "model_path", "weights_sha256", "model_sha256", "dim", "max_seq_length", "prompt",
-                    "device", "dtype", "backend", "precision")
+                    "device", "dtype", "backend", "precision", "quantization")
     }
+    guard = shard_attrs.get("int8_guard")
+    model["int8_guard"] = json.loads(guard) if guard else None
     return provenance(
         config,
         config=config,

@@ -20,7 +20,8 @@ import os
 from knowledge_map.io import sha256_file
 
 #: Modules whose code decides the numbers in a shard file.
-EMBEDDING_MODULES = ("knowledge_map.embed", "knowledge_map.models", "knowledge_map.backends", "knowledge_map.corpus")
+EMBEDDING_MODULES = ("knowledge_map.embed", "knowledge_map.models", "knowledge_map.backends", "knowledge_map.corpus",
+                     "knowledge_map.quantize")
 
 
 def _strip_docstrings(tree: ast.AST) -> ast.AST:

@@ -23,6 +23,7 @@ rule embed_shard:
         prompt=config["model"]["prompt"],
         backend=config["model"]["backend"],
         cpu_precision=config["model"]["cpu_precision"],
+        int8=config["model"]["int8"],
         cache_dir=f"{RESULTS}/cache/openvino",
         n_shards=config["shards"],
         # Changing the embedding code re-embeds (params trigger); see knowledge_map/triggers.py.

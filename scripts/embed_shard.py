@@ -23,6 +23,7 @@ def main(snakemake):
         backend=snakemake.params.backend,
         cpu_precision=snakemake.params.cpu_precision,
         cache_dir=snakemake.params.cache_dir,
+        int8=snakemake.params.int8,
     )
 
 

@@ -6,7 +6,7 @@ from knowledge_map.io import read_json, write_json
 from knowledge_map.knowledge import read_lists
 from knowledge_map.label_quality import label_metrics
 from knowledge_map.mapping import read_coords
-from knowledge_map.merge import read_attrs, read_embeddings
+from knowledge_map.merge import engine_record, read_attrs, read_embeddings
 from knowledge_map.metrics import map_metrics
 from knowledge_map.models import load_model, resolve_prompt
 from knowledge_map.questions import read_question_embeddings
@@ -31,7 +31,9 @@ def main(snakemake):
         question_embeddings=read_question_embeddings(snakemake.input.question_embeddings)[0],
     )
     metrics["knowledge_sparse_vs_full"] = read_lists(snakemake.input.knowledge_lists)[1]["sparse_vs_full"]
-    shard_seconds = read_attrs(snakemake.input.embeddings).get("shard_elapsed_seconds", [])
+    attrs = read_attrs(snakemake.input.embeddings)
+    metrics["engine"] = engine_record(attrs)
+    shard_seconds = attrs.get("shard_elapsed_seconds", [])
     metrics["timings_seconds"]["embed_shards_total"] = round(float(sum(shard_seconds)), 3)
     metrics["timings_seconds"]["umap"] = float(coord_attrs.get("elapsed_seconds", float("nan")))
     # Labels are few and short: embed them on the CPU, in float32, with the articles' model and prompt.

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import h5py
 import numpy as np
 import pytest
@@ -106,7 +108,7 @@ def test_cpu_precision_follows_native_bf16(tmp_path):
     assert resolve_cpu_precision("auto", native_bf16=False) == "float32"
     assert resolve_cpu_precision("float32", native_bf16=True) == "float32"
     with pytest.raises(KnowledgeMapError, match="cpu_precision must be one of"):
-        resolve_cpu_precision("int8")
+        resolve_cpu_precision("int4")
     with_bf16 = tmp_path / "with"
     with_bf16.write_text("processor\t: 0\nflags\t\t: fpu sse avx2 avx512f avx512_bf16 avx512_vnni\n")
     without = tmp_path / "without"
@@ -128,5 +130,10 @@ def test_shards_record_the_engine_they_ran_on(workflow_run):
     for shard in shards:
         with h5py.File(shard) as h5:
             assert h5.attrs["backend"] == resolve_backend("auto", "cpu")
-            assert h5.attrs["precision"] == resolve_cpu_precision("auto")
+            guard = json.loads(h5.attrs["int8_guard"]) if h5.attrs["int8_guard"] else None
+            # auto is int8 on a CPU with VNNI and no bf16, unless its guard failed on this corpus.
+            expected = resolve_cpu_precision("auto")
+            if expected == "int8" and not guard["passed"]:
+                expected = "float32"
+            assert h5.attrs["precision"] == expected and (guard is not None) == (resolve_cpu_precision("auto") == "int8")
             assert h5.attrs["threads"] >= 1 and h5.attrs["attention"] == "sdpa"

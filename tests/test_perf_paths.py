@@ -16,7 +16,15 @@ from knowledge_map.devtools.perf import (
     peak_rss_bytes,
     run_measured,
 )
-from knowledge_map.mapping import EXACT_KNN_ROWS, ProjectedUMAP, fit_umap, nearest_neighbours, pca_fit, pca_transform
+from knowledge_map.mapping import (
+    EXACT_KNN_ROWS,
+    ProjectedUMAP,
+    exact_neighbours,
+    fit_umap,
+    nearest_neighbours,
+    pca_fit,
+    pca_transform,
+)
 
 
 def test_pca_matches_the_singular_value_decomposition():
@@ -137,3 +145,36 @@ def test_large_maps_use_their_own_epochs():
     assert reducer.umap.n_epochs == 5
     reducer, _ = fit_umap(x, 10, 0.1, "cosine", 42, n_epochs=12, n_epochs_large=5, large_rows=301, init="pca")
     assert reducer.umap.n_epochs == 12
+
+
+@pytest.mark.parametrize("metric", ["cosine", "euclidean"])
+def test_exact_neighbours_match_brute_force_with_each_row_first(metric):
+    x = clustered_matrix(700, 12, clusters=5, subspace=3, seed=8)
+    indices, distances = exact_neighbours(x, 9, metric, block=128)
+    if metric == "cosine":
+        unit = x / np.linalg.norm(x, axis=1, keepdims=True)
+        full = 1 - unit @ unit.T
+    else:
+        full = np.sqrt(((x[:, None, :] - x[None, :, :]) ** 2).sum(-1))
+    np.fill_diagonal(full, -1)
+    expected = np.argsort(full, axis=1, kind="stable")[:, :9]
+    assert (indices[:, 0] == np.arange(700)).all() and (distances[:, 0] == 0).all()
+    assert (np.sort(indices, axis=1) == np.sort(expected, axis=1)).mean() > 0.999
+    np.fill_diagonal(full, 0)
+    np.testing.assert_allclose(distances, np.take_along_axis(full, indices, axis=1), atol=1e-4)
+    assert (np.diff(distances, axis=1) >= -1e-6).all()
+    again, _ = exact_neighbours(x, 9, metric, block=700)
+    assert again.tobytes() == indices.tobytes()
+
+
+@pytest.mark.slow
+def test_fit_umap_on_an_exact_graph_is_deterministic_and_still_transforms():
+    x = clustered_matrix(EXACT_KNN_ROWS + 400, 24, clusters=6, subspace=3, seed=9)
+    settings = dict(pca_dims=8, n_epochs=15, init="pca", knn={"n_trees": 4}, exact_knn_rows=len(x) + 1)
+    reducer, coords = fit_umap(x, 10, 0.1, "cosine", 42, **settings)
+    _, again = fit_umap(x, 10, 0.1, "cosine", 42, **settings)
+    assert coords.tobytes() == again.tobytes()
+    assert reducer.umap._knn_search_index is None  # exact: no index until one is needed
+    restored = pickle.loads(pickle.dumps(reducer))
+    mapped = restored.transform(x[:3])
+    assert mapped.shape == (3, 2) and np.isfinite(mapped).all()

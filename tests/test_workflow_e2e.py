@@ -108,6 +108,13 @@ def test_metrics_are_complete(workflow_run):
     assert metrics["question_distinct_positions"] == 60
     assert -1 <= metrics["question_pairs_spearman_map_vs_embedding"] <= 1
     assert metrics["knowledge_sparse_vs_full"]["overall"]["mean_abs"] < 0.05
+    # What computed the matrix; an int8 run carries its guard's figures (CPUs with VNNI and no bf16).
+    engine = metrics["engine"]
+    assert engine["backend"] == "openvino" and engine["precision"] in ("float32", "bfloat16", "int8")
+    assert (engine["precision"] == "int8") == (engine["quantization"] is not None)
+    if engine["int8_guard"] is not None:
+        assert set(engine["int8_guard"]) >= {"neighbour_overlap", "min_overlap", "passed", "texts"}
+        assert engine["int8_guard"]["passed"] == (engine["precision"] == "int8")
     assert sorted(metrics["labels"], key=int) == ["3", "6"]
     for level in metrics["labels"].values():
         for side in ("labels", "keywords_top3"):
