@@ -360,3 +360,30 @@ def test_a_link_to_an_unknown_map_opens_the_first_one(chromium, two_maps):
         assert errors == []
     finally:
         page.close()
+
+
+# ------------------------------------------------------------------ state.js
+
+def test_every_state_field_the_page_uses_is_declared_in_state_js(module_page):
+    """The one state object is sealed (a field added elsewhere throws) and every ``state.x`` in site/js is declared."""
+    import re
+
+    from knowledge_map.devtools.siteserver import SITE_DIR
+
+    got = call(
+        module_page,
+        "state.js",
+        """(m) => {
+             "use strict"; // as in the page's modules
+             let threw = false;
+             try { m.state.adHoc = 1; } catch (error) { threw = error instanceof TypeError; }
+             return {sealed: Object.isSealed(m.state), threw, fields: Object.keys(m.state)};
+           }""",
+    )
+    assert got["sealed"] and got["threw"]
+    used = set()
+    for path in (SITE_DIR / "js").glob("*.js"):
+        code = path.read_text(encoding="utf-8")
+        if 'from "./state.js"' in code:  # the modules around the state object (knowledge.js has a `state` of its own)
+            used |= set(re.findall(r"(?<![\w./])state\.(?!js\b)(\w+)", code))
+    assert used and used <= set(got["fields"]), sorted(used - set(got["fields"]))
