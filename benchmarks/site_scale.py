@@ -32,22 +32,11 @@ import time
 from pathlib import Path
 
 from knowledge_map.devtools.siteserver import CHROMIUM, CHROMIUM_ARGS, assemble_site, serve
-from knowledge_map.devtools.synthetic import synthetic_map
-from knowledge_map.sitedata import write_site_data
+from knowledge_map.devtools.synthetic import write_synthetic_site
 
 OUT = Path(__file__).resolve().parent / "out"
-FILES = {
-    "points": "points.bin",
-    "titles": "titles.json",
-    "details": "details",
-    "labels": "labels.json",
-    "questions": "questions.json",
-    "knowledge": "knowledge.bin",
-    "manifest": "manifest.json",
-}
-HEATMAP = {"space": "map", "temperature": 0.1, "sigma": 0.03, "prior_weight": 0.003, "neighbours": 1000,
-           "raster": 256, "bandwidth": 2.0, "read_next": 5}
-SITE = {"excerpt_chars": 280, "chunk_rows": 500}
+#: The synthetic map's id: its folder in site/data and its name in index.json.
+MAP_ID = "synthetic"
 
 # In-page pan and zoom driven by requestAnimationFrame: frame-to-frame intervals.
 RAF_LOOP = """async (frames) => {
@@ -93,21 +82,9 @@ def build(n: int, n_questions: int, seed: int = 0) -> Path:
     map kernel (the page treats both kernels' lists alike).
     """
     data = OUT / f"data-{n}-q{n_questions}"
-    if not (data / "manifest.json").exists():
-        import numpy as np
-
-        from knowledge_map.devtools.synthetic import synthetic_questions
-        from knowledge_map.knowledge import Settings, neighbour_lists
-
+    if not (data / MAP_ID / "manifest.json").exists():
         started = time.monotonic()
-        m = synthetic_map(n, seed=seed, text_chars=300)
-        questions = synthetic_questions(m["xy"], m["titles"], np.random.default_rng(seed + 1), n_questions)
-        question_xy = np.array([[q["x"], q["y"]] for q in questions])
-        lists = neighbour_lists(Settings(kernel="map", sigma=HEATMAP["sigma"]), HEATMAP["neighbours"],
-                                question_xy=question_xy, xy=m["xy"])
-        outputs = {key: str(data / name) for key, name in FILES.items()}
-        write_site_data(outputs, m["titles"], m["urls"], m["texts"], m["topics"], m["xy"], m["labels"],
-                        questions, {}, "synthetic", HEATMAP, SITE, lists=lists)
+        write_synthetic_site(data, MAP_ID, n, n_questions, seed=seed, text_chars=300)
         print(f"built {n:,} synthetic articles in {time.monotonic() - started:.1f} s", flush=True)
     return assemble_site(data, OUT / f"site-{n}")
 
@@ -116,7 +93,7 @@ def page_bytes_of(url: str, name: str) -> int:
     """Size of a data file of the served site."""
     import urllib.request
 
-    with urllib.request.urlopen(url + "data/" + name) as response:  # loopback only
+    with urllib.request.urlopen(url + f"data/{MAP_ID}/" + name) as response:  # loopback only
         return len(response.read())
 
 

@@ -21,7 +21,8 @@ from knowledge_map.devtools.siteserver import CHROMIUM, CHROMIUM_ARGS, assemble_
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("data", type=Path, help="a built site/data folder")
+    parser.add_argument("data", type=Path, help="a built site/data folder (index.json and the maps' folders)")
+    parser.add_argument("--map", default="", help="the map to show (a folder of DATA; default: the first listed)")
     parser.add_argument("out", type=Path)
     parser.add_argument("--answers", type=int, default=12)
     parser.add_argument("--known", nargs="*", default=["People", "Physical sciences", "Mathematics", "Technology"])
@@ -34,7 +35,7 @@ def main() -> None:
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
             page = browser.new_page(viewport={"width": 1280, "height": 800})
-            page.goto(url)
+            page.goto(url + (f"?map={args.map}" if args.map else ""))
             page.wait_for_function("window.km && km.titlesReady()")
             page.evaluate("([x, y, z]) => { km.view.set(x, y, z); km.render(); }", [*args.center, args.zoom])
             for _ in range(args.answers):

@@ -4,6 +4,8 @@
   loader would refuse, before a long run.
 - ``convert IN OUT.parquet``: validate a corpus and write it as Parquet
   (the safe way to stop depending on a pickle).
+- ``site-index [DIR]``: rewrite ``DIR/index.json`` (default ``site/data``) from
+  the maps in ``DIR``, e.g. after removing a model's folder by hand.
 - ``progress [WORKDIR] [--watch S]``: each shard's state, host, GPU, rate
   and ETA during a run (:mod:`knowledge_map.cluster.progress`).
 """
@@ -42,6 +44,16 @@ def cmd_convert(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_site_index(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from knowledge_map.sitedata import write_site_index
+
+    index = write_site_index(Path(args.dir) / "index.json")
+    print(f"{args.dir}/index.json: {', '.join(m['id'] for m in index['maps']) or 'no maps'}")
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="knowledge-map", description=__doc__.split("\n")[0])
     sub = top.add_subparsers(dest="command", required=True)
@@ -56,6 +68,9 @@ def parser() -> argparse.ArgumentParser:
     convert.add_argument("output")
     convert.add_argument("--allow-pickle", action="store_true", help="open a .pkl (unpickling runs code)")
     convert.set_defaults(func=cmd_convert)
+    site_index = sub.add_parser("site-index", help="list the maps in site/data again (after removing one)")
+    site_index.add_argument("dir", nargs="?", default="site/data", help="the site's data folder (default: site/data)")
+    site_index.set_defaults(func=cmd_site_index)
     sub.add_parser("progress", help="shard states, rates and ETAs of a run (see `progress --help`)", add_help=False)
     return top
 

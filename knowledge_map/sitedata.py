@@ -1,6 +1,10 @@
 """The static site's data files, laid out so a browser can show 1,000,000 articles.
 
-What the page needs first is small and binary; text comes later or on demand:
+Each map (one per embedding model) has its own folder, ``site/data/<model>/``
+(the model's folder name in ``results/<model>/``), and ``site/data/index.json``
+lists the maps there (:func:`write_site_index`); the page opens the first one,
+or the one its URL names, and offers the others.  In a map's folder, what the
+page needs first is small and binary; text comes later or on demand:
 
 ``points.bin``
     Coordinates quantised to uint16 (``q = round(x * 65535)``, 1.5e-5 map
@@ -26,6 +30,9 @@ What the page needs first is small and binary; text comes later or on demand:
 ``manifest.json``
     Written last: counts, offsets, file names, heatmap settings, topics,
     metrics and the CC BY-SA attribution.  The page starts from it.
+``../index.json``
+    ``{"format_version": 1, "maps": [{"id", "model", "count"}, ...]}``: every
+    folder beside this one holding a complete map of this format, by id.
 
 All text goes out as JSON strings; the page inserts it with ``textContent``
 only, never as HTML, and links only ``http(s)`` URLs.
@@ -33,8 +40,10 @@ only, never as HTML, and links only ``http(s)`` URLs.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
+import re
 import shutil
 from collections import Counter
 from collections.abc import Iterator
@@ -44,7 +53,7 @@ from typing import Any
 import numpy as np
 
 from knowledge_map.errors import KnowledgeMapError
-from knowledge_map.io import atomic_path, write_json
+from knowledge_map.io import atomic_path, read_json, write_json
 
 #: Credit line per corpus source when ``corpus.attribution`` is null.  A corpus file may be
 #: anything, so it is not credited to Wikipedia unless the config says so.
@@ -68,6 +77,9 @@ MAX_TOPICS = 20
 NO_TOPIC = 255
 OTHER_TOPIC = "Other"
 FORMAT_VERSION = 2
+INDEX_FORMAT_VERSION = 1
+#: A map's folder name as the page accepts it (site/js/maps.js MAP_ID): model_slug's characters.
+MAP_ID = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]{0,199}")
 
 
 def excerpt(text: str, chars: int) -> str:
@@ -347,3 +359,44 @@ def build_site_data(
         calibration=read(calibration_path),
         attribution=attribution,
     )
+
+
+def site_index(data_dir: str | os.PathLike) -> dict[str, Any]:
+    """``index.json``'s content: one entry ``{id, model, count}`` per complete map in ``data_dir``, by id.
+
+    A folder counts when its name is a map id and its ``manifest.json``
+    (written last) is there with this format version: a map being rewritten
+    (Snakemake removes a job's outputs first), removed, or written by an
+    older version of this code is left out.
+    """
+    maps = []
+    for path in sorted(Path(data_dir).glob("*/manifest.json")):
+        if not MAP_ID.fullmatch(path.parent.name):
+            continue
+        try:
+            manifest = read_json(path)
+        except (OSError, ValueError):
+            continue
+        if isinstance(manifest, dict) and manifest.get("format_version") == FORMAT_VERSION:
+            maps.append({"id": path.parent.name, "model": manifest.get("model"), "count": manifest.get("count")})
+    return {"format_version": INDEX_FORMAT_VERSION, "maps": maps}
+
+
+def write_site_index(index_path: str | os.PathLike) -> dict[str, Any]:
+    """Rewrite ``index_path`` from the maps in its folder (:func:`site_index`); return the index.
+
+    Every ``site_data`` job calls this after writing its manifest.  The scan
+    and the write happen under an exclusive ``flock`` on ``.index.lock`` beside
+    the index, so jobs of different models finishing together take turns:
+    the last one sees every finished map, its own included, and no job can
+    put back an index that drops another's map.  The index is derived, never
+    edited: a map folder removed by hand leaves the index on the next build,
+    or at once with ``python -m knowledge_map site-index``.
+    """
+    index_path = Path(index_path)
+    index_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(index_path.parent / ".index.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        index = site_index(index_path.parent)
+        write_json(index_path, index)
+    return index

@@ -18,6 +18,9 @@ SHARDS = [f"{index:04d}" for index in range(config["shards"])]
 RESULTS = "results"
 MODEL_DIR = f"{RESULTS}/{MODEL}"
 MAP_DIR = f"{MODEL_DIR}/map"
+# The site's data: one folder per model (the same name as in results/), listed by site/data/index.json.
+SITE_DATA = "site/data"
+SITE_MAP_DIR = f"{SITE_DATA}/{MODEL}"
 EMBED_CODE = embedding_code_digest(workflow.source_path("../scripts/embed_shard.py"))
 # The model's files (a local folder's digest, cached by mtime; a hub id as such): see knowledge_map/identity.py.
 MODEL_FILES = model_trigger(
@@ -115,6 +118,6 @@ def get_final_outputs():
         f"{MAP_DIR}/metrics.json",
         f"{MAP_DIR}/map.png",
         f"{MODEL_DIR}/provenance.json",
-        "site/data/manifest.json",
+        f"{SITE_MAP_DIR}/manifest.json",
         *get_validation_outputs().values(),
     ]

@@ -8,13 +8,13 @@ rule site_data:
         knowledge_lists=f"{MAP_DIR}/knowledge_lists.h5",
         calibration=f"{RESULTS}/calibration.json",
     output:
-        points="site/data/points.bin",
-        titles="site/data/titles.json",
-        details=directory("site/data/details"),
-        labels="site/data/labels.json",
-        questions="site/data/questions.json",
-        knowledge="site/data/knowledge.bin",
-        manifest="site/data/manifest.json",
+        points=f"{SITE_MAP_DIR}/points.bin",
+        titles=f"{SITE_MAP_DIR}/titles.json",
+        details=directory(f"{SITE_MAP_DIR}/details"),
+        labels=f"{SITE_MAP_DIR}/labels.json",
+        questions=f"{SITE_MAP_DIR}/questions.json",
+        knowledge=f"{SITE_MAP_DIR}/knowledge.bin",
+        manifest=f"{SITE_MAP_DIR}/manifest.json",
     log:
         f"{MODEL_DIR}/logs/site_data.log",
     benchmark:
@@ -27,5 +27,7 @@ rule site_data:
         site=config["site"],
         source=config["corpus"]["source"],
         attribution=config["corpus"]["attribution"],
+        # Not an output: every model's site_data job rewrites it from the maps beside its own.
+        index=f"{SITE_DATA}/index.json",
     script:
         "../scripts/site_data.py"

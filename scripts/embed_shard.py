@@ -7,7 +7,13 @@ from knowledge_map.workflow import run_rule
 
 
 def main(snakemake):
-    model = snakemake.config["model"]
+    # The device is read from the config, not passed as a param, on purpose: every param of
+    # embed_shard is a rerun trigger (the profiles' rerun-triggers include params), and Snakemake 9
+    # has no way to exclude one param.  Where a shard is embedded (cpu, cuda, mps) is not part of
+    # its identity (README, "Re-embeds"), so moving a run to a GPU must not re-embed finished
+    # shards.  A resource would not trigger either, but resources are handed to the cluster
+    # executors (slurm, the tensor dispatcher) as job requests, and a device name is not one.
+    device = snakemake.config["model"]["device"]
     torch.set_num_threads(snakemake.threads)
     embed_shard(
         snakemake.input.corpus,
@@ -17,7 +23,7 @@ def main(snakemake):
         model_name=snakemake.params.model,
         max_seq_length=snakemake.params.max_seq_length,
         batch_size=snakemake.resources.batch_size,
-        device=model["device"],
+        device=device,
         dtype=snakemake.params.dtype,
         prompt=snakemake.params.prompt,
         backend=snakemake.params.backend,

@@ -1,8 +1,9 @@
-"""Rule site_data: map artifacts -> site/data/ (binary points, titles, detail chunks, labels, questions, manifest)."""
+"""Rule site_data: map artifacts -> site/data/<model>/ (binary points, titles, detail chunks, labels, questions,
+manifest), then site/data/index.json rewritten to list it beside the other models' maps."""
 
 from knowledge_map.corpus import read_corpus
 from knowledge_map.mapping import read_coords
-from knowledge_map.sitedata import build_site_data
+from knowledge_map.sitedata import build_site_data, write_site_index
 from knowledge_map.workflow import run_rule
 
 
@@ -23,6 +24,7 @@ def main(snakemake):
         calibration_path=snakemake.input.calibration,
         attribution=snakemake.params.attribution,
     )
+    write_site_index(snakemake.params.index)
 
 
 run_rule(snakemake, main)  # noqa: F821 - injected by Snakemake

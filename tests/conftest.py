@@ -152,3 +152,30 @@ def workflow_run(tmp_path_factory, small_corpus, small_responses) -> Path:
     Path(CANARY).mkdir(exist_ok=True)
     run_snakemake(workdir, small_config(small_corpus, responses=str(small_responses), validation={"permutations": 100}))
     return workdir
+
+
+@pytest.fixture(scope="session")
+def chromium():
+    """Debian's headless Chromium, one for the whole session (Playwright's sync API allows one at a time)."""
+    from knowledge_map.devtools.siteserver import CHROMIUM, CHROMIUM_ARGS
+
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing: apt-get install chromium (.ci/run does)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture(scope="module")
+def module_page(chromium):
+    """A page on the tracked site/ folder, served as it is, to import its modules into: no workflow run."""
+    from knowledge_map.devtools.siteserver import SITE_DIR, serve
+
+    with serve(SITE_DIR) as url:
+        page = chromium.new_page()
+        page.goto(url + "js/knowledge.js")  # any same-origin URL: the modules are imported from it
+        yield page
+        page.close()

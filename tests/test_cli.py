@@ -1,4 +1,4 @@
-"""The inspect and convert commands, run as a user would."""
+"""The inspect, convert and site-index commands, run as a user would."""
 
 from __future__ import annotations
 
@@ -43,3 +43,15 @@ def test_convert_a_trusted_pickle_to_parquet(tmp_path):
     assert len(refused.stderr.strip().splitlines()) == 1 and not target.exists()
     assert cli("convert", "--allow-pickle", str(source), str(target)).returncode == 0
     assert pq.read_table(target).column("id").to_pylist() == ["1", "2"]
+
+
+def test_site_index_forgets_a_map_removed_by_hand(tmp_path):
+    from knowledge_map.devtools.synthetic import write_synthetic_site
+
+    data = tmp_path / "data"
+    for map_id in ("model-a", "model-b"):
+        write_synthetic_site(data, map_id, 40, n_questions=3, neighbours=10)
+    (data / "model-a" / "manifest.json").unlink()
+    result = cli("site-index", str(data))
+    assert result.returncode == 0 and result.stdout.strip().endswith("index.json: model-b")
+    assert [m["id"] for m in json.loads((data / "index.json").read_text())["maps"]] == ["model-b"]

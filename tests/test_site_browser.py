@@ -1,8 +1,9 @@
 """The interactive map in real headless Chromium, against the site built by one workflow run.
 
-The tracked static site (site/) and the run's site/data are copied into a
-temporary folder and served on 127.0.0.1, as ``python -m http.server -d site``
-would.  Screenshots go to tests/artifacts/.
+The tracked static site (site/) and the run's site/data (index.json and the
+model's map folder) are copied into a temporary folder and served on
+127.0.0.1, as ``python -m http.server -d site`` would.  Screenshots go to
+tests/artifacts/.
 """
 
 from __future__ import annotations
@@ -14,10 +15,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import HOSTILE_ARTICLES
+from conftest import HOSTILE_ARTICLES, MODEL_SLUG
 
-from knowledge_map.devtools.siteserver import CHROMIUM, CHROMIUM_ARGS, assemble_site, serve
-from knowledge_map.grid import cell_center, cell_index
+from knowledge_map.devtools.siteserver import assemble_site, serve
 from knowledge_map.heatmap import heat_raster
 from knowledge_map.knowledge import NeighbourLists, Settings, state_from_lists
 
@@ -31,22 +31,15 @@ RTL_TITLE = "القاهرة — Cairo ‏(RTL)"
 
 @pytest.fixture(scope="module")
 def site(workflow_run, tmp_path_factory):
-    """(base URL, data folder) of the served site."""
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} is missing: apt-get install chromium (.ci/run does)")
+    """(base URL, the map's data folder) of the served site."""
     directory = assemble_site(workflow_run / "site/data", tmp_path_factory.mktemp("site") / "site")
     with serve(directory) as url:
-        yield url, directory / "data"
+        yield url, directory / "data" / MODEL_SLUG
 
 
 @pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
+def browser(chromium):
+    return chromium
 
 
 class MapPage:
@@ -320,22 +313,6 @@ def test_hostile_titles_are_shown_as_text_and_run_nothing(map_page, site):
     page.drawn()
     assert page.js("document.querySelectorAll('img').length") == 0
     assert page.dialogs == [] and page.errors == []
-
-
-def test_grid_convention_agrees_between_js_and_python(map_page):
-    page = map_page()
-    values = [0.0, 0.1, 0.333, 0.5, 0.99999, 1.0]
-    got = page.js(
-        """async (values) => {
-             const g = await import('./js/grid.js');
-             return [7, 40].map((n) => [Array.from({length: n}, (_, i) => g.cellCenter(i, n)),
-                                        values.map((v) => g.cellIndex(v, n))]);
-           }""",
-        values,
-    )
-    for (centres, indices), n in zip(got, (7, 40), strict=True):
-        np.testing.assert_allclose(centres, cell_center(np.arange(n), n), atol=1e-15)
-        assert indices == cell_index(values, n).tolist()
 
 
 def test_labels_never_overlap_and_get_finer_when_zoomed_in(map_page, site):

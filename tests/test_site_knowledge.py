@@ -6,12 +6,9 @@ are imported by the page; inputs are made here.  Agreement to 1e-6.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 
-from knowledge_map.devtools.siteserver import CHROMIUM, CHROMIUM_ARGS, SITE_DIR, serve
 from knowledge_map.heatmap import heat_raster
 from knowledge_map.knowledge import Settings, neighbour_lists, state_from_lists
 from knowledge_map.selection import next_question, question_gain, reading_list
@@ -19,20 +16,6 @@ from knowledge_map.selection import next_question, question_gain, reading_list
 pytestmark = pytest.mark.browser
 
 SETTINGS = Settings(kernel="embedding", temperature=0.1, prior_weight=0.003)
-
-
-@pytest.fixture(scope="module")
-def page():
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} is missing: apt-get install chromium (.ci/run does)")
-    from playwright.sync_api import sync_playwright
-
-    with serve(SITE_DIR) as url, sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        page = browser.new_page()
-        page.goto(url + "js/knowledge.js")  # any same-origin URL: the modules are imported from it
-        yield page
-        browser.close()
 
 
 def world(seed=0, n=400, n_questions=12, k=60):
@@ -63,13 +46,13 @@ JS_STATE = """async ([lists, answers, difficulty, prior, meanB, n, focus]) => {
 
 
 @pytest.mark.parametrize("seed", [0, 1])
-def test_article_state_choice_and_reading_list_agree_with_python(page, seed):
+def test_article_state_choice_and_reading_list_agree_with_python(module_page, seed):
     lists, rng = world(seed)
     answered = [int(q) for q in rng.choice(12, 5, replace=False)]
     correct = [int(c) for c in rng.integers(0, 2, 5)]
     difficulty = rng.normal(size=12)
     focus = (rng.random(400) < 0.5).astype(int) if seed else None
-    got = page.evaluate(JS_STATE, [js_lists(lists), [{"q": q, "correct": bool(c)} for q, c in zip(answered, correct)],
+    got = module_page.evaluate(JS_STATE, [js_lists(lists), [{"q": q, "correct": bool(c)} for q, c in zip(answered, correct)],
                                    difficulty.tolist(), SETTINGS.prior_weight, 0.3, 400,
                                    None if focus is None else focus.tolist()])
     state = state_from_lists(lists, answered, correct, difficulty, SETTINGS, mean_difficulty=0.3)
@@ -83,12 +66,12 @@ def test_article_state_choice_and_reading_list_agree_with_python(page, seed):
     assert len(got["read"]) == 5
 
 
-def test_heat_raster_agrees_with_python(page):
+def test_heat_raster_agrees_with_python(module_page):
     rng = np.random.default_rng(7)
     xy = rng.uniform(size=(300, 2))
     xy[:10] = [0.0, 1.0]  # edges of the unit square
     values = rng.uniform(size=300)
-    got = page.evaluate(
+    got = module_page.evaluate(
         """async ([xs, ys, values, n, bw]) => {
              const h = await import('/js/heatmap.js');
              const r = h.heatRaster(Float64Array.from(xs), Float64Array.from(ys), Float64Array.from(values), n, bw);
@@ -99,22 +82,3 @@ def test_heat_raster_agrees_with_python(page):
     heat, density = heat_raster(xy, values, 48, 1.7)
     np.testing.assert_allclose(np.reshape(got[0], (48, 48)), heat, rtol=0, atol=1e-6)
     np.testing.assert_allclose(np.reshape(got[1], (48, 48)), density, rtol=0, atol=1e-6)
-
-
-def test_quiz_asks_the_chooser_and_brings_skipped_questions_back_last(page):
-    got = page.evaluate(
-        """async () => {
-             const {Quiz} = await import('/js/quiz.js');
-             const questions = [0, 1, 2].map((i) => ({question: 'q' + i, options: ['a', 'b', 'c', 'd', 'e'], correctIndex: 4}));
-             const prefer = (exclude, focus) => [2, 0, 1].find((q) => !exclude.has(q)) ?? null;
-             const quiz = new Quiz(questions, prefer);
-             const seen = [quiz.current];
-             quiz.skip(); seen.push(quiz.current);
-             quiz.answer(4); quiz.advance(); seen.push(quiz.current);
-             quiz.answer(0); quiz.advance(); seen.push(quiz.current);
-             return [seen, quiz.evidence()];
-           }"""
-    )
-    seen, evidence = got
-    assert seen == [2, 0, 1, 2]  # the chooser's order; the skipped question comes back when nothing else is left
-    assert evidence == [{"q": 0, "correct": True}, {"q": 1, "correct": False}]  # option 4 of 5 is right

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -23,6 +25,7 @@ from knowledge_map.sitedata import (
     site_questions,
     topic_codes,
     write_site_data,
+    write_site_index,
 )
 
 HEATMAP = {"space": "embedding", "temperature": 0.1, "sigma": 0.15, "prior_weight": 0.003, "raster": 64, "bandwidth": 2.0}
@@ -185,3 +188,68 @@ def test_write_site_data_refuses_mismatched_lengths(tmp_path):
     with pytest.raises(KnowledgeMapError, match="2 coordinates"):
         write_site_data({}, ["a"], ["u"], ["t"], [None], np.zeros((2, 2)), {"levels": []}, [], {}, "m", HEATMAP,
                         {"excerpt_chars": 1, "chunk_rows": 1})
+
+
+# ------------------------------------------------------- one folder per map, and the index
+
+
+def synthetic(data, map_id, n=60, seed=0):
+    from knowledge_map.devtools.synthetic import write_synthetic_site
+
+    return write_synthetic_site(data, map_id, n, n_questions=4, seed=seed, neighbours=20)
+
+
+def listed(data):
+    return [(m["id"], m["model"], m["count"]) for m in json.loads((data / "index.json").read_text())["maps"]]
+
+
+def test_a_second_model_joins_the_index_and_rebuilding_one_keeps_the_other(tmp_path):
+    data = tmp_path / "data"
+    synthetic(data, "model-b", 80)
+    assert listed(data) == [("model-b", "model-b", 80)]
+    synthetic(data, "model-a", 60)
+    assert listed(data) == [("model-a", "model-a", 60), ("model-b", "model-b", 80)]
+    synthetic(data, "model-b", 70, seed=1)  # mapped again
+    assert listed(data) == [("model-a", "model-a", 60), ("model-b", "model-b", 70)]
+    assert json.loads((data / "model-a" / "manifest.json").read_text())["count"] == 60  # untouched
+
+
+def test_the_index_lists_only_complete_maps_of_this_format(tmp_path):
+    """A folder without a manifest (being written, or half removed), an old format, a broken manifest,
+    or a name the page would refuse is not listed; a folder removed by hand leaves on the next write."""
+    data = tmp_path / "data"
+    synthetic(data, "good")
+    manifest = json.loads((data / "good" / "manifest.json").read_text())
+    (data / "half").mkdir()
+    (data / "half" / "points.bin").write_bytes(b"")
+    for name, text in (("old", json.dumps({**manifest, "format_version": 1})), ("broken", "{not json"),
+                       (".hidden", json.dumps(manifest)), ("a b", json.dumps(manifest))):
+        (data / name).mkdir()
+        (data / name / "manifest.json").write_text(text)
+    (data / "manifest.json").write_text(json.dumps(manifest))  # the flat layout of earlier versions
+    assert write_site_index(data / "index.json")["maps"] == [{"id": "good", "model": "good", "count": 60}]
+    shutil.rmtree(data / "good")
+    assert write_site_index(data / "index.json")["maps"] == []
+
+
+def test_the_index_is_scanned_and_written_under_its_lock(tmp_path, monkeypatch):
+    """Jobs of two models take turns: while one scans and writes, another cannot take the lock."""
+    import knowledge_map.sitedata as sitedata
+
+    data = tmp_path / "data"
+    synthetic(data, "model-a")
+    held = []
+    scan = sitedata.site_index
+
+    def checking_scan(folder):
+        with open(data / ".index.lock") as other:  # another open file: another job's lock attempt
+            try:
+                fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                held.append(False)
+            except BlockingIOError:
+                held.append(True)
+        return scan(folder)
+
+    monkeypatch.setattr(sitedata, "site_index", checking_scan)
+    write_site_index(data / "index.json")
+    assert held == [True]

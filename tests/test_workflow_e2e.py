@@ -132,9 +132,9 @@ def test_past_answers_calibrate_the_questions_and_validate_the_map(workflow_run,
     difficulty = {q["id"]: q["difficulty"] for q in asked}
     easiest, hardest = max(rate, key=rate.get), min(rate, key=rate.get)
     assert difficulty[easiest] < difficulty[hardest]
-    site_questions = json.loads((workflow_run / "site/data/questions.json").read_text())
+    site_questions = json.loads((workflow_run / f"site/data/{MODEL_SLUG}/questions.json").read_text())
     assert [q["difficulty"] for q in site_questions] == [q["difficulty"] for q in calibration["questions"]]
-    manifest = json.loads((workflow_run / "site/data/manifest.json").read_text())
+    manifest = json.loads((workflow_run / f"site/data/{MODEL_SLUG}/manifest.json").read_text())
     assert manifest["heatmap"]["calibrated"] is True
     assert manifest["heatmap"]["mean_difficulty"] == calibration["mean_difficulty"]
 
@@ -153,14 +153,19 @@ def test_past_answers_calibrate_the_questions_and_validate_the_map(workflow_run,
 
 
 def test_site_data_is_built(workflow_run):
-    manifest = json.loads((workflow_run / "site/data/manifest.json").read_text())
+    """site/data/<model>/ holds the map (the model's folder name, as in results/); index.json lists it."""
+    data = workflow_run / "site/data" / MODEL_SLUG
+    manifest = json.loads((data / "manifest.json").read_text())
+    assert manifest["model"] == "all-MiniLM-L6-v2"
     assert "CC BY-SA 4.0" in manifest["attribution"]
     for name in manifest["files"].values():
-        assert (workflow_run / "site/data" / name).is_file()
+        assert (data / name).is_file()
     n = manifest["count"]
-    assert (workflow_run / "site/data/points.bin").stat().st_size == manifest["points"]["bytes"] == 5 * n
-    chunks = sorted((workflow_run / "site/data/details").glob("*.json"))
+    assert (data / "points.bin").stat().st_size == manifest["points"]["bytes"] == 5 * n
+    chunks = sorted((data / "details").glob("*.json"))
     assert len(chunks) == manifest["details"]["chunks"] == -(-n // manifest["details"]["chunk_rows"])
+    index = json.loads((workflow_run / "site/data/index.json").read_text())
+    assert index["maps"] == [{"id": MODEL_SLUG, "model": "all-MiniLM-L6-v2", "count": n}]
 
 
 def test_hostile_and_rtl_titles_survive_as_text(workflow_run):

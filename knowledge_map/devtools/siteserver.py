@@ -1,8 +1,8 @@
 """Serve a built site on loopback: used by the browser tests, the benchmark and the screenshot.
 
 The site's static files (``site/``: index.html, js/, css/) are tracked in
-git; its data (``site/data/``) is built by the workflow.  :func:`assemble_site`
-puts both into one folder, and :func:`serve` serves a folder from a
+git; its data (``site/data/``: ``index.json`` and one folder per model's map)
+is built by the workflow.  :func:`assemble_site` puts both into one folder, and :func:`serve` serves a folder from a
 background thread on 127.0.0.1 with an OS-chosen port, the way any static
 server (``python -m http.server -d site``) would.
 """
@@ -33,7 +33,7 @@ CHROMIUM_ARGS = [
 
 
 def assemble_site(data_dir: str | Path, dest: str | Path, site_dir: str | Path = SITE_DIR) -> Path:
-    """Copy the static site from ``site_dir`` and ``data_dir`` (as ``data/``) into ``dest``; return ``dest``."""
+    """Copy the static site from ``site_dir`` and a site/data folder ``data_dir`` (as ``data/``) into ``dest``; return ``dest``."""
     dest = Path(dest)
     dest.mkdir(parents=True, exist_ok=True)
     for part in STATIC_PARTS:

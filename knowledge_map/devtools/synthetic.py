@@ -8,6 +8,7 @@ the byte counts and text work a real 250,000-article map would cost.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -16,6 +17,10 @@ from knowledge_map.grid import cell_index
 from knowledge_map.mapping import normalise_coords
 
 SYLLABLES = ["ka", "lo", "mer", "tan", "ri", "sol", "ve", "dor", "an", "is", "pol", "gra", "ne", "ut", "bel", "cor"]
+#: Heatmap and site settings of a synthetic map (the map kernel: synthetic articles have no embeddings).
+HEATMAP = {"space": "map", "temperature": 0.1, "sigma": 0.03, "prior_weight": 0.003, "neighbours": 1000,
+           "raster": 256, "bandwidth": 2.0, "read_next": 5}
+SITE = {"excerpt_chars": 280, "chunk_rows": 500}
 TOPICS = ["Arts", "Biology", "Geography", "History", "Mathematics", "People", "Physics", "Society", "Technology"]
 
 
@@ -103,3 +108,31 @@ def synthetic_questions(xy: np.ndarray, titles: list[str], rng: np.random.Genera
         }
         for k, r in enumerate(rows)
     ]
+
+
+def write_synthetic_site(data_dir: str | Path, map_id: str, n: int, n_questions: int = 40, seed: int = 0,
+                         text_chars: int = 600, neighbours: int = HEATMAP["neighbours"]) -> dict[str, Any]:
+    """A synthetic map of ``n`` articles in ``data_dir/map_id/``, listed in ``data_dir/index.json``.
+
+    Written by the workflow's own writers (:func:`knowledge_map.sitedata.write_site_data`,
+    :func:`~knowledge_map.sitedata.write_site_index`); the questions' lists come from the
+    map kernel, ``neighbours`` articles each.  ``map_id`` is also the model's name in the
+    manifest.  Returns the manifest.
+    """
+    from knowledge_map.knowledge import Settings, neighbour_lists
+    from knowledge_map.sitedata import write_site_data, write_site_index
+
+    folder = Path(data_dir) / map_id
+    m = synthetic_map(n, seed=seed, text_chars=text_chars)
+    questions = synthetic_questions(m["xy"], m["titles"], np.random.default_rng(seed + 1), n_questions)
+    question_xy = np.array([[q["x"], q["y"]] for q in questions])
+    lists = neighbour_lists(Settings(kernel="map", sigma=HEATMAP["sigma"]), min(neighbours, n),
+                            question_xy=question_xy, xy=m["xy"])
+    names = {"points": "points.bin", "titles": "titles.json", "details": "details", "labels": "labels.json",
+             "questions": "questions.json", "knowledge": "knowledge.bin", "manifest": "manifest.json"}
+    outputs = {key: str(folder / name) for key, name in names.items()}
+    manifest = write_site_data(outputs, m["titles"], m["urls"], m["texts"], m["topics"], m["xy"], m["labels"],
+                               questions, {}, map_id, {**HEATMAP, "neighbours": min(neighbours, n)}, SITE,
+                               lists=lists)
+    write_site_index(Path(data_dir) / "index.json")
+    return manifest

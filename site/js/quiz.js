@@ -1,8 +1,8 @@
 // Quiz state: one question at a time. The next question is chosen by a
-// chooser (main.js passes the most informative one, knowledge.js), among the
+// chooser (heat-ui.js passes the most informative one, knowledge.js), among the
 // questions neither answered nor skipped; a skipped question comes back once
 // nothing else is left. A focus (a mask of articles) makes the chooser ask
-// about that area. The UI lives in main.js.
+// about that area. The UI lives in quiz-ui.js.
 
 export class Quiz {
   /** choose(exclude: Set, focus) -> question index or null; without one, file order. */
