@@ -71,31 +71,36 @@ def main(argv=None) -> dict:
         timed,
     )
     from knowledge_map.embed import embed_texts, token_lengths
+    from knowledge_map.identity import model_sha256
     from knowledge_map.models import (
+        cpu_flags,
         cpu_has_native_bf16,
         load_model,
         resolve_backend,
         resolve_cpu_precision,
         resolve_device,
         resolve_dtype,
-        resolve_model_path,
         resolve_prompt,
-        weights_sha256,
     )
+    from knowledge_map.quantize import Int8Settings, plan_from_texts
 
     torch.set_num_threads(args.threads)
     texts = load_texts(args.texts)
     device = resolve_device(args.device)
     prompt = resolve_prompt(args.model, None)
     backend = resolve_backend(args.backend, device)
-    precision = resolve_cpu_precision(args.cpu_precision)
+    precision = resolve_cpu_precision(args.cpu_precision, backend)
     dtype = resolve_dtype(args.model, "auto", device)
 
     reference = load_model(args.model, device, "float32", args.max_seq_length)
     model = reference if dtype == "float32" else load_model(args.model, device, dtype, args.max_seq_length)
+    plan = None
+    if precision == "int8":
+        # Calibrated and judged on the corpus the texts come from, as the workflow does.
+        plan = plan_from_texts(load_texts(10**9), Int8Settings(), prompt)
     setup, encoder = timed(lambda: make_encoder(
-        model, device, backend, precision, args.threads, weights_sha256(resolve_model_path(args.model)) or "",
-        cache_dir=os.path.join("results", "cache", "openvino"),
+        model, device, backend, precision, args.threads, model_sha256(args.model),
+        cache_dir=os.path.join("results", "cache", "openvino"), int8=plan,
     ))
     engine = encoder.describe()
 
@@ -150,6 +155,10 @@ def main(argv=None) -> dict:
         "repeats": args.repeats,
         "threads": args.threads,
         **engine,
+        # The instructions that decide which precision is fast; ONEDNN_MAX_CPU_ISA (if set) caps what is used.
+        "cpu_flags": sorted(cpu_flags() & {"avx512f", "avx512_vnni", "avx_vnni", "avx512_bf16", "amx_bf16", "amx_int8"}),
+        "isa_cap": os.environ.get("ONEDNN_MAX_CPU_ISA"),
+        "int8_guard": getattr(encoder, "int8", None) and encoder.int8["guard"],
         "engine_setup_seconds": round(setup, 2),
         "fast_seconds": [round(t, 3) for t in fast_times],
         "texts_per_s": round(len(texts) / fast_s, 2),

@@ -83,12 +83,15 @@ def vital_embeddings() -> np.ndarray:
     from knowledge_map.corpus import document_text, load_vital_articles
     from knowledge_map.embed import embed_texts
     from knowledge_map.models import load_model, resolve_backend, resolve_cpu_precision
+    from knowledge_map.quantize import Int8Settings, plan_from_texts
 
     records = load_vital_articles()
     texts = [document_text(r["title"], r["text"]) for r in records]
     model = load_model("all-MiniLM-L6-v2", "cpu", "float32", 256)
-    encoder = make_encoder(model, "cpu", resolve_backend("auto", "cpu"), resolve_cpu_precision("auto"),
-                           cache_dir=os.path.join("results", "cache", "openvino"))
+    backend = resolve_backend("auto", "cpu")
+    encoder = make_encoder(model, "cpu", backend, resolve_cpu_precision("auto", backend),
+                           cache_dir=os.path.join("results", "cache", "openvino"),
+                           int8=plan_from_texts(texts, Int8Settings()))
     embeddings = embed_texts(model, texts, 64, encoder=encoder)
     os.makedirs(os.path.dirname(VITAL_CACHE), exist_ok=True)
     np.save(VITAL_CACHE, embeddings)

@@ -83,6 +83,12 @@ def sample_rows(n_rows: int, calibration_texts: int, guard_texts: int, seed: int
     return np.sort(order[:calibration]), np.sort(order[calibration : calibration + guard])
 
 
+def plan_from_texts(texts: Sequence[str], settings: Int8Settings, prompt: str = "") -> Int8Plan:
+    """The int8 plan of a corpus given as its embedded texts (:func:`sample_rows` picks them)."""
+    calibration, guard = sample_rows(len(texts), settings.calibration_texts, settings.guard_texts)
+    return Int8Plan(settings, [texts[i] for i in calibration], [texts[i] for i in guard], prompt)
+
+
 def corpus_plan(corpus_path: str, settings: Int8Settings, prompt: str = "") -> Int8Plan:
     """The corpus texts the int8 engine calibrates and is judged on (:func:`sample_rows`), as they are embedded."""
     from knowledge_map.corpus import document_text, read_corpus

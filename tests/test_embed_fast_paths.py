@@ -20,6 +20,7 @@ from knowledge_map.models import (
     resolve_model_path,
     weights_sha256,
 )
+from knowledge_map.quantize import Int8Plan, Int8Settings
 
 #: Minimum cosine of a floating-point fast path to the float32 reference (issue 5).
 FLOAT_MIN_COSINE = 0.999
@@ -67,7 +68,9 @@ def test_every_fast_path_matches_the_float32_reference(model, texts, reference, 
 @pytest.mark.slow  # OpenVINO conversions and model runs
 def test_default_cpu_path_is_deterministic_and_in_input_order(model, texts, ov_cache):
     backend = resolve_backend("auto", "cpu")
-    encoder = make_encoder(model, "cpu", backend, resolve_cpu_precision("auto"), cache_dir=ov_cache)
+    # On a CPU with VNNI and no bf16 the default is int8, calibrated on the corpus: here, half the texts.
+    plan = Int8Plan(Int8Settings(32, 32, 0.0), texts[:32], texts[32:])
+    encoder = make_encoder(model, "cpu", backend, resolve_cpu_precision("auto", backend), cache_dir=ov_cache, int8=plan)
     first = embed_texts(model, texts, 16, encoder=encoder)
     assert first.tobytes() == embed_texts(model, texts, 16, encoder=encoder).tobytes()
     reversed_order = embed_texts(model, texts[::-1], 16, encoder=encoder)[::-1]
@@ -105,7 +108,7 @@ def test_backend_resolution():
 
 def test_cpu_precision_follows_native_bf16(tmp_path):
     assert resolve_cpu_precision("auto", native_bf16=True) == "bfloat16"
-    assert resolve_cpu_precision("auto", native_bf16=False) == "float32"
+    assert resolve_cpu_precision("auto", native_bf16=False, int8_dot=False) == "float32"
     assert resolve_cpu_precision("float32", native_bf16=True) == "float32"
     with pytest.raises(KnowledgeMapError, match="cpu_precision must be one of"):
         resolve_cpu_precision("int4")
