@@ -46,7 +46,7 @@ def make_shards(folder: str, rows: int, dim: int, shards: int) -> list[str]:
     from knowledge_map.identity import shard_identity
 
     identity = shard_identity(model="bench", model_sha256="0" * 64, prompt="", max_seq_length=512, dtype="float32",
-                              backend="torch", precision="float32", corpus_sha256="0" * 64, n_rows=rows,
+                              backend="torch", precision="float32", quantization="", corpus_sha256="0" * 64, n_rows=rows,
                               n_shards=shards)
     rng = np.random.default_rng(0)
     paths = []

@@ -16,7 +16,8 @@ TITLES = [f"Title {i}" for i in range(N)]
 CORPUS_SHA = "c" * 64
 #: What every test shard was made with (see knowledge_map.identity).
 IDENTITY = {"model": "m", "model_sha256": "5076c6" + "0" * 58, "prompt": "", "max_seq_length": 256,
-            "dtype": "float32", "backend": "openvino", "precision": "bfloat16", "corpus_sha256": CORPUS_SHA,
+            "dtype": "float32", "backend": "openvino", "precision": "bfloat16", "quantization": "",
+            "corpus_sha256": CORPUS_SHA,
             "n_rows": N, "n_shards": 3}
 
 
