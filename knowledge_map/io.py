@@ -1,4 +1,4 @@
-"""Atomic writes and file digests, one implementation each.
+"""Atomic writes, file digests and exclusive locks, one implementation each.
 
 Everything is written to a temporary name in the destination folder and
 renamed into place only once closed, so a SIGKILL, a full disk or an
@@ -10,6 +10,7 @@ streamed in 1 MiB blocks.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import hashlib
 import json
 import os
@@ -77,3 +78,21 @@ def hash_file(path: str | os.PathLike, digest: Any = None) -> Any:
 def sha256_file(path: str | os.PathLike) -> str:
     """Hex SHA-256 of a file's bytes."""
     return hash_file(path).hexdigest()
+
+
+@contextlib.contextmanager
+def exclusive_lock(lock_path: str | os.PathLike) -> Iterator[None]:
+    """Hold an exclusive ``flock`` on ``lock_path`` (created 0644 if absent) for the ``with`` block.
+
+    Jobs side by side take turns: the one that gets the lock first does the
+    work, the others then find it done.  The lock belongs to the open file,
+    which the kernel closes if the holder dies, so a killed job never leaves
+    a lock behind.
+    """
+    Path(lock_path).parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)

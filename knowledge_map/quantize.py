@@ -29,19 +29,19 @@ run computes with the same int8 model.
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import hashlib
 import json
 import logging
 import os
 import shutil
 import tempfile
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+
+from knowledge_map.io import exclusive_lock
 
 log = logging.getLogger(__name__)
 
@@ -178,18 +178,6 @@ def guard_verdict(figures: dict[str, Any], min_overlap: float) -> dict[str, Any]
     return {**figures, "min_overlap": min_overlap, "passed": bool(figures["neighbour_overlap"] >= min_overlap)}
 
 
-@contextlib.contextmanager
-def exclusive(lock_path: str) -> Iterator[None]:
-    """Hold an exclusive ``flock`` on ``lock_path`` (created 0644): shards side by side quantize once."""
-    os.makedirs(os.path.dirname(lock_path) or ".", exist_ok=True)
-    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(fd)
-
-
 def quantize(converted: Any, features: Callable[[Sequence[str]], dict[str, np.ndarray]], texts: Sequence[str]) -> Any:
     """NNCF static int8 quantization of an OpenVINO model, calibrated one text at a time (no padding)."""
     import nncf
@@ -231,7 +219,7 @@ def quantized_model(
         return model, judge(model)
     key = quantization_key(record)
     folder = os.path.join(cache_dir, f"int8-{key}")
-    with exclusive(os.path.join(cache_dir, f".int8-{key}.lock")):
+    with exclusive_lock(os.path.join(cache_dir, f".int8-{key}.lock")):
         if not os.path.exists(os.path.join(folder, "guard.json")):
             tmp = tempfile.mkdtemp(dir=cache_dir, prefix=".tmp-")
             try:

@@ -40,7 +40,6 @@ only, never as HTML, and links only ``http(s)`` URLs.
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import re
@@ -53,7 +52,7 @@ from typing import Any
 import numpy as np
 
 from knowledge_map.errors import KnowledgeMapError
-from knowledge_map.io import atomic_path, read_json, write_json
+from knowledge_map.io import atomic_path, exclusive_lock, read_json, write_json
 
 #: Credit line per corpus source when ``corpus.attribution`` is null.  A corpus file may be
 #: anything, so it is not credited to Wikipedia unless the config says so.
@@ -395,8 +394,7 @@ def write_site_index(index_path: str | os.PathLike) -> dict[str, Any]:
     """
     index_path = Path(index_path)
     index_path.parent.mkdir(parents=True, exist_ok=True)
-    with open(index_path.parent / ".index.lock", "a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+    with exclusive_lock(index_path.parent / ".index.lock"):
         index = site_index(index_path.parent)
         write_json(index_path, index)
     return index
