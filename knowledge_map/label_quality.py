@@ -35,6 +35,7 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+import scipy.sparse as sp
 
 from knowledge_map.grid import cell_index
 
@@ -43,7 +44,10 @@ def cell_means(xy: np.ndarray, vectors: np.ndarray, n: int) -> tuple[np.ndarray,
     """Unit-length mean vector of each cell of an ``n x n`` grid (zeros where empty) and the cell sizes."""
     cell = cell_index(xy[:, 1], n) * n + cell_index(xy[:, 0], n)
     sums = np.zeros((n * n, vectors.shape[1]))
-    np.add.at(sums, cell, vectors)
+    for start in range(0, len(cell), 16384):  # sums in float64 without a float64 copy of all rows at once
+        rows = cell[start : start + 16384]
+        membership = sp.csr_matrix((np.ones(len(rows)), (rows, np.arange(len(rows)))), shape=(n * n, len(rows)))
+        sums += membership @ np.asarray(vectors[start : start + 16384], dtype=np.float64)
     norms = np.linalg.norm(sums, axis=1, keepdims=True)
     return np.divide(sums, norms, out=np.zeros_like(sums), where=norms > 0), np.bincount(cell, minlength=n * n)
 

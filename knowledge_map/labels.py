@@ -66,6 +66,7 @@ grade the labeller's own criterion.  Labels are at most four words.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
@@ -74,6 +75,7 @@ import scipy.sparse as sp
 from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 
 from knowledge_map.grid import cell_center, cell_index
+from knowledge_map.label_quality import cell_means
 from knowledge_map.phrases import (
     defining_parts,
     display_noun,
@@ -87,6 +89,10 @@ from knowledge_map.phrases import (
 )
 
 MAX_LABEL_WORDS = 4
+# A plural shows in labels when at least this share as many articles use it as its singular (see used_plurals).
+PLURAL_RATIO = 0.1
+# Candidates per cell, best by the text rules, that the embedding chooses among (see rerank_names).
+SHORTLIST = 3
 # Words that name nothing: English stop words and heads too general to tell regions apart.
 STOP = frozenset(ENGLISH_STOP_WORDS) | frozenset(
     "use thing way aspect feature point example instance item idea work individual object concept entity subject".split()
@@ -201,13 +207,15 @@ def name_candidates(titles: list[str], texts: list[str], counts: sp.csr_matrix, 
         if not (is_noun(head, vocab) or head in title_words):
             continue  # no plural and no article of that name: likely an adjective ("widespread")
         add((head,), "", row)
+        kinds.add((head,))
         named = words[-1][:1].isupper()  # "the Black Sea", "Grand Prince": a name, not a kind with a modifier
         if modifier and not named and len(modifier) >= 3 and modifier.replace("-", "").isalpha() \
                 and modifier.lower() not in STOP:
             add((modifier.lower(), head), modifier, row)
             kinds.add((modifier.lower(), head))
-        if place and place in title_set:  # a place the corpus has an article about, not "of Roman"
+        if place and place in title_set and head not in place.lower():  # a place with an article, not "of Roman"
             add((head, prep, place.lower()), place, row)
+            kinds.add((head, prep, place.lower()))
     for row, title in enumerate(titles):
         words = title.split()
         if not 1 <= len(words) <= 3 or not all(w.replace("-", "").isalpha() for w in words):
@@ -229,10 +237,30 @@ def name_candidates(titles: list[str], texts: list[str], counts: sp.csr_matrix, 
         shape=(len(texts), len(keys)),
     )
     defines.data[:] = 1.0  # an article defines a candidate once, however many ways
-    plain = [fixed.get(key) or _display(key, surface.get(key, Counter()), vocab) for key in keys]
+    # A phrase's head follows "a"/"an": countable, plural whenever the corpus writes it.  A concept title
+    # ("Music", "Geometry") may be a mass noun: plural only when the corpus writes its plural often enough.
+    shown_plurals = used_plurals(counts, vocabulary)
+    plain = [fixed.get(key) or _display(key, surface.get(key, Counter()), vocab if key in kinds else shown_plurals)
+             for key in keys]
     words, mentions = _mention_matrix(keys, counts, vocabulary)
     head = np.array([index.get((head_word(key),), -1) for key in keys], dtype=np.int64)
     return Candidates(keys, plain, [sentence_case(p) for p in plain], head, defines.tocsr(), mentions, words)
+
+
+def used_plurals(counts: sp.csr_matrix, vocabulary: np.ndarray, ratio: float = PLURAL_RATIO) -> frozenset[str]:
+    """Plurals a label may use: those written by at least ``ratio`` as many articles as their singular.
+
+    A mass noun's plural is rare ("musics" in 1 article against "music" in
+    257, "philosophies" 19 against 192), a countable noun's common
+    ("countries" 253 against 545, "theories" 66 against 276), so
+    "Music" and "Philosophy" stay singular while "Countries" does not.
+    """
+    documents = np.bincount(counts.indices, minlength=len(vocabulary))
+    position = {w: i for i, w in enumerate(vocabulary.tolist())}
+    return frozenset(
+        form for w, i in position.items()
+        if (form := plural(w)) != w and form in position and documents[position[form]] >= ratio * documents[i]
+    )
 
 
 def head_word(key: tuple[str, ...]) -> str:
@@ -240,7 +268,7 @@ def head_word(key: tuple[str, ...]) -> str:
     return key[0] if len(key) == 3 and key[1] in ("in", "of") else key[-1]
 
 
-def _display(key: tuple[str, ...], shown: Counter, vocab: set[str]) -> str:
+def _display(key: tuple[str, ...], shown: Counter, vocab: Collection[str]) -> str:
     """A candidate as written mid-phrase: surface casing of the leading words, the last one plural when countable."""
     if len(key) == 3 and key[1] in ("in", "of"):
         place = shown.most_common(1)[0][0] if shown else key[2]
@@ -317,8 +345,12 @@ def choose_names(
     specific_ratio: float = 0.9,
     join_ratio: float = 0.5,
     repeat_penalty: float = 0.5,
-) -> dict[int, list[int]]:
+    shortlist: int = 0,
+) -> tuple[dict[int, list[int]], dict[int, list[int]]]:
     """Candidate indices naming each non-empty cell of an ``n x n`` level (rules in the module docstring).
+
+    Also returns each cell's ``shortlist`` best-scoring candidates (all with a
+    positive score when fewer), best first, for :func:`rerank_names`.
 
     ``cell`` is each article's cell index; ``parent_labels`` maps a cell to
     the head candidate of the coarser cell around it (for nesting).  The
@@ -338,6 +370,7 @@ def choose_names(
     mention_slot = np.full(mention_cell.shape[1], -1, dtype=np.int64)
 
     chosen: dict[int, list[int]] = {}
+    shortlists: dict[int, list[int]] = {}
     for c in np.lexsort((np.arange(cells), -sizes)):
         if sizes[c] == 0:
             break
@@ -365,7 +398,10 @@ def choose_names(
         repeated = np.array([j in used or (heads[i] in used and len(candidates.keys[j]) == 1) for i, j in enumerate(ids)])
         score = np.where(repeated, repeat_penalty, 1.0) * cov[0] - cov[1:].max(axis=0)
         chosen[int(c)] = _pick(ids, score, heads, candidates, specific_ratio, join_ratio)
-    return chosen
+        if shortlist:
+            best = np.lexsort((ids, -score))[:shortlist]
+            shortlists[int(c)] = [int(ids[i]) for i in best]
+    return chosen, shortlists
 
 
 def gather(matrix: sp.csr_matrix, rows: np.ndarray, columns: np.ndarray, slot: np.ndarray) -> np.ndarray:
@@ -409,6 +445,63 @@ def _pick(ids, score, heads, candidates: Candidates, specific_ratio: float, join
     return names
 
 
+def rerank_names(
+    n: int,
+    shortlists: dict[int, list[int]],
+    picks: dict[int, list[int]],
+    candidates: Candidates,
+    means: np.ndarray,
+    sizes: np.ndarray,
+    vectors: dict[int, np.ndarray],
+) -> dict[int, list[int]]:
+    """Names chosen by embedding: each cell's shortlisted candidate that best tells its articles from its neighbours'.
+
+    ``means`` are the cells' unit mean article embeddings, ``vectors`` the
+    candidates' unit embeddings (same model).  A name's contrast is
+    ``v . m_c - max_{d in N(c)} v . m_d``; the best single name is joined with
+    other kinds from the shortlist while that raises the contrast of the
+    joined label (approximated by the normalised sum of its names' vectors)
+    and the label stays within four words.  The text rules' pick competes too.
+    """
+    adjacency = neighbour_matrix(n)
+    overall = means[sizes > 0].mean(axis=0)
+    out: dict[int, list[int]] = {}
+    for c, ids in shortlists.items():
+        touching = adjacency.indices[adjacency.indptr[c] : adjacency.indptr[c + 1]]
+        near = touching[sizes[touching] > 0]
+        others = means[near] if len(near) else overall[None, :]
+
+        def contrast(names: list[int], own=means[c], others=others) -> float:
+            return name_contrast([vectors[j] for j in names], own, others)
+
+        options = [[j] for j in ids]
+        if c in picks:
+            options.append(picks[c])
+        scores = [contrast(o) for o in options]
+        best = options[int(np.argmax(scores))]
+        score = max(scores)
+        while len(best) < 3:
+            kinds = {candidates.head[j] for j in best}
+            words = sum(len(candidates.text[j].split()) for j in best)
+            tries = [j for j in ids if j not in best and candidates.head[j] not in kinds
+                     and words + len(candidates.text[j].split()) + 1 <= MAX_LABEL_WORDS]
+            if not tries:
+                break
+            gains = [contrast([*best, j]) for j in tries]
+            if max(gains) <= score:
+                break
+            best, score = [*best, tries[int(np.argmax(gains))]], max(gains)
+        out[c] = best
+    return out
+
+
+def name_contrast(parts: list[np.ndarray], own: np.ndarray, others: np.ndarray) -> float:
+    """``v . own - max_d v . others_d`` for the label joining ``parts``, v their normalised sum (unit vectors in)."""
+    v = np.sum(parts, axis=0)
+    v = v / (np.linalg.norm(v) or 1.0)
+    return float(v @ own - (others @ v).max())
+
+
 def name_text(names: list[int], candidates: Candidates) -> str:
     """The label of chosen names: "Rivers", "Rivers and lakes", "Stars, galaxies and planets"."""
     first = candidates.text[names[0]]
@@ -431,6 +524,8 @@ def label_level(
     n_keywords: int = 5,
     n_top: int = 5,
     rules: dict[str, float] | None = None,
+    embed=None,
+    vectors: dict[int, np.ndarray] | None = None,
 ) -> dict[str, Any]:
     """Every cell of an ``n x n`` grid: position, label, keywords, count and top articles.
 
@@ -444,7 +539,15 @@ def label_level(
     sizes = np.bincount(cell, minlength=n * n)
     mass = np.stack([np.bincount(cell, xy[:, k].astype(np.float64), minlength=n * n) for k in (0, 1)], axis=1)
     parent_labels = _parent_heads(n, parent, candidates) if parent else None
-    names = choose_names(n, cell, candidates, parent_labels, **(rules or {}))
+    rules = {"shortlist": SHORTLIST, **(rules or {})}
+    if embed is None:
+        rules["shortlist"] = 0
+    names, shortlists = choose_names(n, cell, candidates, parent_labels, **rules)
+    if embed is not None:
+        _add_keyword_names(shortlists, weights, vocabulary, candidates)
+        wanted = sorted({j for ids in [*shortlists.values(), *names.values()] for j in ids} - vectors.keys())
+        vectors.update(zip(wanted, embed([candidates.text[j] for j in wanted])))
+        names = rerank_names(n, shortlists, names, candidates, cell_means(xy, embeddings, n)[0], sizes, vectors)
     order = np.argsort(cell, kind="stable")
     starts = np.searchsorted(cell[order], np.arange(n * n + 1))
     cells = []
@@ -492,6 +595,17 @@ def fallback_label(top: list[int], titles: list[str], weights: sp.csr_matrix, vo
     return sentence_case(keywords[0]) if keywords else " ".join(titles[top[0]].split()[:MAX_LABEL_WORDS])
 
 
+def _add_keyword_names(shortlists, weights, vocabulary, candidates: Candidates, count: int = 3) -> None:
+    """Add each cell's top c-TF-IDF keywords that are one-word candidates (a kind some article defines) to its shortlist."""
+    lookup = {key[0]: j for j, key in enumerate(candidates.keys) if len(key) == 1}
+    vocab = frozenset(vocabulary.tolist())
+    for c, ids in shortlists.items():
+        for word in top_terms(weights, vocabulary, c, count):
+            j = lookup.get(singular(word, vocab))
+            if j is not None and j not in ids:
+                ids.append(j)
+
+
 def _parent_heads(n: int, parent: dict[str, Any], candidates: Candidates) -> dict[int, int]:
     """Each cell of an ``n x n`` level -> the head candidate of the label of the coarser cell holding its centre."""
     lookup = {key: j for j, key in enumerate(candidates.keys) if len(key) == 1}
@@ -516,6 +630,7 @@ def cell_labels(
     n_keywords: int = 5,
     n_top: int = 5,
     rules: dict[str, float] | None = None,
+    embed=None,
 ) -> dict[str, Any]:
     """Labels for every level, coarsest first, with the grid convention spelled out.
 
@@ -528,8 +643,10 @@ def cell_labels(
     candidates = name_candidates(titles, texts, counts, vocabulary)
     out = []
     parent = None
+    vectors: dict[int, np.ndarray] = {}
     for n in sorted(levels):
-        level = label_level(n, xy, embeddings, counts, vocabulary, ids, titles, candidates, parent, n_keywords, n_top, rules)
+        level = label_level(n, xy, embeddings, counts, vocabulary, ids, titles, candidates, parent, n_keywords, n_top, rules,
+                            embed, vectors)
         out.append(level)
         parent = level
     return {

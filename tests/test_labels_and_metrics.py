@@ -232,3 +232,47 @@ def test_map_figure_writes_labels_at_their_articles_and_sizes_them_by_count(tmp_
     render_map(str(tmp_path / "map.png"), np.random.default_rng(0).random((7, 2)), ["A"] * 7, [],
                {"n": 2, "cells": cells})
     assert (tmp_path / "map.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+# ---------------------------------------------------------------- names chosen with the embedding model
+
+def test_the_embedding_picks_the_shortlisted_name_that_points_at_its_own_cell():
+    """Among the text rules' best names, the one nearest its own cell's articles and farthest from the neighbour's."""
+    records = COUNTRIES + BIRDS
+    xy = np.array([[0.1 + 0.01 * i, 0.1] for i in range(len(COUNTRIES))] + [[0.6 + 0.01 * i, 0.1] for i in range(len(BIRDS))])
+    embeddings = np.zeros((len(records), 3))
+    embeddings[: len(COUNTRIES), 0] = 1.0
+    embeddings[len(COUNTRIES):, 1] = 1.0
+    titles = [t for t, _ in records]
+    seen = []
+
+    def embed(texts):
+        seen.extend(texts)
+        # "Landlocked countries" points at the countries' cell; every other name sits between the two cells.
+        return l2_normalise(np.array([[1.0, 0.0, 0.1] if t == "Landlocked countries" else [1.0, 1.0, 1.0] for t in texts]))
+
+    plain = cell_labels([2], xy, embeddings, [x for _, x in records], titles, titles)["levels"][0]["cells"]
+    chosen = cell_labels([2], xy, embeddings, [x for _, x in records], titles, titles, embed=embed)["levels"][0]["cells"]
+    assert plain[0]["label"] == "Countries"
+    assert chosen[0]["label"] == "Landlocked countries"
+    assert len(seen) == len(set(seen))  # each name embedded once
+
+
+def test_a_mass_noun_title_stays_singular_and_a_countable_head_takes_its_plural():
+    """"Musics" is written by almost no article, so a concept title "Music" is not pluralised; "Rivers" is."""
+    counts = sp.csr_matrix(np.array([[1, 0, 1, 1], [1, 0, 1, 0], [1, 1, 0, 1]], dtype=float))
+    vocabulary = np.array(["music", "musics", "river", "rivers"], dtype=object)
+    from knowledge_map.labels import used_plurals
+
+    assert used_plurals(counts, vocabulary, ratio=0.5) == frozenset({"rivers"})
+
+
+def test_names_are_embedded_only_in_the_articles_space(tmp_path):
+    """Another prompt, length or model than the articles' is refused in one line naming the field."""
+    from knowledge_map.errors import KnowledgeMapError
+    from knowledge_map.identity import same_space
+
+    attrs = {"model": "m", "model_sha256": "", "prompt": "", "max_seq_length": 256}
+    assert same_space(attrs, "e.h5", "m", "", 256)["model"] == "m"
+    with pytest.raises(KnowledgeMapError, match="max_seq_length 256"):
+        same_space(attrs, "e.h5", "m", "", 128)
