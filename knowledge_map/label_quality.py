@@ -23,10 +23,12 @@ length in words, the share of labels that are exactly an article title, and
 the share of touching pairs of non-empty cells that carry the same label,
 and the share of cells whose label repeats the coarser cell's around it.
 
-:mod:`knowledge_map.labels` does not use the embedding model to choose a
-name, so this measure does not grade its own choices.  The reference ``m_d``
-can be swapped for any other per-article vectors (``benchmarks/label_reference.py``
-uses human-written descriptions the workflow never reads).
+:mod:`knowledge_map.labels` chooses among a few candidate names per cell
+with this very criterion (the contrast of a name's embedding with its cell's
+articles against the neighbours'), so on the articles this measure partly
+grades the labeller's own choices.  The reference ``m_d`` can be swapped for
+any other per-article vectors: ``benchmarks/label_reference.py`` uses
+human-written descriptions the workflow never reads, the honest judge.
 """
 
 from __future__ import annotations

@@ -21,6 +21,9 @@ chosen from candidates that come from the articles' own text and titles only:
 - titles of at most three words: of concept articles (each word also written
   in lower case somewhere, so "Electronic music" and "Volcano" -> "Volcanoes"
   qualify and "Poland" does not) and of named ones ("Joseon"), written as titled.
+  A concept title may be a mass noun: it takes its plural only when at least
+  ``PLURAL_RATIO`` as many articles write the plural as the singular
+  ("Music", "Philosophy", but "Volcanoes"; see :func:`used_plurals`).
 
 A candidate k *supports* an article a with
 
@@ -53,14 +56,35 @@ the cell compete.  Then, in that order:
   before the neighbours' is subtracted, so fine labels name parts of the
   coarse region rather than repeat it.  Cells are labelled largest first.
 
+**Choosing with the embedding model** (when :func:`cell_labels` gets
+``embed``, as the workflow's rule does, with the model that embedded the
+articles).  Each cell's *shortlist* is its ``shortlist`` best candidates by
+the score above (after the nesting and variety factor; titles of named
+articles left out: they name one instance, not a kind), the cell's top-3
+c-TF-IDF keywords that are also one-word candidates (a general kind such as
+"music" or "bird" that a coarse cell's mixed articles share), and the text
+rules' own label.  Every shortlisted name is embedded once (all levels share
+one cache).  With ``e(k)`` a name's unit embedding and ``m_d`` the unit mean
+embedding of the articles of cell ``d``:
+
+    contrast(k, c) = e(k) . m_c - max_{d in N(c)} e(k) . m_d
+
+(``N(c)``: the non-empty neighbours; a cell with none is contrasted with the
+mean of all cells).  The label is the option of highest contrast; then names
+of other kinds from the shortlist are joined while that raises the contrast
+of the joined label (its vector taken as the normalised sum of its names')
+and it stays within four words.  The text rules decide *which* names are
+candidates; the model only decides among a few of them.  This is the
+criterion :mod:`knowledge_map.label_quality` measures, so that measure now
+grades the labeller's own choice: ``benchmarks/label_reference.py`` judges
+against human-written descriptions instead.
+
 A cell of one article is named by its title (the region *is* that article).
 A cell where no candidate applies (no defining phrase found, e.g. text in
 another language, or no usable words at all) takes the title of its most
 central article (the one whose embedding is closest, by cosine, to the cell's
-mean embedding) of at most four words, else its top keyword.  The embedding
-model never embeds a candidate and plays no part in choosing among names, so
-:mod:`knowledge_map.label_quality`, which judges labels with it, does not
-grade the labeller's own criterion.  Labels are at most four words.
+mean embedding) of at most four words, else its top keyword.  Without
+``embed`` the text rules alone choose.  Labels are at most four words.
 """
 
 from __future__ import annotations
@@ -165,7 +189,8 @@ class Candidates:
     ``defines`` is articles x candidates (1 where the candidate defines the
     article); ``mentions`` articles x words (1 where the article mentions the
     word, singular or plural); ``words[j]`` the word columns of candidate j,
-    padded with -1.
+    padded with -1; ``named[j]`` is True for the title of a named article
+    ("Joseon", "Charles Darwin"), which names an instance, not a kind.
     """
 
     keys: list[tuple[str, ...]]
@@ -175,6 +200,7 @@ class Candidates:
     defines: sp.csr_matrix
     mentions: sp.csr_matrix
     words: np.ndarray
+    named: np.ndarray
 
 
 def name_candidates(titles: list[str], texts: list[str], counts: sp.csr_matrix, vocabulary: np.ndarray) -> Candidates:
@@ -244,7 +270,8 @@ def name_candidates(titles: list[str], texts: list[str], counts: sp.csr_matrix, 
              for key in keys]
     words, mentions = _mention_matrix(keys, counts, vocabulary)
     head = np.array([index.get((head_word(key),), -1) for key in keys], dtype=np.int64)
-    return Candidates(keys, plain, [sentence_case(p) for p in plain], head, defines.tocsr(), mentions, words)
+    named = np.array([key in fixed and key not in titled for key in keys], dtype=bool)
+    return Candidates(keys, plain, [sentence_case(p) for p in plain], head, defines.tocsr(), mentions, words, named)
 
 
 def used_plurals(counts: sp.csr_matrix, vocabulary: np.ndarray, ratio: float = PLURAL_RATIO) -> frozenset[str]:
@@ -399,8 +426,9 @@ def choose_names(
         score = np.where(repeated, repeat_penalty, 1.0) * cov[0] - cov[1:].max(axis=0)
         chosen[int(c)] = _pick(ids, score, heads, candidates, specific_ratio, join_ratio)
         if shortlist:
-            best = np.lexsort((ids, -score))[:shortlist]
-            shortlists[int(c)] = [int(ids[i]) for i in best]
+            order = np.lexsort((ids, -score))
+            order = order[~candidates.named[ids[order]]]  # kinds only: a named title wins by the text rules alone
+            shortlists[int(c)] = [int(ids[i]) for i in order[:shortlist]]
     return chosen, shortlists
 
 
@@ -635,7 +663,11 @@ def cell_labels(
     """Labels for every level, coarsest first, with the grid convention spelled out.
 
     ``rules`` holds the naming rules' settings (``specific_ratio``,
-    ``join_ratio``, ``repeat_penalty``; see :func:`choose_names`).
+    ``join_ratio``, ``repeat_penalty``, ``shortlist``; see :func:`choose_names`).
+    ``embed`` (optional, default None) maps a list of names to unit vectors
+    with the model that embedded ``embeddings``; with it the model chooses
+    among each cell's shortlisted names (module docstring), without it the
+    text rules alone choose.
     """
     from knowledge_map.corpus import document_text
 

@@ -276,3 +276,11 @@ def test_names_are_embedded_only_in_the_articles_space(tmp_path):
     assert same_space(attrs, "e.h5", "m", "", 256)["model"] == "m"
     with pytest.raises(KnowledgeMapError, match="max_seq_length 256"):
         same_space(attrs, "e.h5", "m", "", 128)
+
+
+def test_the_shortlist_default_is_the_schemas():
+    """The code's default shortlist and the config schema's are one number."""
+    from knowledge_map.config import validate_config
+    from knowledge_map.labels import SHORTLIST
+
+    assert validate_config({})["labels"]["shortlist"] == SHORTLIST
