@@ -247,7 +247,9 @@ def name_candidates(titles: list[str], texts: list[str], counts: sp.csr_matrix, 
         if not 1 <= len(words) <= 3 or not all(w.replace("-", "").isalpha() for w in words):
             continue
         lower = [w.lower() for w in words]
-        if all(w in lower_seen for w in lower) and not (len(words) == 3 and lower[1] in ("in", "of")):
+        # Titles are in sentence case: a capital after the first word marks a name ("Yellow Sea", "Ivory Coast").
+        concept = all(w in lower_seen for w in lower) and not any(w[:1].isupper() for w in words[1:])
+        if concept and not (len(words) == 3 and lower[1] in ("in", "of")):
             key = (*lower[:-1], singular(lower[-1], vocab))  # a concept: "Volcano" names "Volcanoes"
             add(key, " ".join(lower[:-1]), row)  # written in lower case mid-label: "particle physics"
             if len(lower) > 1:

@@ -284,3 +284,17 @@ def test_the_shortlist_default_is_the_schemas():
     from knowledge_map.labels import SHORTLIST
 
     assert validate_config({})["labels"]["shortlist"] == SHORTLIST
+
+
+def test_a_title_capitalised_after_its_first_word_is_a_name_and_a_mass_noun_title_stays_singular():
+    """Titles are in sentence case: "Yellow Sea" is a name, written as titled; "Music" has no plural label."""
+    from knowledge_map.labels import name_candidates, term_counts
+
+    titles = ["Yellow Sea", "Sea", "Music", "Rock music", "Lake"]
+    texts = ["The Yellow Sea is a sea of Asia. A yellow sea.", "A sea is a body of water; seas are large.",
+             "Music is the art of sound.", "Rock music is a genre of music.", "A lake is a body of water; lakes."]
+    counts, vocabulary = term_counts([f"{t} {x}" for t, x in zip(titles, texts)])
+    candidates = name_candidates(titles, texts, counts, vocabulary)
+    shown = dict(zip(candidates.keys, candidates.plain))
+    assert shown[("yellow", "sea")] == "Yellow Sea" and candidates.named[candidates.keys.index(("yellow", "sea"))]
+    assert shown[("music",)] == "music" and shown[("lake",)] == "lakes"
