@@ -55,14 +55,14 @@ BIRDS = [
 ]
 
 
-def two_regions(extra=()):
+def two_regions(extra=(), embed=None):
     records = COUNTRIES + BIRDS + list(extra)
     xy = np.array([[0.1 + 0.01 * i, 0.1] for i in range(len(COUNTRIES))]
                   + [[0.6 + 0.01 * i, 0.1] for i in range(len(BIRDS))]
                   + [[0.9, 0.9]] * len(extra))
     embeddings = l2_normalise(np.random.default_rng(0).normal(size=(len(records), 8)))
     titles = [t for t, _ in records]
-    return cell_labels([2], xy, embeddings, [x for _, x in records], titles, titles)["levels"][0]["cells"]
+    return cell_labels([2], xy, embeddings, [x for _, x in records], titles, titles, embed=embed)["levels"][0]["cells"]
 
 
 def test_cells_are_named_by_the_kind_their_articles_define_in_the_plural():
@@ -88,33 +88,44 @@ def test_plurals_and_singulars_follow_english_spelling_and_the_corpus():
     assert display_noun("music", {"cities"}) == "music"  # no plural in the corpus: kept singular
 
 
-def test_an_empty_vocabulary_cell_does_not_crash_and_takes_its_central_title():
+def fake_model(dim):
+    """A stand-in for the model: any text -> a seeded unit vector of ``dim`` from its characters."""
+    return lambda texts: l2_normalise(np.array(
+        [np.random.default_rng(sum(map(ord, t))).normal(size=dim) for t in texts]).reshape(len(texts), dim))
+
+
+@pytest.mark.parametrize("embed", [None, fake_model(2)])
+def test_an_empty_vocabulary_cell_does_not_crash_and_takes_its_central_title(embed):
     """Texts with no usable word (digits, punctuation) give sklearn's "empty vocabulary"."""
     xy = np.array([[0.1, 0.1], [0.2, 0.1], [0.9, 0.9]])
     embeddings = l2_normalise(np.array([[1.0, 0.0], [0.9, 0.1], [0.0, 1.0]]))
-    labels = cell_labels([2], xy, embeddings, ["123 456", "!!! ???", "42"], ["a", "b", "c"], ["A1", "B2", "C3"])
+    labels = cell_labels([2], xy, embeddings, ["123 456", "!!! ???", "42"], ["a", "b", "c"], ["A1", "B2", "C3"],
+                         embed=embed)
     cells = {(c["gx"], c["gy"]): c for c in labels["levels"][0]["cells"]}
     assert cells[(0, 0)]["label"] in ("A1", "B2") and cells[(0, 0)]["keywords"] == []
     assert cells[(1, 1)]["label"] == "C3"
 
 
-def test_a_cell_of_one_article_gets_a_short_label():
+@pytest.mark.parametrize("embed", [None, fake_model(8)])
+def test_a_cell_of_one_article_gets_a_short_label(embed):
     """One article alone in its cell: a name of at most four words (its kind or its title)."""
-    cells = {(c["gx"], c["gy"]): c for c in two_regions([("Volcano", "A volcano is a vent in the crust of a planet.")])}
+    cells = {(c["gx"], c["gy"]): c for c in two_regions([("Volcano", "A volcano is a vent in the crust of a planet.")],
+                                                        embed)}
     alone = cells[(1, 1)]
     assert alone["article_count"] == 1
     assert alone["label"] and len(alone["label"].split()) <= 4
     assert alone["top_articles"][0]["title"] == "Volcano"
 
 
-def test_non_english_text_is_labelled_without_crashing():
+@pytest.mark.parametrize("embed", [None, fake_model(4)])
+def test_non_english_text_is_labelled_without_crashing(embed):
     """No English defining phrase: labels fall back to a title of at most four words, keywords still work."""
     texts = ["Le Mali est un pays d'Afrique de l'Ouest.", "北京是中华人民共和国的首都。",
              "القاهرة هي عاصمة مصر.", "Der Adler ist ein großer Greifvogel."]
     titles = ["Mali (pays)", "北京", "القاهرة", "Adler"]
     xy = np.array([[0.1, 0.1], [0.6, 0.1], [0.1, 0.6], [0.6, 0.6]])
     embeddings = l2_normalise(np.eye(4))
-    labels = cell_labels([2, 4], xy, embeddings, texts, titles, titles)
+    labels = cell_labels([2, 4], xy, embeddings, texts, titles, titles, embed=embed)
     for level in labels["levels"]:
         for cell in level["cells"]:
             if cell["article_count"]:
