@@ -62,8 +62,9 @@ articles).  Each cell's *shortlist* is its ``shortlist`` best candidates by
 the score above (after the nesting and variety factor; titles of named
 articles left out: they name one instance, not a kind), the cell's top-3
 c-TF-IDF keywords that are also one-word candidates (a general kind such as
-"music" or "bird" that a coarse cell's mixed articles share), and the text
-rules' own label.  Every shortlisted name is embedded once (all levels share
+"music" or "bird" that a coarse cell's mixed articles share, or a named
+article the cell's text is mostly about, "Joseon"), and the text rules' own
+label.  Every shortlisted name is embedded once (all levels share
 one cache).  With ``e(k)`` a name's unit embedding and ``m_d`` the unit mean
 embedding of the articles of cell ``d``:
 
@@ -626,7 +627,12 @@ def fallback_label(top: list[int], titles: list[str], weights: sp.csr_matrix, vo
 
 
 def _add_keyword_names(shortlists, weights, vocabulary, candidates: Candidates, count: int = 3) -> None:
-    """Add each cell's top c-TF-IDF keywords that are one-word candidates (a kind some article defines) to its shortlist."""
+    """Add each cell's top c-TF-IDF keywords that are one-word candidates to its shortlist.
+
+    A kind some article defines ("bird"), or the title of a named article
+    ("Joseon") when it is among the words the cell's text is most made of:
+    then the region is about that one thing, as the keywords say.
+    """
     lookup = {key[0]: j for j, key in enumerate(candidates.keys) if len(key) == 1}
     vocab = frozenset(vocabulary.tolist())
     for c, ids in shortlists.items():
