@@ -466,7 +466,7 @@ def _pick(ids, score, heads, candidates: Candidates, specific_ratio: float, join
     for i in order:  # more names of other kinds while they score well enough and the label stays short
         if score[i] <= 0 or score[i] < join_ratio * score[best] or len(names) == 3:
             break
-        if ids[i] in names or (heads[i] >= 0 and heads[i] in kinds):
+        if ids[i] in names or (heads[i] >= 0 and heads[i] in kinds) or shares_word(candidates, names, ids[i]):
             continue
         words = len(candidates.text[ids[i]].split())
         if length + words + 1 <= MAX_LABEL_WORDS:  # "+ 1": the "and"
@@ -515,6 +515,7 @@ def rerank_names(
             kinds = {candidates.head[j] for j in best}
             words = sum(len(candidates.text[j].split()) for j in best)
             tries = [j for j in ids if j not in best and candidates.head[j] not in kinds
+                     and not shares_word(candidates, best, j)
                      and words + len(candidates.text[j].split()) + 1 <= MAX_LABEL_WORDS]
             if not tries:
                 break
@@ -524,6 +525,12 @@ def rerank_names(
             best, score = [*best, tries[int(np.argmax(gains))]], max(gains)
         out[c] = best
     return out
+
+
+def shares_word(candidates: Candidates, names: list[int], j: int) -> bool:
+    """Does candidate ``j`` repeat a word of the chosen ``names``?  "Stones and Stone Age" says "stone" twice."""
+    words = {w for k in names for w in candidates.keys[k]} - {"of", "in"}
+    return bool(words.intersection(candidates.keys[j]))
 
 
 def name_contrast(parts: list[np.ndarray], own: np.ndarray, others: np.ndarray) -> float:

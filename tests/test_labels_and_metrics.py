@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
 import scipy.sparse as sp
@@ -309,3 +311,13 @@ def test_a_title_capitalised_after_its_first_word_is_a_name_and_a_mass_noun_titl
     shown = dict(zip(candidates.keys, candidates.plain))
     assert shown[("yellow", "sea")] == "Yellow Sea" and candidates.named[candidates.keys.index(("yellow", "sea"))]
     assert shown[("music",)] == "music" and shown[("lake",)] == "lakes"
+
+
+def test_joined_names_never_repeat_a_word():
+    """"Stones and Stone Age" says "stone" twice: a name sharing a word with the chosen ones is not joined."""
+    from knowledge_map.labels import shares_word
+
+    keys = [("stone",), ("stone", "age"), ("period",), ("city", "in", "india"), ("river", "in", "china")]
+    candidates = SimpleNamespace(keys=keys)
+    assert shares_word(candidates, [0], 1) and not shares_word(candidates, [0], 2)
+    assert not shares_word(candidates, [3], 4)  # "in" and "of" are not words of a name
