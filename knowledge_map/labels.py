@@ -49,7 +49,8 @@ the cell compete.  Then, in that order:
 - more kinds: the best names of other heads are joined to it while they
   score at least ``join_ratio`` of the best and the label stays within four
   words ("Rivers and lakes", "Stars, galaxies and planets"), so a label
-  covers more of a mixed cell;
+  covers more of a mixed cell; a name that repeats a word of those already
+  chosen is not joined ("Stones and Stone Age");
 - nesting and variety (all levels but the coarsest): a candidate equal to the
   label of the enclosing coarser cell, or already used by an adjacent cell of
   the same level, has its coverage of the cell multiplied by ``repeat_penalty``
