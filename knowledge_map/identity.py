@@ -147,3 +147,28 @@ def identity_mismatch(reference: dict[str, Any], other: dict[str, Any]) -> str |
         if reference.get(name) != other.get(name):
             return f"{name} {short(other.get(name))} vs {short(reference.get(name))}"
     return None
+
+
+#: What decides a text's embedding, beyond the text: the fields a later embedding must share with the articles'.
+TEXT_SPACE_FIELDS = ("model", "model_sha256", "prompt", "max_seq_length")
+
+
+def same_space(attrs: dict[str, Any], path: str, model: str, prompt: str, max_seq_length: int) -> dict[str, Any]:
+    """The articles' embedding space record, checked against the model a rule is about to embed other texts with.
+
+    ``attrs`` are the attributes of the merged embeddings file at ``path``.
+    Texts embedded by another model's files, prompt or length would be
+    compared with the articles in a space they do not share: refused in one
+    line naming the field.
+    """
+    from knowledge_map.errors import KnowledgeMapError
+
+    now = {"model": model, "model_sha256": model_sha256(model), "prompt": prompt, "max_seq_length": max_seq_length}
+    then = {name: _plain(attrs.get(name)) for name in TEXT_SPACE_FIELDS}
+    for name in TEXT_SPACE_FIELDS:
+        if then[name] != now[name]:
+            raise KnowledgeMapError(
+                f"{path} was embedded with {name} {short(then[name])}, the config now gives {short(now[name])}: "
+                "re-embed (snakemake reruns embed_shard when the model's files change) or restore the model"
+            )
+    return now

@@ -23,10 +23,12 @@ length in words, the share of labels that are exactly an article title, and
 the share of touching pairs of non-empty cells that carry the same label,
 and the share of cells whose label repeats the coarser cell's around it.
 
-:mod:`knowledge_map.labels` does not use the embedding model to choose a
-name, so this measure does not grade its own choices.  The reference ``m_d``
-can be swapped for any other per-article vectors (``benchmarks/label_reference.py``
-uses human-written descriptions the workflow never reads).
+:mod:`knowledge_map.labels` chooses among a few candidate names per cell
+with this very criterion (the contrast of a name's embedding with its cell's
+articles against the neighbours'), so on the articles this measure partly
+grades the labeller's own choices.  The reference ``m_d`` can be swapped for
+any other per-article vectors: ``benchmarks/label_reference.py`` uses
+human-written descriptions the workflow never reads, the honest judge.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+import scipy.sparse as sp
 
 from knowledge_map.grid import cell_index
 
@@ -43,7 +46,10 @@ def cell_means(xy: np.ndarray, vectors: np.ndarray, n: int) -> tuple[np.ndarray,
     """Unit-length mean vector of each cell of an ``n x n`` grid (zeros where empty) and the cell sizes."""
     cell = cell_index(xy[:, 1], n) * n + cell_index(xy[:, 0], n)
     sums = np.zeros((n * n, vectors.shape[1]))
-    np.add.at(sums, cell, vectors)
+    for start in range(0, len(cell), 16384):  # sums in float64 without a float64 copy of all rows at once
+        rows = cell[start : start + 16384]
+        membership = sp.csr_matrix((np.ones(len(rows)), (rows, np.arange(len(rows)))), shape=(n * n, len(rows)))
+        sums += membership @ np.asarray(vectors[start : start + 16384], dtype=np.float64)
     norms = np.linalg.norm(sums, axis=1, keepdims=True)
     return np.divide(sums, norms, out=np.zeros_like(sums), where=norms > 0), np.bincount(cell, minlength=n * n)
 

@@ -21,6 +21,9 @@ chosen from candidates that come from the articles' own text and titles only:
 - titles of at most three words: of concept articles (each word also written
   in lower case somewhere, so "Electronic music" and "Volcano" -> "Volcanoes"
   qualify and "Poland" does not) and of named ones ("Joseon"), written as titled.
+  A concept title may be a mass noun: it takes its plural only when at least
+  ``PLURAL_RATIO`` as many articles write the plural as the singular
+  ("Music", "Philosophy", but "Volcanoes"; see :func:`used_plurals`).
 
 A candidate k *supports* an article a with
 
@@ -46,26 +49,50 @@ the cell compete.  Then, in that order:
 - more kinds: the best names of other heads are joined to it while they
   score at least ``join_ratio`` of the best and the label stays within four
   words ("Rivers and lakes", "Stars, galaxies and planets"), so a label
-  covers more of a mixed cell;
+  covers more of a mixed cell; a name that repeats a word of those already
+  chosen is not joined ("Stones and Stone Age");
 - nesting and variety (all levels but the coarsest): a candidate equal to the
   label of the enclosing coarser cell, or already used by an adjacent cell of
   the same level, has its coverage of the cell multiplied by ``repeat_penalty``
   before the neighbours' is subtracted, so fine labels name parts of the
   coarse region rather than repeat it.  Cells are labelled largest first.
 
+**Choosing with the embedding model** (when :func:`cell_labels` gets
+``embed``, as the workflow's rule does, with the model that embedded the
+articles).  Each cell's *shortlist* is its ``shortlist`` best candidates by
+the score above (after the nesting and variety factor; titles of named
+articles left out: they name one instance, not a kind), the cell's top-3
+c-TF-IDF keywords that are also one-word candidates (a general kind such as
+"music" or "bird" that a coarse cell's mixed articles share, or a named
+article the cell's text is mostly about, "Joseon"), and the text rules' own
+label.  Every shortlisted name is embedded once (all levels share
+one cache).  With ``e(k)`` a name's unit embedding and ``m_d`` the unit mean
+embedding of the articles of cell ``d``:
+
+    contrast(k, c) = e(k) . m_c - max_{d in N(c)} e(k) . m_d
+
+(``N(c)``: the non-empty neighbours; a cell with none is contrasted with the
+mean of all cells).  The label is the option of highest contrast; then names
+of other kinds from the shortlist are joined while that raises the contrast
+of the joined label (its vector taken as the normalised sum of its names')
+and it stays within four words.  The text rules decide *which* names are
+candidates; the model only decides among a few of them.  This is the
+criterion :mod:`knowledge_map.label_quality` measures, so that measure now
+grades the labeller's own choice: ``benchmarks/label_reference.py`` judges
+against human-written descriptions instead.
+
 A cell of one article is named by its title (the region *is* that article).
 A cell where no candidate applies (no defining phrase found, e.g. text in
 another language, or no usable words at all) takes the title of its most
 central article (the one whose embedding is closest, by cosine, to the cell's
-mean embedding) of at most four words, else its top keyword.  The embedding
-model never embeds a candidate and plays no part in choosing among names, so
-:mod:`knowledge_map.label_quality`, which judges labels with it, does not
-grade the labeller's own criterion.  Labels are at most four words.
+mean embedding) of at most four words, else its top keyword.  Without
+``embed`` the text rules alone choose.  Labels are at most four words.
 """
 
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
@@ -74,6 +101,7 @@ import scipy.sparse as sp
 from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 
 from knowledge_map.grid import cell_center, cell_index
+from knowledge_map.label_quality import cell_means
 from knowledge_map.phrases import (
     defining_parts,
     display_noun,
@@ -87,6 +115,10 @@ from knowledge_map.phrases import (
 )
 
 MAX_LABEL_WORDS = 4
+# A plural shows in labels when at least this share as many articles use it as its singular (see used_plurals).
+PLURAL_RATIO = 0.1
+# Candidates per cell, best by the text rules, that the embedding chooses among (see rerank_names).
+SHORTLIST = 3
 # Words that name nothing: English stop words and heads too general to tell regions apart.
 STOP = frozenset(ENGLISH_STOP_WORDS) | frozenset(
     "use thing way aspect feature point example instance item idea work individual object concept entity subject".split()
@@ -159,7 +191,8 @@ class Candidates:
     ``defines`` is articles x candidates (1 where the candidate defines the
     article); ``mentions`` articles x words (1 where the article mentions the
     word, singular or plural); ``words[j]`` the word columns of candidate j,
-    padded with -1.
+    padded with -1; ``named[j]`` is True for the title of a named article
+    ("Joseon", "Charles Darwin"), which names an instance, not a kind.
     """
 
     keys: list[tuple[str, ...]]
@@ -169,6 +202,7 @@ class Candidates:
     defines: sp.csr_matrix
     mentions: sp.csr_matrix
     words: np.ndarray
+    named: np.ndarray
 
 
 def name_candidates(titles: list[str], texts: list[str], counts: sp.csr_matrix, vocabulary: np.ndarray) -> Candidates:
@@ -201,19 +235,23 @@ def name_candidates(titles: list[str], texts: list[str], counts: sp.csr_matrix, 
         if not (is_noun(head, vocab) or head in title_words):
             continue  # no plural and no article of that name: likely an adjective ("widespread")
         add((head,), "", row)
+        kinds.add((head,))
         named = words[-1][:1].isupper()  # "the Black Sea", "Grand Prince": a name, not a kind with a modifier
         if modifier and not named and len(modifier) >= 3 and modifier.replace("-", "").isalpha() \
                 and modifier.lower() not in STOP:
             add((modifier.lower(), head), modifier, row)
             kinds.add((modifier.lower(), head))
-        if place and place in title_set:  # a place the corpus has an article about, not "of Roman"
+        if place and place in title_set and head not in place.lower():  # a place with an article, not "of Roman"
             add((head, prep, place.lower()), place, row)
+            kinds.add((head, prep, place.lower()))
     for row, title in enumerate(titles):
         words = title.split()
         if not 1 <= len(words) <= 3 or not all(w.replace("-", "").isalpha() for w in words):
             continue
         lower = [w.lower() for w in words]
-        if all(w in lower_seen for w in lower) and not (len(words) == 3 and lower[1] in ("in", "of")):
+        # Titles are in sentence case: a capital after the first word marks a name ("Yellow Sea", "Ivory Coast").
+        concept = all(w in lower_seen for w in lower) and not any(w[:1].isupper() for w in words[1:])
+        if concept and not (len(words) == 3 and lower[1] in ("in", "of")):
             key = (*lower[:-1], singular(lower[-1], vocab))  # a concept: "Volcano" names "Volcanoes"
             add(key, " ".join(lower[:-1]), row)  # written in lower case mid-label: "particle physics"
             if len(lower) > 1:
@@ -229,10 +267,31 @@ def name_candidates(titles: list[str], texts: list[str], counts: sp.csr_matrix, 
         shape=(len(texts), len(keys)),
     )
     defines.data[:] = 1.0  # an article defines a candidate once, however many ways
-    plain = [fixed.get(key) or _display(key, surface.get(key, Counter()), vocab) for key in keys]
+    # A phrase's head follows "a"/"an": countable, plural whenever the corpus writes it.  A concept title
+    # ("Music", "Geometry") may be a mass noun: plural only when the corpus writes its plural often enough.
+    shown_plurals = used_plurals(counts, vocabulary)
+    plain = [fixed.get(key) or _display(key, surface.get(key, Counter()), vocab if key in kinds else shown_plurals)
+             for key in keys]
     words, mentions = _mention_matrix(keys, counts, vocabulary)
     head = np.array([index.get((head_word(key),), -1) for key in keys], dtype=np.int64)
-    return Candidates(keys, plain, [sentence_case(p) for p in plain], head, defines.tocsr(), mentions, words)
+    named = np.array([key in fixed and key not in titled for key in keys], dtype=bool)
+    return Candidates(keys, plain, [sentence_case(p) for p in plain], head, defines.tocsr(), mentions, words, named)
+
+
+def used_plurals(counts: sp.csr_matrix, vocabulary: np.ndarray, ratio: float = PLURAL_RATIO) -> frozenset[str]:
+    """Plurals a label may use: those written by at least ``ratio`` as many articles as their singular.
+
+    A mass noun's plural is rare ("musics" in 1 article against "music" in
+    257, "philosophies" 19 against 192), a countable noun's common
+    ("countries" 253 against 545, "theories" 66 against 276), so
+    "Music" and "Philosophy" stay singular while "Countries" does not.
+    """
+    documents = np.bincount(counts.indices, minlength=len(vocabulary))
+    position = {w: i for i, w in enumerate(vocabulary.tolist())}
+    return frozenset(
+        form for w, i in position.items()
+        if (form := plural(w)) != w and form in position and documents[position[form]] >= ratio * documents[i]
+    )
 
 
 def head_word(key: tuple[str, ...]) -> str:
@@ -240,7 +299,7 @@ def head_word(key: tuple[str, ...]) -> str:
     return key[0] if len(key) == 3 and key[1] in ("in", "of") else key[-1]
 
 
-def _display(key: tuple[str, ...], shown: Counter, vocab: set[str]) -> str:
+def _display(key: tuple[str, ...], shown: Counter, vocab: Collection[str]) -> str:
     """A candidate as written mid-phrase: surface casing of the leading words, the last one plural when countable."""
     if len(key) == 3 and key[1] in ("in", "of"):
         place = shown.most_common(1)[0][0] if shown else key[2]
@@ -317,8 +376,12 @@ def choose_names(
     specific_ratio: float = 0.9,
     join_ratio: float = 0.5,
     repeat_penalty: float = 0.5,
-) -> dict[int, list[int]]:
+    shortlist: int = 0,
+) -> tuple[dict[int, list[int]], dict[int, list[int]]]:
     """Candidate indices naming each non-empty cell of an ``n x n`` level (rules in the module docstring).
+
+    Also returns each cell's ``shortlist`` best-scoring candidates (all with a
+    positive score when fewer), best first, for :func:`rerank_names`.
 
     ``cell`` is each article's cell index; ``parent_labels`` maps a cell to
     the head candidate of the coarser cell around it (for nesting).  The
@@ -338,6 +401,7 @@ def choose_names(
     mention_slot = np.full(mention_cell.shape[1], -1, dtype=np.int64)
 
     chosen: dict[int, list[int]] = {}
+    shortlists: dict[int, list[int]] = {}
     for c in np.lexsort((np.arange(cells), -sizes)):
         if sizes[c] == 0:
             break
@@ -365,7 +429,11 @@ def choose_names(
         repeated = np.array([j in used or (heads[i] in used and len(candidates.keys[j]) == 1) for i, j in enumerate(ids)])
         score = np.where(repeated, repeat_penalty, 1.0) * cov[0] - cov[1:].max(axis=0)
         chosen[int(c)] = _pick(ids, score, heads, candidates, specific_ratio, join_ratio)
-    return chosen
+        if shortlist:
+            order = np.lexsort((ids, -score))
+            order = order[~candidates.named[ids[order]]]  # kinds only: a named title wins by the text rules alone
+            shortlists[int(c)] = [int(ids[i]) for i in order[:shortlist]]
+    return chosen, shortlists
 
 
 def gather(matrix: sp.csr_matrix, rows: np.ndarray, columns: np.ndarray, slot: np.ndarray) -> np.ndarray:
@@ -399,7 +467,7 @@ def _pick(ids, score, heads, candidates: Candidates, specific_ratio: float, join
     for i in order:  # more names of other kinds while they score well enough and the label stays short
         if score[i] <= 0 or score[i] < join_ratio * score[best] or len(names) == 3:
             break
-        if ids[i] in names or (heads[i] >= 0 and heads[i] in kinds):
+        if ids[i] in names or (heads[i] >= 0 and heads[i] in kinds) or shares_word(candidates, names, ids[i]):
             continue
         words = len(candidates.text[ids[i]].split())
         if length + words + 1 <= MAX_LABEL_WORDS:  # "+ 1": the "and"
@@ -407,6 +475,70 @@ def _pick(ids, score, heads, candidates: Candidates, specific_ratio: float, join
             kinds.add(heads[i])
             length += words
     return names
+
+
+def rerank_names(
+    n: int,
+    shortlists: dict[int, list[int]],
+    picks: dict[int, list[int]],
+    candidates: Candidates,
+    means: np.ndarray,
+    sizes: np.ndarray,
+    vectors: dict[int, np.ndarray],
+) -> dict[int, list[int]]:
+    """Names chosen by embedding: each cell's shortlisted candidate that best tells its articles from its neighbours'.
+
+    ``means`` are the cells' unit mean article embeddings, ``vectors`` the
+    candidates' unit embeddings (same model).  A name's contrast is
+    ``v . m_c - max_{d in N(c)} v . m_d``; the best single name is joined with
+    other kinds from the shortlist while that raises the contrast of the
+    joined label (approximated by the normalised sum of its names' vectors)
+    and the label stays within four words.  The text rules' pick competes too.
+    """
+    adjacency = neighbour_matrix(n)
+    overall = means[sizes > 0].mean(axis=0)
+    out: dict[int, list[int]] = {}
+    for c, ids in shortlists.items():
+        touching = adjacency.indices[adjacency.indptr[c] : adjacency.indptr[c + 1]]
+        near = touching[sizes[touching] > 0]
+        others = means[near] if len(near) else overall[None, :]
+
+        def contrast(names: list[int], own=means[c], others=others) -> float:
+            return name_contrast([vectors[j] for j in names], own, others)
+
+        options = [[j] for j in ids]
+        if c in picks:
+            options.append(picks[c])
+        scores = [contrast(o) for o in options]
+        best = options[int(np.argmax(scores))]
+        score = max(scores)
+        while len(best) < 3:
+            kinds = {candidates.head[j] for j in best}
+            words = sum(len(candidates.text[j].split()) for j in best)
+            tries = [j for j in ids if j not in best and candidates.head[j] not in kinds
+                     and not shares_word(candidates, best, j)
+                     and words + len(candidates.text[j].split()) + 1 <= MAX_LABEL_WORDS]
+            if not tries:
+                break
+            gains = [contrast([*best, j]) for j in tries]
+            if max(gains) <= score:
+                break
+            best, score = [*best, tries[int(np.argmax(gains))]], max(gains)
+        out[c] = best
+    return out
+
+
+def shares_word(candidates: Candidates, names: list[int], j: int) -> bool:
+    """Does candidate ``j`` repeat a word of the chosen ``names``?  "Stones and Stone Age" says "stone" twice."""
+    words = {w for k in names for w in candidates.keys[k]} - {"of", "in"}
+    return bool(words.intersection(candidates.keys[j]))
+
+
+def name_contrast(parts: list[np.ndarray], own: np.ndarray, others: np.ndarray) -> float:
+    """``v . own - max_d v . others_d`` for the label joining ``parts``, v their normalised sum (unit vectors in)."""
+    v = np.sum(parts, axis=0)
+    v = v / (np.linalg.norm(v) or 1.0)
+    return float(v @ own - (others @ v).max())
 
 
 def name_text(names: list[int], candidates: Candidates) -> str:
@@ -431,6 +563,8 @@ def label_level(
     n_keywords: int = 5,
     n_top: int = 5,
     rules: dict[str, float] | None = None,
+    embed=None,
+    vectors: dict[int, np.ndarray] | None = None,
 ) -> dict[str, Any]:
     """Every cell of an ``n x n`` grid: position, label, keywords, count and top articles.
 
@@ -444,7 +578,15 @@ def label_level(
     sizes = np.bincount(cell, minlength=n * n)
     mass = np.stack([np.bincount(cell, xy[:, k].astype(np.float64), minlength=n * n) for k in (0, 1)], axis=1)
     parent_labels = _parent_heads(n, parent, candidates) if parent else None
-    names = choose_names(n, cell, candidates, parent_labels, **(rules or {}))
+    rules = {"shortlist": SHORTLIST, **(rules or {})}
+    if embed is None:
+        rules["shortlist"] = 0
+    names, shortlists = choose_names(n, cell, candidates, parent_labels, **rules)
+    if embed is not None:
+        _add_keyword_names(shortlists, weights, vocabulary, candidates)
+        wanted = sorted({j for ids in [*shortlists.values(), *names.values()] for j in ids} - vectors.keys())
+        vectors.update(zip(wanted, embed([candidates.text[j] for j in wanted])))
+        names = rerank_names(n, shortlists, names, candidates, cell_means(xy, embeddings, n)[0], sizes, vectors)
     order = np.argsort(cell, kind="stable")
     starts = np.searchsorted(cell[order], np.arange(n * n + 1))
     cells = []
@@ -492,6 +634,22 @@ def fallback_label(top: list[int], titles: list[str], weights: sp.csr_matrix, vo
     return sentence_case(keywords[0]) if keywords else " ".join(titles[top[0]].split()[:MAX_LABEL_WORDS])
 
 
+def _add_keyword_names(shortlists, weights, vocabulary, candidates: Candidates, count: int = 3) -> None:
+    """Add each cell's top c-TF-IDF keywords that are one-word candidates to its shortlist.
+
+    A kind some article defines ("bird"), or the title of a named article
+    ("Joseon") when it is among the words the cell's text is most made of:
+    then the region is about that one thing, as the keywords say.
+    """
+    lookup = {key[0]: j for j, key in enumerate(candidates.keys) if len(key) == 1}
+    vocab = frozenset(vocabulary.tolist())
+    for c, ids in shortlists.items():
+        for word in top_terms(weights, vocabulary, c, count):
+            j = lookup.get(singular(word, vocab))
+            if j is not None and j not in ids:
+                ids.append(j)
+
+
 def _parent_heads(n: int, parent: dict[str, Any], candidates: Candidates) -> dict[int, int]:
     """Each cell of an ``n x n`` level -> the head candidate of the label of the coarser cell holding its centre."""
     lookup = {key: j for j, key in enumerate(candidates.keys) if len(key) == 1}
@@ -516,11 +674,16 @@ def cell_labels(
     n_keywords: int = 5,
     n_top: int = 5,
     rules: dict[str, float] | None = None,
+    embed=None,
 ) -> dict[str, Any]:
     """Labels for every level, coarsest first, with the grid convention spelled out.
 
     ``rules`` holds the naming rules' settings (``specific_ratio``,
-    ``join_ratio``, ``repeat_penalty``; see :func:`choose_names`).
+    ``join_ratio``, ``repeat_penalty``, ``shortlist``; see :func:`choose_names`).
+    ``embed`` (optional, default None) maps a list of names to unit vectors
+    with the model that embedded ``embeddings``; with it the model chooses
+    among each cell's shortlisted names (module docstring), without it the
+    text rules alone choose.
     """
     from knowledge_map.corpus import document_text
 
@@ -528,8 +691,10 @@ def cell_labels(
     candidates = name_candidates(titles, texts, counts, vocabulary)
     out = []
     parent = None
+    vectors: dict[int, np.ndarray] = {}
     for n in sorted(levels):
-        level = label_level(n, xy, embeddings, counts, vocabulary, ids, titles, candidates, parent, n_keywords, n_top, rules)
+        level = label_level(n, xy, embeddings, counts, vocabulary, ids, titles, candidates, parent, n_keywords, n_top, rules,
+                            embed, vectors)
         out.append(level)
         parent = level
     return {

@@ -51,9 +51,15 @@ rule cell_labels:
     benchmark:
         f"{MODEL_DIR}/benchmarks/cell_labels.tsv"
     conda:
-        "../envs/map.yaml"
+        # Names are chosen by embedding them with the articles' model.
+        "../envs/embed.yaml"
     params:
         labels=config["labels"],
+        model=config["model"]["name"],
+        max_seq_length=config["model"]["max_seq_length"],
+        prompt=config["model"]["prompt"],
+        # Changing the model's files relabels (and re-embeds): see knowledge_map/identity.py.
+        model_files=MODEL_FILES,
     script:
         "../scripts/cell_labels.py"
 

@@ -1,17 +1,27 @@
-"""Rule cell_labels: map + corpus -> results/<model>/map/cell_labels.json."""
+"""Rule cell_labels: map + corpus + the articles' model -> results/<model>/map/cell_labels.json."""
 
 from knowledge_map.corpus import read_corpus
+from knowledge_map.embed import embed_texts
+from knowledge_map.identity import same_space
 from knowledge_map.io import write_json
 from knowledge_map.labels import cell_labels
 from knowledge_map.mapping import read_coords
-from knowledge_map.merge import read_embeddings
+from knowledge_map.merge import read_attrs, read_embeddings
+from knowledge_map.models import load_model, resolve_prompt
 from knowledge_map.workflow import run_rule
 
 
 def main(snakemake):
     params = snakemake.params.labels
+    model_name = snakemake.params.model
     table = read_corpus(snakemake.input.corpus, columns=("id", "title", "text"))
     xy, _ = read_coords(snakemake.input.coords)
+    prompt = resolve_prompt(model_name, snakemake.params.prompt)
+    max_seq_length = snakemake.params.max_seq_length
+    # Names are chosen in the articles' embedding space: the same model files, prompt and length.
+    space = same_space(read_attrs(snakemake.input.embeddings), snakemake.input.embeddings, model_name, prompt, max_seq_length)
+    # Names are few and short: embed them on the CPU, in float32, wherever this rule runs.
+    model = load_model(model_name, "cpu", "float32", max_seq_length)
     labels = cell_labels(
         params["levels"],
         xy,
@@ -21,8 +31,10 @@ def main(snakemake):
         table.column("title").to_pylist(),
         n_keywords=params["keywords"],
         n_top=params["top_articles"],
-        rules={key: params[key] for key in ("specific_ratio", "join_ratio", "repeat_penalty")},
+        rules={key: params[key] for key in ("specific_ratio", "join_ratio", "repeat_penalty", "shortlist")},
+        embed=lambda texts: embed_texts(model, texts, 64, prompt),
     )
+    labels["names_model"] = space
     write_json(snakemake.output[0], labels)
 
 

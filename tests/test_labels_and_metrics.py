@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
 import scipy.sparse as sp
@@ -55,14 +57,14 @@ BIRDS = [
 ]
 
 
-def two_regions(extra=()):
+def two_regions(extra=(), embed=None):
     records = COUNTRIES + BIRDS + list(extra)
     xy = np.array([[0.1 + 0.01 * i, 0.1] for i in range(len(COUNTRIES))]
                   + [[0.6 + 0.01 * i, 0.1] for i in range(len(BIRDS))]
                   + [[0.9, 0.9]] * len(extra))
     embeddings = l2_normalise(np.random.default_rng(0).normal(size=(len(records), 8)))
     titles = [t for t, _ in records]
-    return cell_labels([2], xy, embeddings, [x for _, x in records], titles, titles)["levels"][0]["cells"]
+    return cell_labels([2], xy, embeddings, [x for _, x in records], titles, titles, embed=embed)["levels"][0]["cells"]
 
 
 def test_cells_are_named_by_the_kind_their_articles_define_in_the_plural():
@@ -88,33 +90,44 @@ def test_plurals_and_singulars_follow_english_spelling_and_the_corpus():
     assert display_noun("music", {"cities"}) == "music"  # no plural in the corpus: kept singular
 
 
-def test_an_empty_vocabulary_cell_does_not_crash_and_takes_its_central_title():
+def fake_model(dim):
+    """A stand-in for the model: any text -> a seeded unit vector of ``dim`` from its characters."""
+    return lambda texts: l2_normalise(np.array(
+        [np.random.default_rng(sum(map(ord, t))).normal(size=dim) for t in texts]).reshape(len(texts), dim))
+
+
+@pytest.mark.parametrize("embed", [None, fake_model(2)])
+def test_an_empty_vocabulary_cell_does_not_crash_and_takes_its_central_title(embed):
     """Texts with no usable word (digits, punctuation) give sklearn's "empty vocabulary"."""
     xy = np.array([[0.1, 0.1], [0.2, 0.1], [0.9, 0.9]])
     embeddings = l2_normalise(np.array([[1.0, 0.0], [0.9, 0.1], [0.0, 1.0]]))
-    labels = cell_labels([2], xy, embeddings, ["123 456", "!!! ???", "42"], ["a", "b", "c"], ["A1", "B2", "C3"])
+    labels = cell_labels([2], xy, embeddings, ["123 456", "!!! ???", "42"], ["a", "b", "c"], ["A1", "B2", "C3"],
+                         embed=embed)
     cells = {(c["gx"], c["gy"]): c for c in labels["levels"][0]["cells"]}
     assert cells[(0, 0)]["label"] in ("A1", "B2") and cells[(0, 0)]["keywords"] == []
     assert cells[(1, 1)]["label"] == "C3"
 
 
-def test_a_cell_of_one_article_gets_a_short_label():
+@pytest.mark.parametrize("embed", [None, fake_model(8)])
+def test_a_cell_of_one_article_gets_a_short_label(embed):
     """One article alone in its cell: a name of at most four words (its kind or its title)."""
-    cells = {(c["gx"], c["gy"]): c for c in two_regions([("Volcano", "A volcano is a vent in the crust of a planet.")])}
+    cells = {(c["gx"], c["gy"]): c for c in two_regions([("Volcano", "A volcano is a vent in the crust of a planet.")],
+                                                        embed)}
     alone = cells[(1, 1)]
     assert alone["article_count"] == 1
     assert alone["label"] and len(alone["label"].split()) <= 4
     assert alone["top_articles"][0]["title"] == "Volcano"
 
 
-def test_non_english_text_is_labelled_without_crashing():
+@pytest.mark.parametrize("embed", [None, fake_model(4)])
+def test_non_english_text_is_labelled_without_crashing(embed):
     """No English defining phrase: labels fall back to a title of at most four words, keywords still work."""
     texts = ["Le Mali est un pays d'Afrique de l'Ouest.", "北京是中华人民共和国的首都。",
              "القاهرة هي عاصمة مصر.", "Der Adler ist ein großer Greifvogel."]
     titles = ["Mali (pays)", "北京", "القاهرة", "Adler"]
     xy = np.array([[0.1, 0.1], [0.6, 0.1], [0.1, 0.6], [0.6, 0.6]])
     embeddings = l2_normalise(np.eye(4))
-    labels = cell_labels([2, 4], xy, embeddings, texts, titles, titles)
+    labels = cell_labels([2, 4], xy, embeddings, texts, titles, titles, embed=embed)
     for level in labels["levels"]:
         for cell in level["cells"]:
             if cell["article_count"]:
@@ -232,3 +245,79 @@ def test_map_figure_writes_labels_at_their_articles_and_sizes_them_by_count(tmp_
     render_map(str(tmp_path / "map.png"), np.random.default_rng(0).random((7, 2)), ["A"] * 7, [],
                {"n": 2, "cells": cells})
     assert (tmp_path / "map.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+# ---------------------------------------------------------------- names chosen with the embedding model
+
+def test_the_embedding_picks_the_shortlisted_name_that_points_at_its_own_cell():
+    """Among the text rules' best names, the one nearest its own cell's articles and farthest from the neighbour's."""
+    records = COUNTRIES + BIRDS
+    xy = np.array([[0.1 + 0.01 * i, 0.1] for i in range(len(COUNTRIES))] + [[0.6 + 0.01 * i, 0.1] for i in range(len(BIRDS))])
+    embeddings = np.zeros((len(records), 3))
+    embeddings[: len(COUNTRIES), 0] = 1.0
+    embeddings[len(COUNTRIES):, 1] = 1.0
+    titles = [t for t, _ in records]
+    seen = []
+
+    def embed(texts):
+        seen.extend(texts)
+        # "Landlocked countries" points at the countries' cell; every other name sits between the two cells.
+        return l2_normalise(np.array([[1.0, 0.0, 0.1] if t == "Landlocked countries" else [1.0, 1.0, 1.0] for t in texts]))
+
+    plain = cell_labels([2], xy, embeddings, [x for _, x in records], titles, titles)["levels"][0]["cells"]
+    chosen = cell_labels([2], xy, embeddings, [x for _, x in records], titles, titles, embed=embed)["levels"][0]["cells"]
+    assert plain[0]["label"] == "Countries"
+    assert chosen[0]["label"] == "Landlocked countries"
+    assert len(seen) == len(set(seen))  # each name embedded once
+
+
+def test_a_mass_noun_title_stays_singular_and_a_countable_head_takes_its_plural():
+    """"Musics" is written by almost no article, so a concept title "Music" is not pluralised; "Rivers" is."""
+    counts = sp.csr_matrix(np.array([[1, 0, 1, 1], [1, 0, 1, 0], [1, 1, 0, 1]], dtype=float))
+    vocabulary = np.array(["music", "musics", "river", "rivers"], dtype=object)
+    from knowledge_map.labels import used_plurals
+
+    assert used_plurals(counts, vocabulary, ratio=0.5) == frozenset({"rivers"})
+
+
+def test_names_are_embedded_only_in_the_articles_space(tmp_path):
+    """Another prompt, length or model than the articles' is refused in one line naming the field."""
+    from knowledge_map.errors import KnowledgeMapError
+    from knowledge_map.identity import same_space
+
+    attrs = {"model": "m", "model_sha256": "", "prompt": "", "max_seq_length": 256}
+    assert same_space(attrs, "e.h5", "m", "", 256)["model"] == "m"
+    with pytest.raises(KnowledgeMapError, match="max_seq_length 256"):
+        same_space(attrs, "e.h5", "m", "", 128)
+
+
+def test_the_shortlist_default_is_the_schemas():
+    """The code's default shortlist and the config schema's are one number."""
+    from knowledge_map.config import validate_config
+    from knowledge_map.labels import SHORTLIST
+
+    assert validate_config({})["labels"]["shortlist"] == SHORTLIST
+
+
+def test_a_title_capitalised_after_its_first_word_is_a_name_and_a_mass_noun_title_stays_singular():
+    """Titles are in sentence case: "Yellow Sea" is a name, written as titled; "Music" has no plural label."""
+    from knowledge_map.labels import name_candidates, term_counts
+
+    titles = ["Yellow Sea", "Sea", "Music", "Rock music", "Lake"]
+    texts = ["The Yellow Sea is a sea of Asia. A yellow sea.", "A sea is a body of water; seas are large.",
+             "Music is the art of sound.", "Rock music is a genre of music.", "A lake is a body of water; lakes."]
+    counts, vocabulary = term_counts([f"{t} {x}" for t, x in zip(titles, texts)])
+    candidates = name_candidates(titles, texts, counts, vocabulary)
+    shown = dict(zip(candidates.keys, candidates.plain))
+    assert shown[("yellow", "sea")] == "Yellow Sea" and candidates.named[candidates.keys.index(("yellow", "sea"))]
+    assert shown[("music",)] == "music" and shown[("lake",)] == "lakes"
+
+
+def test_joined_names_never_repeat_a_word():
+    """"Stones and Stone Age" says "stone" twice: a name sharing a word with the chosen ones is not joined."""
+    from knowledge_map.labels import shares_word
+
+    keys = [("stone",), ("stone", "age"), ("period",), ("city", "in", "india"), ("river", "in", "china")]
+    candidates = SimpleNamespace(keys=keys)
+    assert shares_word(candidates, [0], 1) and not shares_word(candidates, [0], 2)
+    assert not shares_word(candidates, [3], 4)  # "in" and "of" are not words of a name
