@@ -277,3 +277,52 @@ def test_each_rule_env_provides_what_its_script_imports():
                 if not dists & provided:
                     problems.append(f"rule {name}: {script} imports {module} but {env} does not install {dists}")
     assert not problems, "\n".join(problems)
+
+
+def test_the_watcher_finds_snakemake_not_the_shell_that_names_its_jobscript():
+    from knowledge_map.cluster.watch import is_snakemake
+
+    assert is_snakemake([b"/usr/bin/python3", b"-m", b"snakemake", b"--profile", b"tensor"])
+    assert is_snakemake([b"/home/me/env/bin/snakemake", b"--profile", b"tensor"])
+    assert is_snakemake([b"/usr/bin/python3", b"/home/me/env/bin/snakemake", b"-c2"])
+    assert not is_snakemake([b"/bin/sh", b"-c", b"profiles/tensor/submit .snakemake/tmp.x/snakejob.embed.4.sh"])
+    assert not is_snakemake([b"python3", b"profiles/tensor/submit", b".snakemake/tmp.x/snakejob.sh"])
+
+
+def test_the_watcher_cancels_what_a_run_left_unfinished_and_only_once(tmp_path, monkeypatch):
+    """The run's folder disappears (Snakemake exited): unfinished jobs are cancelled, finished ones left alone."""
+    import fcntl
+    import json
+    import threading
+
+    from knowledge_map.cluster.hosts import load_hosts
+    from knowledge_map.cluster.records import read_record, write_record
+    from knowledge_map.cluster.watch import watch
+
+    monkeypatch.chdir(tmp_path)
+    hosts = tmp_path / "hosts.yaml"
+    hosts.write_text(yaml.safe_dump({"hosts": {"gpu1": {"gpus": 1}}}))
+    cluster = load_hosts(hosts)
+    run_dir = tmp_path / ".snakemake" / "tmp.abc123"
+    run_dir.mkdir(parents=True)
+    for name, state in (("running", "submitted"), ("done", "success"), ("other-run", "submitted")):
+        job_dir = tmp_path / "jobs" / name
+        job_dir.mkdir(parents=True)
+        write_record({"jobid": f"local/{name}", "host": "local", "job_dir": str(job_dir), "state": state,
+                      "run": "tmp.other" if name == "other-run" else "tmp.abc123", "gpus": 0})
+    # While another watcher holds the run, a second one steps aside at once.
+    lock = tmp_path / ".snakemake/knowledge-map-tensor/watch/tmp.abc123.lock"
+    lock.parent.mkdir(parents=True)
+    with open(lock, "w") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        assert watch(cluster, str(run_dir), None, poll=0.05) == []
+    results: list[list[str]] = []
+    watcher = threading.Thread(target=lambda: results.append(watch(cluster, str(run_dir), None, poll=0.05)))
+    watcher.start()
+    run_dir.rmdir()
+    watcher.join(timeout=30)
+    assert results == [["local/running"]]
+    assert read_record("local/running")["state"] == "failed" and "cancelled" in read_record("local/running")
+    assert read_record("local/done")["state"] == "success"
+    assert read_record("local/other-run")["state"] == "submitted"
+    assert json.loads((tmp_path / ".snakemake/knowledge-map-tensor/jobs/local__done.json").read_text())["state"] == "success"

@@ -1,13 +1,15 @@
-"""``python -m knowledge_map.cluster {submit JOBSCRIPT | status JOBID | cancel JOBID...} --hosts hosts.yaml``."""
+"""``python -m knowledge_map.cluster --hosts hosts.yaml {submit JOBSCRIPT | status JOBID | cancel JOBID... | watch RUN_DIR PID}``."""
 
 from __future__ import annotations
 
 import argparse
 import os
 import sys
+from pathlib import Path
 
 from knowledge_map.cluster.commands import cancel, status, submit
 from knowledge_map.cluster.hosts import load_hosts
+from knowledge_map.cluster.watch import start_watcher, watch
 from knowledge_map.errors import KnowledgeMapError
 
 
@@ -29,13 +31,17 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m knowledge_map.cluster",
                                      description="Submit, status and cancel commands that run Snakemake jobs on SSH GPU hosts.")
     parser.add_argument("--hosts", required=True, help="the profile's hosts.yaml")
-    parser.add_argument("action", choices=("submit", "status", "cancel"))
+    parser.add_argument("action", choices=("submit", "status", "cancel", "watch"))
     parser.add_argument("args", nargs="+")
     args = parser.parse_args(argv)
     try:
         cluster = load_hosts(args.hosts)
         if args.action == "submit":
+            # Before the launch: a run that ends however it ends has its jobs cancelled.
+            start_watcher(args.hosts, str(Path(args.args[-1]).resolve().parent))
             submit(cluster, args.args[-1], announce=announce_and_exit)
+        elif args.action == "watch":
+            watch(cluster, args.args[0], int(args.args[1]) or None)
         elif args.action == "status":
             print(status(cluster, args.args[0]))
         else:
