@@ -114,7 +114,7 @@ def main(argv=None) -> dict:
         titles, bodies = table.column("title").to_pylist(), table.column("text").to_pylist()
         for name in args.relabel:
             chosen = setting(name)
-            rules = {key: defaults[key] for key in ("specific_ratio", "join_ratio", "repeat_penalty", "shortlist")}
+            rules = {key: defaults[key] for key in ("specific_ratio", "join_ratio", "repeat_penalty", "shortlist", "coverage")}
             rules.update((chosen or {}).get("rules", {}))
             labels = cell_labels(defaults["levels"], xy, embeddings, bodies, ids, titles, defaults["keywords"],
                                  defaults["top_articles"], rules, embed if chosen is not None else None)

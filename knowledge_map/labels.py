@@ -72,7 +72,17 @@ embedding of the articles of cell ``d``:
     contrast(k, c) = e(k) . m_c - max_{d in N(c)} e(k) . m_d
 
 (``N(c)``: the non-empty neighbours; a cell with none is contrasted with the
-mean of all cells).  The label is the option of highest contrast; then names
+mean of all cells).  Contrast alone favours a distinctive subgroup over the
+kind most articles are ("Lobe-finned fish" over a cell of every fish), so
+each option also has a *share*: the fraction of the cell's articles (an
+evenly spread sample of at most ``COVERAGE_SAMPLE``) to which it is the most
+similar of the cell's options.  The label is the option of highest
+
+    contrast(k, c) * share(k, c) ** coverage
+
+among those of positive contrast (``coverage`` 0: contrast alone; ties and
+cells where no option has a positive contrast go to the highest contrast);
+then names
 of other kinds from the shortlist are joined while that raises the contrast
 of the joined label (its vector taken as the normalised sum of its names')
 and it stays within four words.  The text rules decide *which* names are
@@ -119,6 +129,11 @@ MAX_LABEL_WORDS = 4
 PLURAL_RATIO = 0.1
 # Candidates per cell, best by the text rules, that the embedding chooses among (see rerank_names).
 SHORTLIST = 3
+# The exponent of the share of a cell's articles a name is the nearest option to, in the model's choice
+# (see rerank_names): 0 chooses by contrast alone, 1 by contrast x share.
+COVERAGE = 2.0
+# Articles per cell, evenly spread, from which those shares are counted (bounds the work in large cells).
+COVERAGE_SAMPLE = 256
 # Words that name nothing: English stop words and heads too general to tell regions apart.
 STOP = frozenset(ENGLISH_STOP_WORDS) | frozenset(
     "use thing way aspect feature point example instance item idea work individual object concept entity subject".split()
@@ -485,12 +500,19 @@ def rerank_names(
     means: np.ndarray,
     sizes: np.ndarray,
     vectors: dict[int, np.ndarray],
+    articles=None,
+    power: float = 0.0,
 ) -> dict[int, list[int]]:
     """Names chosen by embedding: each cell's shortlisted candidate that best tells its articles from its neighbours'.
 
     ``means`` are the cells' unit mean article embeddings, ``vectors`` the
     candidates' unit embeddings (same model).  A name's contrast is
-    ``v . m_c - max_{d in N(c)} v . m_d``; the best single name is joined with
+    ``v . m_c - max_{d in N(c)} v . m_d``.  With ``articles`` (a cell -> its
+    articles' embeddings, or a sample of them) the first name is the option of
+    highest ``contrast * share ** power`` among those of positive contrast,
+    ``share`` the fraction of those articles it is the most similar option to,
+    so a name must point at the cell *and* at most of its articles; without it
+    (or ``power`` 0) the highest contrast.  That name is joined with
     other kinds from the shortlist while that raises the contrast of the
     joined label (approximated by the normalised sum of its names' vectors)
     and the label stays within four words.  The text rules' pick competes too.
@@ -509,9 +531,14 @@ def rerank_names(
         options = [[j] for j in ids]
         if c in picks:
             options.append(picks[c])
-        scores = [contrast(o) for o in options]
-        best = options[int(np.argmax(scores))]
-        score = max(scores)
+        scores = np.array([contrast(o) for o in options])
+        pick = int(np.argmax(scores))
+        if articles is not None and (scores > 0).any():
+            shares = nearest_shares(articles(c), [joined([vectors[j] for j in o]) for o in options])
+            # contrast x share^power among the names that tell the cell apart; ties go to the higher contrast
+            weighted = np.where(scores > 0, scores * shares**power, -np.inf)
+            pick = int(np.lexsort((np.arange(len(options)), -scores, -weighted))[0])
+        best, score = options[pick], float(scores[pick])
         while len(best) < 3:
             kinds = {candidates.head[j] for j in best}
             words = sum(len(candidates.text[j].split()) for j in best)
@@ -529,16 +556,32 @@ def rerank_names(
 
 
 def shares_word(candidates: Candidates, names: list[int], j: int) -> bool:
-    """Does candidate ``j`` repeat a word of the chosen ``names``?  "Stones and Stone Age" says "stone" twice."""
+    """Does candidate ``j`` repeat a word of the chosen ``names``?  "Stones and Stone Age" says "stone" twice.
+
+    A named title keeps its words as written, so a plural counts as its
+    singular's repeat ("Languages and Indo-Aryan languages").
+    """
     words = {w for k in names for w in candidates.keys[k]} - {"of", "in"}
-    return bool(words.intersection(candidates.keys[j]))
+    words |= {plural(w) for w in words}
+    return any(w in words or plural(w) in words for w in candidates.keys[j])
+
+
+def joined(parts: list[np.ndarray]) -> np.ndarray:
+    """The vector of a label joining ``parts``: their normalised sum (unit vectors in)."""
+    v = np.sum(parts, axis=0)
+    return v / (np.linalg.norm(v) or 1.0)
 
 
 def name_contrast(parts: list[np.ndarray], own: np.ndarray, others: np.ndarray) -> float:
     """``v . own - max_d v . others_d`` for the label joining ``parts``, v their normalised sum (unit vectors in)."""
-    v = np.sum(parts, axis=0)
-    v = v / (np.linalg.norm(v) or 1.0)
+    v = joined(parts)
     return float(v @ own - (others @ v).max())
+
+
+def nearest_shares(articles: np.ndarray, options: list[np.ndarray]) -> np.ndarray:
+    """The share of ``articles`` to which each option is the most similar one (cosine; ties to the first)."""
+    nearest = np.argmax(np.asarray(articles, dtype=np.float32) @ np.array(options, dtype=np.float32).T, axis=1)
+    return np.bincount(nearest, minlength=len(options)) / max(len(articles), 1)
 
 
 def name_text(names: list[int], candidates: Candidates) -> str:
@@ -579,16 +622,25 @@ def label_level(
     mass = np.stack([np.bincount(cell, xy[:, k].astype(np.float64), minlength=n * n) for k in (0, 1)], axis=1)
     parent_labels = _parent_heads(n, parent, candidates) if parent else None
     rules = {"shortlist": SHORTLIST, **(rules or {})}
+    power = rules.pop("coverage", COVERAGE)
     if embed is None:
         rules["shortlist"] = 0
     names, shortlists = choose_names(n, cell, candidates, parent_labels, **rules)
+    order = np.argsort(cell, kind="stable")
+    starts = np.searchsorted(cell[order], np.arange(n * n + 1))
     if embed is not None:
         _add_keyword_names(shortlists, weights, vocabulary, candidates)
         wanted = sorted({j for ids in [*shortlists.values(), *names.values()] for j in ids} - vectors.keys())
         vectors.update(zip(wanted, embed([candidates.text[j] for j in wanted])))
-        names = rerank_names(n, shortlists, names, candidates, cell_means(xy, embeddings, n)[0], sizes, vectors)
-    order = np.argsort(cell, kind="stable")
-    starts = np.searchsorted(cell[order], np.arange(n * n + 1))
+
+        def articles(c: int) -> np.ndarray:  # a fixed, evenly spread sample of the cell's article embeddings
+            members = order[starts[c] : starts[c + 1]]
+            if len(members) > COVERAGE_SAMPLE:
+                members = members[np.linspace(0, len(members) - 1, COVERAGE_SAMPLE).astype(np.int64)]
+            return embeddings[members]
+
+        names = rerank_names(n, shortlists, names, candidates, cell_means(xy, embeddings, n)[0], sizes, vectors,
+                             articles if power else None, power)
     cells = []
     for c in range(n * n):
         members = order[starts[c] : starts[c + 1]]
@@ -679,7 +731,8 @@ def cell_labels(
     """Labels for every level, coarsest first, with the grid convention spelled out.
 
     ``rules`` holds the naming rules' settings (``specific_ratio``,
-    ``join_ratio``, ``repeat_penalty``, ``shortlist``; see :func:`choose_names`).
+    ``join_ratio``, ``repeat_penalty``, ``shortlist``, see :func:`choose_names`;
+    ``coverage``, see :func:`rerank_names`).
     ``embed`` (optional, default None) maps a list of names to unit vectors
     with the model that embedded ``embeddings``; with it the model chooses
     among each cell's shortlisted names (module docstring), without it the

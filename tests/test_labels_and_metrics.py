@@ -291,12 +291,13 @@ def test_names_are_embedded_only_in_the_articles_space(tmp_path):
         same_space(attrs, "e.h5", "m", "", 128)
 
 
-def test_the_shortlist_default_is_the_schemas():
-    """The code's default shortlist and the config schema's are one number."""
+def test_the_shortlist_and_coverage_defaults_are_the_schemas():
+    """The code's default shortlist and coverage and the config schema's are the same numbers."""
     from knowledge_map.config import validate_config
-    from knowledge_map.labels import SHORTLIST
+    from knowledge_map.labels import COVERAGE, SHORTLIST
 
     assert validate_config({})["labels"]["shortlist"] == SHORTLIST
+    assert validate_config({})["labels"]["coverage"] == COVERAGE
 
 
 def test_a_title_capitalised_after_its_first_word_is_a_name_and_a_mass_noun_title_stays_singular():
@@ -317,7 +318,41 @@ def test_joined_names_never_repeat_a_word():
     """"Stones and Stone Age" says "stone" twice: a name sharing a word with the chosen ones is not joined."""
     from knowledge_map.labels import shares_word
 
-    keys = [("stone",), ("stone", "age"), ("period",), ("city", "in", "india"), ("river", "in", "china")]
+    keys = [("stone",), ("stone", "age"), ("period",), ("city", "in", "india"), ("river", "in", "china"),
+            ("language",), ("indo-aryan", "languages")]
     candidates = SimpleNamespace(keys=keys)
     assert shares_word(candidates, [0], 1) and not shares_word(candidates, [0], 2)
     assert not shares_word(candidates, [3], 4)  # "in" and "of" are not words of a name
+    assert shares_word(candidates, [5], 6) and shares_word(candidates, [6], 5)  # a named title's plural repeats
+
+
+FISH = [
+    ("Carp", "The carp is a fish of rivers and lakes."),
+    ("Pike", "The pike is a fish of cold rivers."),
+    ("Tuna", "The tuna is a fish of the open sea."),
+    ("Cod", "The cod is a fish of the North Atlantic."),
+    ("Trout", "The trout is a fish of clear streams."),
+    ("Coelacanth", "The coelacanth is a lobe-finned fish of the deep sea."),
+    ("Lungfish", "The lungfish is a lobe-finned fish that breathes air."),
+]
+
+
+def test_a_coarse_cell_mostly_of_one_kind_is_named_by_that_kind_not_a_small_distinctive_subgroup():
+    """Most of the cell's articles are nearest "Fish"; "Lobe-finned fish" tells the cell from the birds better but
+    covers two articles of seven, so the choice weighs contrast by the share of articles each name is nearest to."""
+    records = FISH + BIRDS
+    xy = np.array([[0.1 + 0.01 * i, 0.1] for i in range(len(FISH))] + [[0.6 + 0.01 * i, 0.1] for i in range(len(BIRDS))])
+    # axes: animal, fish, lobe fins, bird, other names
+    embeddings = l2_normalise(np.array([[1, 1, 0, 0, 0]] * 5 + [[1, 1, 1, 0, 0]] * 2 + [[1, 0, 0, 1, 0]] * len(BIRDS)))
+    vectors = {"Fish": [1, 0.5, 0, 0, 0], "Lobe-finned fish": [0.3, 0.5, 1, 0, 0], "Birds": [1, 0, 0, 1, 0]}
+
+    def embed(texts):
+        return l2_normalise(np.array([vectors.get(t, [0, 0, 0, 0, 1]) for t in texts], dtype=float))
+
+    def fish_label(coverage):
+        levels = cell_labels([2], xy, embeddings, [x for _, x in records], [t for t, _ in records], [t for t, _ in records],
+                             rules={"coverage": coverage}, embed=embed)
+        return levels["levels"][0]["cells"][0]["label"]
+
+    assert fish_label(0) == "Lobe-finned fish"  # contrast alone: the distinctive subgroup
+    assert fish_label(1) == "Fish"
