@@ -17,7 +17,8 @@ hub needed), cached under ``cache_dir`` keyed by the digest of the model's
 files (:func:`knowledge_map.identity.model_sha256`: weights, config and
 tokenizer, for a hub id those of its downloaded snapshot), the module
 layout and the library versions, and checked against PyTorch float32 on
-fixed sentences before use.  Each cache entry holds the record it was made
+fixed sentences before use.  Its int8 version (CPUs with VNNI and no native
+bf16) is made from it by :mod:`knowledge_map.quantize`, cached the same way.  Each cache entry holds the record it was made
 for (``identity.json``), compared on every load; a model whose files are
 unknown is converted in memory and never cached.
 """
