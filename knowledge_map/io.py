@@ -81,18 +81,23 @@ def sha256_file(path: str | os.PathLike) -> str:
 
 
 @contextlib.contextmanager
-def exclusive_lock(lock_path: str | os.PathLike) -> Iterator[None]:
+def exclusive_lock(lock_path: str | os.PathLike, blocking: bool = True) -> Iterator[bool]:
     """Hold an exclusive ``flock`` on ``lock_path`` (created 0644 if absent) for the ``with`` block.
 
     Jobs side by side take turns: the one that gets the lock first does the
     work, the others then find it done.  The lock belongs to the open file,
     which the kernel closes if the holder dies, so a killed job never leaves
-    a lock behind.
+    a lock behind.  Yields whether the lock is held: with ``blocking=False``
+    a lock someone else holds yields False at once instead of waiting.
     """
     Path(lock_path).parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX if blocking else fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        yield True
     finally:
         os.close(fd)

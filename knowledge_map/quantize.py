@@ -90,17 +90,22 @@ def plan_from_texts(texts: Sequence[str], settings: Int8Settings, prompt: str = 
 
 
 def corpus_plan(corpus_path: str, settings: Int8Settings, prompt: str = "") -> Int8Plan:
-    """The corpus texts the int8 engine calibrates and is judged on (:func:`sample_rows`), as they are embedded."""
+    """The corpus texts the int8 engine calibrates and is judged on, as they are embedded (:func:`plan_from_texts`)."""
     from knowledge_map.corpus import document_text, read_corpus
 
     table = read_corpus(corpus_path, columns=("title", "text"))
-    calibration, guard = sample_rows(table.num_rows, settings.calibration_texts, settings.guard_texts)
 
-    def texts(rows: np.ndarray) -> list[str]:
-        chosen = table.take(rows)
-        return [document_text(t, x) for t, x in zip(chosen.column("title").to_pylist(), chosen.column("text").to_pylist())]
+    class CorpusTexts(Sequence[str]):
+        """The embedded text of any row, built only for the rows the plan samples."""
 
-    return Int8Plan(settings, texts(calibration), texts(guard), prompt)
+        def __len__(self) -> int:
+            return table.num_rows
+
+        def __getitem__(self, row):
+            record = table.slice(int(row), 1).to_pylist()[0]
+            return document_text(record["title"], record["text"])
+
+    return plan_from_texts(CorpusTexts(), settings, prompt)
 
 
 def texts_sha256(texts: Sequence[str]) -> str:

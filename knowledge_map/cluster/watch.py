@@ -18,7 +18,6 @@ the run for as long as it watches.
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import subprocess
@@ -29,6 +28,7 @@ from pathlib import Path
 from knowledge_map.cluster.commands import cancel
 from knowledge_map.cluster.hosts import Cluster
 from knowledge_map.cluster.records import STATE_DIR
+from knowledge_map.io import exclusive_lock
 
 #: Seconds between two looks at the run.
 POLL_SECONDS = 1.0
@@ -96,13 +96,8 @@ def unfinished_jobs(run: str) -> list[str]:
 def watch(cluster: Cluster, run_dir: str, pid: int | None, poll: float = POLL_SECONDS) -> list[str]:
     """Wait for the run to end, then cancel its unfinished jobs; return their ids ([] if another watcher has the run)."""
     run = Path(run_dir).name
-    lock_path = STATE_DIR / "watch" / f"{run}.lock"
-    lock_path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
+    with exclusive_lock(watch_lock(run), blocking=False) as held:
+        if not held:
             return []
         while Path(run_dir).is_dir() and alive(pid):
             time.sleep(poll)
@@ -112,8 +107,11 @@ def watch(cluster: Cluster, run_dir: str, pid: int | None, poll: float = POLL_SE
                   f"{' '.join(left)}", file=sys.stderr)
             cancel(cluster, left)
         return left
-    finally:
-        os.close(fd)
+
+
+def watch_lock(run: str) -> Path:
+    """The lock a run's watcher holds while it watches."""
+    return STATE_DIR / "watch" / f"{run}.lock"
 
 
 def start_watcher(hosts_path: str, run_dir: str) -> None:
@@ -126,15 +124,9 @@ def start_watcher(hosts_path: str, run_dir: str) -> None:
     if pid is None:
         return
     run = Path(run_dir).name
-    lock_path = STATE_DIR / "watch" / f"{run}.lock"
-    lock_path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        return  # watched already
-    finally:
-        os.close(fd)
+    with exclusive_lock(watch_lock(run), blocking=False) as free:
+        if not free:
+            return  # watched already
     command = [sys.executable, "-m", "knowledge_map.cluster", "--hosts", hosts_path, "watch",
                os.path.abspath(run_dir), str(pid)]
     with open(STATE_DIR / "watch" / f"{run}.log", "ab") as log:
