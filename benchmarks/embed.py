@@ -8,10 +8,24 @@ engine the workflow resolves for this machine (``model.backend: auto``,
 sides alike; figures are medians.  The engine's one-off set-up (OpenVINO
 conversion and compilation) is reported separately, not in the timings.
 
-The last line of output is one JSON object.  Runs unchanged on CUDA.
+The last line of output is one JSON object.
+
+On CUDA it measures what a GPU job pays (:func:`measure_cuda`): the naive
+path, a careful user's (``encode`` in the GPU dtype, batch 128), the
+workflow's eager path and the workflow's path as resolved (``--compile
+auto`` compiles the blocks when the job's work repays it,
+:mod:`knowledge_map.gpu`), the latter timed as a job: set-up (compiling
+included) plus the first pass, then steady passes; with the share of the
+GPU's dense bf16 peak and the projected time of 250,000 texts.
 
     python benchmarks/embed.py --quick          # ~1 minute on 2 cores
     python benchmarks/embed.py                  # 2,000 texts x 3 repeats
+    python benchmarks/embed.py --model random-qwen3 --long --max-seq-length 512 --texts 20000   # CUDA
+
+``--model random-qwen3`` builds a model of Qwen3-Embedding-0.6B's exact shape
+with random weights (:mod:`knowledge_map.devtools.random_model`: no hub is
+reachable here; speed does not depend on the weights' values).  ``--long``
+joins vital articles into texts of at least ``--max-seq-length`` tokens.
 """
 
 from __future__ import annotations
@@ -41,7 +55,25 @@ def parse_args(argv=None):
     parser.add_argument("--cpu-flops-per-cycle", type=float, default=32.0,
                         help="float32 FLOP per cycle per core for the CPU peak (doubled for native bfloat16)")
     parser.add_argument("--skip-naive", action="store_true", help="only the workflow path (large models on GPU)")
+    parser.add_argument("--long", action="store_true", help="texts of at least --max-seq-length tokens (joined articles)")
+    parser.add_argument("--paths", default="naive,careful,eager,workflow",
+                        help="CUDA: which paths to time (naive, careful, eager, workflow)")
+    parser.add_argument("--baseline-texts", type=int, default=1024, help="CUDA: texts for the naive and careful paths")
+    parser.add_argument("--eager-texts", type=int, default=None, help="CUDA: texts for the eager path (default: all)")
+    parser.add_argument("--compile-mode", default=None, help="CUDA workflow path: torch.compile mode (e.g. reduce-overhead)")
+    parser.add_argument("--careful-batch", type=int, default=128, help="CUDA: the careful user's encode batch size")
+    parser.add_argument("--compile", default="auto", help="CUDA workflow path: model.compile (auto, true, false)")
+    parser.add_argument("--length-multiple", type=int, default=None,
+                        help="CUDA eager path: pad lengths to this multiple (default: none)")
+    parser.add_argument("--sdpa", default=None,
+                        help="CUDA: restrict PyTorch attention to these SDPA backends, e.g. flash,efficient,math")
+    parser.add_argument("--random-shape", default=None, help="random-qwen3: JSON config overrides (dry runs)")
+    parser.add_argument("--cuda-steps-on-cpu", action="store_true",
+                        help="run the CUDA measurement's steps on the CPU (a dry run for tests; figures mean nothing)")
+    parser.add_argument("--out", default=None, help="also write the JSON object to this file")
     args = parser.parse_args(argv)
+    if args.compile in ("true", "false"):
+        args.compile = args.compile == "true"
     if args.quick:
         args.texts = min(args.texts, 300)
     return args
@@ -55,22 +87,179 @@ def load_texts(n: int, seed: int = 0) -> list[str]:
     return [document_text(records[r]["title"], records[r]["text"]) for r in rows]
 
 
+def long_texts(tokenizer, n: int, min_tokens: int, seed: int = 0) -> list[str]:
+    """``n`` texts of at least ``min_tokens`` tokens, each consecutive vital articles (seeded order) joined."""
+    from knowledge_map.corpus import document_text, load_vital_articles
+
+    records = load_vital_articles()
+    articles = [document_text(r["title"], r["text"]) for r in records]
+    counts = [len(ids) for ids in tokenizer(articles, add_special_tokens=False)["input_ids"]]
+    order = np.random.default_rng(seed).permutation(len(articles))
+    texts, position = [], 0
+    while len(texts) < n:
+        parts, tokens = [], 0
+        while tokens < min_tokens:
+            index = order[position % len(order)]
+            parts.append(articles[index])
+            tokens += counts[index] + 1
+            position += 1
+        texts.append(" ".join(parts))
+    return texts
+
+
+def resolve_model_name(name: str, shape: str | None = None) -> str:
+    """``random-qwen3`` -> a freshly built random-weight Qwen3-0.6B-shaped model folder; else ``name``.
+
+    ``shape``: JSON config overrides (a miniature for dry runs).
+    """
+    if name != "random-qwen3":
+        return name
+    import tempfile
+
+    import torch
+
+    from knowledge_map.devtools.random_model import build_random_qwen3
+
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    overrides = json.loads(shape) if shape else {}
+    return build_random_qwen3(tempfile.mkdtemp(prefix="random-qwen3-"), device=device, **overrides)
+
+
+def measure_cuda(args, texts: list[str], prompt: str, model_name: str, device: str = "cuda") -> dict:
+    """The CUDA paths side by side (module docstring), on the same texts, in one process.
+
+    ``device`` "cpu" runs the same steps on the CPU (a dry run of this
+    script for tests; its figures mean nothing).
+    """
+    import contextlib
+    import time
+
+    import torch
+
+    from knowledge_map.backends import TorchEncoder, make_encoder
+    from knowledge_map.embed import embed_texts, token_lengths
+    from knowledge_map.flops import encoder_flops, gpu_peak_flops, model_shape
+    from knowledge_map.gpu import cosines, resolve_compile
+    from knowledge_map.models import load_model, resolve_dtype
+
+    paths = set(args.paths.split(","))
+    dtype = resolve_dtype(args.model, "auto", device)
+    name = torch.cuda.get_device_name() if device == "cuda" else device
+    peak = gpu_peak_flops(name)
+    model = load_model(model_name, device, dtype, args.max_seq_length)
+    shape = model_shape(model)
+    lengths = token_lengths(model, [prompt + t for t in texts])
+    flops = encoder_flops(lengths, *shape)
+    baseline = texts[: args.baseline_texts]
+    baseline_flops = encoder_flops(lengths[: len(baseline)], *shape)
+    result: dict = {"device_name": name, "dtype": dtype, "peak_flop_per_s": peak, "texts": len(texts),
+                    "tokens": int(lengths.sum()), "mean_tokens": round(float(lengths.mean()), 1),
+                    "baseline_texts": len(baseline), "model_shape": list(shape)}
+    sdpa = contextlib.nullcontext()
+    if args.sdpa:
+        from torch.nn.attention import SDPBackend, sdpa_kernel
+
+        sdpa = sdpa_kernel([getattr(SDPBackend, b.strip().upper()) for b in args.sdpa.split(",")])
+
+    def sync():
+        if device == "cuda":
+            torch.cuda.synchronize()
+
+    def sync_timed(func):
+        sync()
+        started = time.perf_counter()
+        out = func()
+        sync()
+        return time.perf_counter() - started, out
+
+    def share(seconds, work):
+        return round(work / seconds / peak, 4) if peak else None
+
+    outputs = {}
+    with sdpa:
+        if "workflow" in paths:
+            # Timed as a job, first: set-up (compiling) and the first pass pay every cold cost once.
+            job_model = load_model(model_name, device, dtype, args.max_seq_length)
+            if device == "cuda":
+                compiling = resolve_compile(args.compile, device, "torch", flops, name)
+            else:
+                compiling = args.compile is True
+            if compiling and args.compile_mode:
+                from knowledge_map.gpu import CompiledEncoder
+
+                setup, encoder = sync_timed(lambda: CompiledEncoder(job_model, mode=args.compile_mode))
+            else:
+                setup, encoder = sync_timed(
+                    lambda: make_encoder(job_model, device, "torch", "float32", compile=compiling))
+            first, out = sync_timed(lambda: embed_texts(job_model, texts, args.batch_size, prompt, encoder=encoder))
+            steady = [sync_timed(lambda: embed_texts(job_model, texts, args.batch_size, prompt, encoder=encoder))[0]
+                      for _ in range(args.repeats)]
+            steady_s = float(np.median(steady))
+            outputs["workflow"] = out[: len(baseline)]
+            record = encoder.record() if compiling else None
+            result["workflow"] = {
+                "compiled": record, "setup_s": round(setup, 2), "first_pass_s": round(first, 2),
+                "steady_s": [round(t, 3) for t in steady], "texts_per_s": round(len(texts) / steady_s, 1),
+                "job_texts_per_s": round(len(texts) / (setup + first), 1),
+                "share_of_peak": share(steady_s, flops), "share_of_peak_job": share(setup + first, flops),
+                "projected_250k_s": round(setup + first * 250_000 / len(texts), 1),
+            }
+            del job_model, encoder
+        if "eager" in paths:
+            encoder = TorchEncoder(model, length_multiple=args.length_multiple or 1)
+            eager = texts[: args.eager_texts or len(texts)]
+            eager_flops = encoder_flops(lengths[: len(eager)], *shape)
+            first, out = sync_timed(lambda: embed_texts(model, eager, args.batch_size, prompt, encoder=encoder))
+            steady = [sync_timed(lambda: embed_texts(model, eager, args.batch_size, prompt, encoder=encoder))[0]
+                      for _ in range(args.repeats)]
+            steady_s = float(np.median(steady))
+            outputs["eager"] = out[: len(baseline)]
+            result["eager"] = {
+                "texts": len(eager), "length_multiple": args.length_multiple or 1, "first_pass_s": round(first, 2),
+                "steady_s": [round(t, 3) for t in steady], "texts_per_s": round(len(eager) / steady_s, 1),
+                "share_of_peak": share(steady_s, eager_flops),
+            }
+
+        def encode(encoder_model, batch, subset=None):
+            return lambda: encoder_model.encode(subset or baseline, batch_size=batch, prompt=prompt or None,
+                                                normalize_embeddings=True, convert_to_numpy=True,
+                                                show_progress_bar=False)
+
+        if "careful" in paths:
+            encode(model, args.careful_batch, baseline[:64])()  # warm-up: kernels and allocator, not throughput
+            times, out = zip(*[sync_timed(encode(model, args.careful_batch)) for _ in range(args.repeats)])
+            seconds = float(np.median(times))
+            outputs["careful"] = out[0]
+            result["careful"] = {"batch_size": args.careful_batch, "seconds": [round(t, 3) for t in times],
+                                 "texts_per_s": round(len(baseline) / seconds, 1),
+                                 "share_of_peak": share(seconds, baseline_flops)}
+        if "naive" in paths:
+            del model
+            reference = load_model(model_name, device, "float32", args.max_seq_length)
+            encode(reference, 32, baseline[:64])()
+            times, out = zip(*[sync_timed(encode(reference, 32)) for _ in range(args.repeats)])
+            seconds = float(np.median(times))
+            result["naive"] = {"seconds": [round(t, 3) for t in times],
+                               "texts_per_s": round(len(baseline) / seconds, 1)}
+            for key, vectors in outputs.items():
+                result[key]["min_cosine_vs_float32"] = round(float(cosines(vectors, out[0]).min()), 6)
+    for key in ("careful", "naive"):
+        if key in result and "workflow" in result:
+            result[f"workflow_vs_{key}"] = round(result["workflow"]["texts_per_s"] / result[key]["texts_per_s"], 2)
+            result[f"workflow_job_vs_{key}"] = round(
+                result["workflow"]["job_texts_per_s"] / result[key]["texts_per_s"], 2)
+    return result
+
+
 def main(argv=None) -> dict:
     args = parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     import torch
 
     from knowledge_map.backends import make_encoder
-    from knowledge_map.devtools.perf import (
-        cpu_clock_ghz,
-        cpu_peak_flops,
-        encoder_flops,
-        gpu_peak_flops,
-        median,
-        model_shape,
-        timed,
-    )
+    from knowledge_map.devtools.perf import cpu_clock_ghz, cpu_peak_flops, median, timed
     from knowledge_map.embed import embed_texts, token_lengths
+    from knowledge_map.flops import encoder_flops, gpu_peak_flops, model_shape
     from knowledge_map.identity import model_sha256
     from knowledge_map.models import (
         cpu_flags,
@@ -85,21 +274,41 @@ def main(argv=None) -> dict:
     from knowledge_map.quantize import Int8Settings, plan_from_texts
 
     torch.set_num_threads(args.threads)
-    texts = load_texts(args.texts)
     device = resolve_device(args.device)
+    model_name = resolve_model_name(args.model, args.random_shape)
     prompt = resolve_prompt(args.model, None)
+    if args.long:
+        from transformers import AutoTokenizer
+
+        from knowledge_map.models import resolve_model_path
+
+        texts = long_texts(AutoTokenizer.from_pretrained(resolve_model_path(model_name)), args.texts,
+                           args.max_seq_length)
+    else:
+        texts = load_texts(args.texts)
+    if device == "cuda" or args.cuda_steps_on_cpu:
+        result = {"benchmark": "embed", "date": datetime.datetime.now(datetime.timezone.utc).isoformat(
+            timespec="seconds"), "device": device, "model": args.model, "long": args.long,
+            "max_seq_length": args.max_seq_length, "batch_size": args.batch_size, "sdpa": args.sdpa,
+            "versions": {"torch": torch.__version__, "cuda": torch.version.cuda},
+            **measure_cuda(args, texts, prompt, model_name, device)}
+        print(json.dumps(result))
+        if args.out:
+            with open(args.out, "w", encoding="utf-8") as handle:
+                json.dump(result, handle, indent=1)
+        return result
     backend = resolve_backend(args.backend, device)
     precision = resolve_cpu_precision(args.cpu_precision, backend)
     dtype = resolve_dtype(args.model, "auto", device)
 
-    reference = load_model(args.model, device, "float32", args.max_seq_length)
-    model = reference if dtype == "float32" else load_model(args.model, device, dtype, args.max_seq_length)
+    reference = load_model(model_name, device, "float32", args.max_seq_length)
+    model = reference if dtype == "float32" else load_model(model_name, device, dtype, args.max_seq_length)
     plan = None
     if precision == "int8":
         # Calibrated and judged on the corpus the texts come from, as the workflow does.
         plan = plan_from_texts(load_texts(10**9), Int8Settings(), prompt)
     setup, encoder = timed(lambda: make_encoder(
-        model, device, backend, precision, args.threads, model_sha256(args.model),
+        model, device, backend, precision, args.threads, model_sha256(model_name),
         cache_dir=os.path.join("results", "cache", "openvino"), int8=plan,
     ))
     engine = encoder.describe()

@@ -53,16 +53,64 @@ CHECK_SENTENCES = (
 CONVERSION_MIN_COSINE = 0.9999
 
 
-class TorchEncoder:
-    """The model's own PyTorch forward pass on its device; ``autocast`` = e.g. ``torch.bfloat16`` or None."""
+def bucket_length(length: int, multiple: int, cap: int | None = None) -> int:
+    """``length`` rounded up to a multiple of ``multiple`` (at most ``cap`` when it is above ``length``)."""
+    rounded = -(-max(int(length), 1) // multiple) * multiple
+    return max(int(length), min(rounded, cap)) if cap is not None else rounded
 
-    def __init__(self, model: Any, autocast: Any = None):
+
+def pad_features(features: dict[str, Any], length: int, side: str, pad_id: int) -> dict[str, Any]:
+    """Tokenised features padded to ``length`` tokens on the tokenizer's padding ``side``.
+
+    ``input_ids`` get the pad token, ``attention_mask`` and every other
+    per-token tensor (``token_type_ids``) zeros: exactly what the tokenizer
+    itself gives for a longer batch.
+    """
+    import torch
+
+    out = dict(features)
+    for key, value in features.items():
+        if not isinstance(value, torch.Tensor) or value.dim() != 2 or value.shape[1] >= length:
+            continue
+        fill = pad_id if key == "input_ids" else 0
+        pad = torch.full((value.shape[0], length - value.shape[1]), fill, dtype=value.dtype)
+        out[key] = torch.cat([pad, value] if side == "left" else [value, pad], dim=1)
+    return out
+
+
+def cuda_attention_backends():
+    """PyTorch attention on CUDA without the cuDNN backend: FlashAttention, memory-efficient, math.
+
+    On an H200 (torch 2.11) SDPA picked cuDNN attention, which builds a plan
+    for every new shape: the embedded default's first pass over 10,033
+    articles took 17.8 s against 4.0 s for the next; without cuDNN the
+    first pass took 3.9 s and the steady rate rose from 2,497 to 3,085
+    texts/s (README, GPU).
+    """
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+
+    return sdpa_kernel([SDPBackend.FLASH_ATTENTION, SDPBackend.EFFICIENT_ATTENTION, SDPBackend.MATH])
+
+
+class TorchEncoder:
+    """The model's own PyTorch forward pass on its device; ``autocast`` = e.g. ``torch.bfloat16`` or None.
+
+    With ``length_multiple`` > 1 each batch is padded to a multiple of that
+    many tokens (:func:`bucket_length`), so a shard meets a few shapes
+    rather than one per batch.
+    """
+
+    def __init__(self, model: Any, autocast: Any = None, length_multiple: int = 1):
         import torch
 
         self.model = model
         self.device = torch.device(model.device)
         self.autocast = autocast
         self.pin = self.device.type == "cuda"
+        self.length_multiple = length_multiple
+        tokenizer = model.tokenizer
+        self.side = getattr(tokenizer, "padding_side", "right")
+        self.pad_id = int(tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0)
 
     def describe(self) -> dict[str, Any]:
         import torch
@@ -73,6 +121,9 @@ class TorchEncoder:
 
     def prepare(self, texts: Sequence[str], prompt: str) -> dict[str, Any]:
         features = self.model.preprocess(list(texts), prompt=prompt or None)
+        if self.length_multiple > 1:
+            length = bucket_length(features["input_ids"].shape[1], self.length_multiple, self.model.max_seq_length)
+            features = pad_features(features, length, self.side, self.pad_id)
         if self.pin:
             features = {k: v.pin_memory() if hasattr(v, "pin_memory") else v for k, v in features.items()}
         return features
@@ -84,6 +135,8 @@ class TorchEncoder:
         stack.enter_context(torch.inference_mode())
         if self.autocast is not None:
             stack.enter_context(torch.autocast(self.device.type, dtype=self.autocast))
+        if self.device.type == "cuda":
+            stack.enter_context(cuda_attention_backends())
         return stack
 
     def __call__(self, features: dict[str, Any]):
@@ -323,11 +376,13 @@ def make_encoder(
     model_sha256: str = "",
     cache_dir: str | None = None,
     int8: Any = None,
+    compile: bool = False,
 ):
     """The encoder for resolved settings: OpenVINO, or PyTorch (autocast bfloat16 on a CPU that asks for it).
 
     ``int8`` is the :class:`knowledge_map.quantize.Int8Plan` int8 precision
-    calibrates and is judged on; int8 runs on OpenVINO only.
+    calibrates and is judged on; int8 runs on OpenVINO only.  ``compile``
+    gives PyTorch with compiled blocks (:class:`knowledge_map.gpu.CompiledEncoder`).
     """
     import torch
 
@@ -336,5 +391,9 @@ def make_encoder(
         return OpenVINOEncoder(model, cpu_precision, threads, model_sha256, cache_dir, int8)
     if cpu_precision == "int8":
         raise KnowledgeMapError("model.cpu_precision int8 runs on the OpenVINO engine only; set model.backend: openvino")
+    if compile:
+        from knowledge_map.gpu import CompiledEncoder
+
+        return CompiledEncoder(model)
     autocast = torch.bfloat16 if device == "cpu" and cpu_precision == "bfloat16" else None
     return TorchEncoder(model, autocast)

@@ -34,18 +34,24 @@ def token_lengths(model: Any, texts: Sequence[str]) -> np.ndarray:
     return np.fromiter((len(ids) for ids in encoded["input_ids"]), dtype=np.int64, count=len(texts))
 
 
-def plan_batches(lengths: np.ndarray, batch_size: int, token_budget: int) -> list[np.ndarray]:
+def plan_batches(
+    lengths: np.ndarray, batch_size: int, token_budget: int, multiple: int = 1, cap: int | None = None
+) -> list[np.ndarray]:
     """Group text indices into batches, longest first, each within both caps.
 
     A batch's padded size is ``len(batch) * longest``; since texts are sorted
-    by decreasing length, the first text of a batch is its longest.  The
+    by decreasing length, the first text of a batch is its longest.  With
+    ``multiple`` > 1 the longest is first rounded up as the engine pads it
+    (:func:`knowledge_map.backends.bucket_length`, at most ``cap``).  The
     order inside the sort is stable, so equal inputs give equal batches.
     """
+    from knowledge_map.backends import bucket_length
+
     order = np.argsort(-lengths, kind="stable")
     batches: list[np.ndarray] = []
     start = 0
     while start < len(order):
-        longest = max(int(lengths[order[start]]), 1)
+        longest = bucket_length(int(lengths[order[start]]), multiple, cap)
         size = max(1, min(batch_size, token_budget // longest))
         batches.append(order[start : start + size])
         start += size
@@ -66,6 +72,7 @@ def embed_texts(
     prompt: str = "",
     progress: Callable[[int, int], None] | None = None,
     encoder: Any = None,
+    lengths: np.ndarray | None = None,
 ) -> np.ndarray:
     """Embed ``texts`` into L2-normalised float32 rows, in input order.
 
@@ -76,6 +83,8 @@ def embed_texts(
     batch i.  Outputs stay on the encoder's device until the end: the loop
     never waits for a GPU, one copy to the host at the end does.
     ``progress(done, total)`` is called after every batch is queued.
+    ``lengths`` (:func:`token_lengths` of ``texts``) saves tokenising twice
+    when the caller has them.
     """
     from concurrent.futures import ThreadPoolExecutor
 
@@ -88,8 +97,10 @@ def embed_texts(
         return np.zeros((0, dim), dtype=np.float32)
     encoder = encoder or TorchEncoder(model)
     # The prompt costs the same tokens in every text, so sort on the text alone.
-    lengths = token_lengths(model, texts)
-    batches = plan_batches(lengths, batch_size, batch_size * model.max_seq_length)
+    if lengths is None:
+        lengths = token_lengths(model, texts)
+    multiple = getattr(encoder, "length_multiple", 1)
+    batches = plan_batches(lengths, batch_size, batch_size * model.max_seq_length, multiple, model.max_seq_length)
 
     def prepare(batch: np.ndarray):
         index = torch.from_numpy(np.ascontiguousarray(batch, dtype=np.int64))
@@ -142,6 +153,15 @@ def is_out_of_memory(error: BaseException) -> bool:
     return kind == "OutOfMemoryError" or isinstance(error, MemoryError) or "out of memory" in str(error).lower()
 
 
+def device_name(device: str) -> str:
+    """The CUDA device's name (for its peak, :mod:`knowledge_map.flops`), or ``device`` itself elsewhere."""
+    if device != "cuda":
+        return device
+    import torch
+
+    return torch.cuda.get_device_name()
+
+
 def placement() -> str:
     """Where this job runs: host, SLURM job id and visible GPUs, as one log field list.
 
@@ -184,6 +204,7 @@ def embed_shard(
     cpu_precision: str = "auto",
     cache_dir: str | None = None,
     int8: dict[str, Any] | None = None,
+    compile: Any = "auto",
 ) -> dict[str, Any]:
     """Embed rows ``shard_bounds(n, n_shards, shard)`` of the corpus into ``out_path``.
 
@@ -191,7 +212,10 @@ def embed_shard(
     ``cpu_precision`` pick the engine (:func:`knowledge_map.models.resolve_backend`);
     an OpenVINO conversion is cached in ``cache_dir``, and so is an int8
     model (``int8``: config ``model.int8``, :mod:`knowledge_map.quantize`),
-    calibrated on the same sample of the whole corpus in every shard.  Returns the
+    calibrated on the same sample of the whole corpus in every shard.
+    ``compile`` (config ``model.compile``) compiles the transformer's blocks
+    on CUDA (:mod:`knowledge_map.gpu`), for ``auto`` when the shard's work
+    repays the compile time.  Returns the
     attributes written to the shard file: its identity record
     (:mod:`knowledge_map.identity`, checked by the merge), the engine's
     thread count, placement and timings.
@@ -200,6 +224,8 @@ def embed_shard(
 
     from knowledge_map.backends import make_encoder
     from knowledge_map.corpus import corpus_row_count, document_text, read_corpus_slice, shard_bounds
+    from knowledge_map.flops import encoder_flops, model_shape
+    from knowledge_map.gpu import resolve_compile
     from knowledge_map.identity import file_sha256, model_sha256, shard_identity
     from knowledge_map.models import (
         load_model,
@@ -236,13 +262,19 @@ def embed_shard(
     plan = None
     if backend == "openvino" and cpu_precision == "int8":
         plan = corpus_plan(corpus_path, Int8Settings(**(int8 or {})), prompt)
+    # Sorted by these (embed_texts) and, on CUDA, the shard's FLOP that decide whether compiling pays.
+    lengths = token_lengths(model, texts)
+    flops = encoder_flops(lengths, *model_shape(model)) if device == "cuda" else 0.0
+    compiling = resolve_compile(compile, device, backend, flops, device_name(device))
     encoder = make_encoder(model, device, backend, cpu_precision, model_sha256=files_sha, cache_dir=cache_dir,
-                           int8=plan)
+                           int8=plan, compile=compiling)
     engine = encoder.describe()
     quantization = getattr(encoder, "int8", None)
     log.info("shard %d: %s backend, %s precision, %s threads", shard, *engine.values())
+    if compiling:
+        log.info("shard %d: compiled %s", shard, encoder.record())
     try:
-        embeddings = embed_texts(model, texts, batch_size, prompt, ProgressLog(f"shard {shard}"), encoder)
+        embeddings = embed_texts(model, texts, batch_size, prompt, ProgressLog(f"shard {shard}"), encoder, lengths)
     except (RuntimeError, MemoryError) as error:
         if not is_out_of_memory(error):
             raise
@@ -273,6 +305,8 @@ def embed_shard(
         "attention": getattr(model[0].auto_model.config, "_attn_implementation", None) or "",
         "batch_size": batch_size,
         "int8_guard": json.dumps(quantization["guard"], sort_keys=True) if quantization else "",
+        # Compiled blocks compute the same function (checked, cosine >= 0.999): not part of the identity.
+        "compiled": json.dumps(encoder.record(), sort_keys=True) if compiling else "",
         "shard": shard,
         "row_start": start,
         "row_stop": stop,

@@ -113,6 +113,7 @@ def merge_shards(
     reference: tuple[str, dict[str, Any]] | None = None
     owner = np.full(n_rows, -1, dtype=np.int32)
     elapsed: list[float] = []
+    compiled: list[Any] = []
     string = h5py.string_dtype("utf-8")
     with atomic_path(out_path) as tmp, h5py.File(tmp, "w", track_order=True) as out:
         dataset = None
@@ -144,6 +145,8 @@ def merge_shards(
                 )
             owner[rows] = index
             elapsed.append(float(shard_attrs.get("elapsed_seconds", float("nan"))))
+            # Compiling is per shard (model.compile auto weighs each shard's work): one record each.
+            compiled.append(json.loads(shard_attrs.get("compiled") or "null"))
             order = np.argsort(rows, kind="stable")
             rows, embeddings = rows[order], embeddings[order]
             for i, j in contiguous_runs(rows):
@@ -162,6 +165,7 @@ def merge_shards(
         for key, value in reference[1].items():
             out.attrs[key] = value
         out.attrs["int8_guard"] = guard
+        out.attrs["shard_compiled"] = json.dumps(compiled if any(compiled) else None, sort_keys=True)
         out.attrs["model"] = model
         out.attrs["dim"] = dataset.shape[1]
         out.attrs["n_rows"] = n_rows
@@ -192,11 +196,13 @@ def read_attrs(path: str) -> dict[str, Any]:
 
 
 def engine_record(attrs: dict[str, Any]) -> dict[str, Any]:
-    """What computed a merged matrix, for metrics.json: engine, precision and, for int8, its model and guard figures."""
+    """What computed a merged matrix, for metrics.json: engine, precision, for int8 its model and guard
+    figures, and, where a shard compiled its blocks on CUDA, each shard's compile record (else None)."""
     guard = attrs.get("int8_guard") or ""
     return {
         "backend": attrs.get("backend"),
         "precision": attrs.get("precision"),
         "quantization": attrs.get("quantization") or None,
         "int8_guard": json.loads(guard) if guard else None,
+        "compiled": json.loads(attrs.get("shard_compiled") or "null"),
     }

@@ -252,6 +252,11 @@ def load_model(name: str, device: str, dtype: str, max_seq_length: int) -> Any:
             f"model.name {name!r}: cannot load ({' '.join(str(exc).split())[:300]})"
         ) from exc
     model.max_seq_length = max_seq_length
+    # Embedding never generates: a decoder's key/value cache (on by default in Qwen3's config) only
+    # costs memory and copies, and each layer's cache update made torch.compile specialise per layer.
+    config = getattr(getattr(model[0], "auto_model", None), "config", None)
+    if config is not None and getattr(config, "use_cache", False):
+        config.use_cache = False
     return model
 
 

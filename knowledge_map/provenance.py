@@ -78,6 +78,8 @@ def map_provenance(config: dict[str, Any], corpus_manifest: dict[str, Any], shar
     }
     guard = shard_attrs.get("int8_guard")
     model["int8_guard"] = json.loads(guard) if guard else None
+    # Per shard: the CUDA compile record where the shard compiled its blocks (merged attrs only).
+    model["compiled"] = json.loads(shard_attrs.get("shard_compiled") or "null")
     return provenance(
         config,
         config=config,

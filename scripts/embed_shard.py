@@ -14,6 +14,9 @@ def main(snakemake):
     # shards.  A resource would not trigger either, but resources are handed to the cluster
     # executors (slurm, the tensor dispatcher) as job requests, and a device name is not one.
     device = snakemake.config["model"]["device"]
+    # Compiling the blocks is, like the device, how fast a shard is made, not what it holds (checked
+    # against eager at cosine >= 0.999): switching it must not re-embed either.
+    compile_setting = snakemake.config["model"]["compile"]
     torch.set_num_threads(snakemake.threads)
     embed_shard(
         snakemake.input.corpus,
@@ -30,6 +33,7 @@ def main(snakemake):
         cpu_precision=snakemake.params.cpu_precision,
         cache_dir=snakemake.params.cache_dir,
         int8=snakemake.params.int8,
+        compile=compile_setting,
     )
 
 

@@ -58,9 +58,10 @@ def test_bad_config_names_the_key(change, message):
 def test_allowed_model_values_are_the_schemas():
     """models.py's lists of allowed values are the schema's enums (the schema is the source)."""
     from knowledge_map import models
+    from knowledge_map.gpu import COMPILE_SETTINGS
 
     properties = schema()["properties"]["model"]["properties"]
     for key, allowed in (("device", models.DEVICES), ("dtype", models.DTYPES), ("backend", models.BACKENDS),
-                         ("cpu_precision", models.CPU_PRECISIONS)):
+                         ("cpu_precision", models.CPU_PRECISIONS), ("compile", COMPILE_SETTINGS)):
         assert tuple(properties[key]["enum"]) == allowed, f"model.{key}: schema {properties[key]['enum']} vs models.py"
 

@@ -169,3 +169,24 @@ def test_merged_matrix_carries_the_shards_identity(tmp_path):
 def test_contiguous_runs():
     assert contiguous_runs(np.array([0, 1, 2, 5, 6, 9])) == [(0, 3), (3, 5), (5, 6)]
     assert contiguous_runs(np.array([], dtype=np.int64)) == []
+
+
+def test_each_shards_compile_record_reaches_the_engine_record(tmp_path):
+    """Compiling is decided per shard (its work): the merged matrix keeps one record per shard, eager or not."""
+    import json
+
+    from knowledge_map.merge import engine_record, read_attrs
+
+    data = matrix()
+    compiled = {"used": True, "graphs": 2, "compile_seconds": 21.4}
+    paths = []
+    for index, ((start, stop), record) in enumerate(zip(((0, 4), (4, 7), (7, 10)), (compiled, None, compiled))):
+        path = tmp_path / f"shard-{index:04d}.h5"
+        attrs = shard_attrs(elapsed_seconds=1.0, compiled=json.dumps(record) if record else "")
+        write_shard(str(path), data[start:stop], np.arange(start, stop), attrs)
+        paths.append(str(path))
+    assert engine_record(read_attrs(str(merge(tmp_path, paths))))["compiled"] == [compiled, None, compiled]
+    eager_dir = tmp_path / "eager"
+    eager_dir.mkdir()
+    eager, _ = make_shards(eager_dir)
+    assert engine_record(read_attrs(str(merge(eager_dir, eager))))["compiled"] is None

@@ -11,11 +11,10 @@ from knowledge_map.devtools.perf import (
     clustered_matrix,
     cpu_clock_ghz,
     cpu_peak_flops,
-    encoder_flops,
-    gpu_peak_flops,
     peak_rss_bytes,
     run_measured,
 )
+from knowledge_map.flops import encoder_flops, gpu_peak_flops
 from knowledge_map.mapping import (
     EXACT_KNN_ROWS,
     ProjectedUMAP,
@@ -82,7 +81,7 @@ def test_attention_width_counts_heads_times_head_size():
     """Qwen3-0.6B computes attention over 16 heads x 128 = 2,048, not its hidden size of 1,024; BERT-likes over hidden."""
     from types import SimpleNamespace
 
-    from knowledge_map.devtools.perf import attention_width
+    from knowledge_map.flops import attention_width
 
     qwen3 = SimpleNamespace(num_attention_heads=16, head_dim=128, hidden_size=1024)
     minilm = SimpleNamespace(num_attention_heads=12, hidden_size=384)
