@@ -22,3 +22,18 @@ def string_problem(value: str) -> str | None:
     except UnicodeEncodeError:
         return "is not valid UTF-8 text"
     return None
+
+
+#: What a spreadsheet reads as the start of a formula in a CSV cell (OWASP, "CSV injection").
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_safe(value: str) -> str:
+    """``value`` as a CSV cell no spreadsheet runs: a leading apostrophe where it would start a formula.
+
+    Learner and session ids come from the user's response file; a researcher
+    opening ``predictions.csv`` in a spreadsheet must not run ``=HYPERLINK(...)``
+    from it.  Spreadsheets show the apostrophe-prefixed text as typed; ids that
+    start otherwise (nearly all) are written unchanged.
+    """
+    return "'" + value if value.startswith(FORMULA_STARTS) else value

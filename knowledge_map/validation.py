@@ -182,11 +182,22 @@ def session_summary(learners, outcome, scores: dict, null: dict, permutations: i
 
 
 def predictions_csv(rows: list[dict]) -> str:
-    """predictions.csv text: learner,session,question,correct,estimate,estimate_calibrated."""
+    """predictions.csv text: learner,session,question,correct,estimate,estimate_calibrated.
+
+    The text fields (the user's learner, session and question ids) pass
+    :func:`knowledge_map.textsafety.spreadsheet_safe`: the file is meant to
+    be opened in a spreadsheet, and an id must never run there as a formula.
+    Lines end in CRLF (RFC 4180), so an id holding a line break is quoted
+    rather than splitting its row.
+    """
+    from knowledge_map.textsafety import spreadsheet_safe
+
     buffer = io.StringIO()
     fields = ["learner", "session", "question", "correct", "estimate", "estimate_calibrated"]
-    writer = csv.DictWriter(buffer, fieldnames=fields, lineterminator="\n")
+    writer = csv.DictWriter(buffer, fieldnames=fields, lineterminator="\r\n")
     writer.writeheader()
     for row in rows:
-        writer.writerow({**row, "estimate": f"{row['estimate']:.6f}", "estimate_calibrated": f"{row['estimate_calibrated']:.6f}"})
+        text = {key: spreadsheet_safe(str(row[key])) for key in ("learner", "session", "question")}
+        writer.writerow({**row, **text, "estimate": f"{row['estimate']:.6f}",
+                         "estimate_calibrated": f"{row['estimate_calibrated']:.6f}"})
     return buffer.getvalue()

@@ -149,3 +149,17 @@ def test_validation_finds_structure_that_the_kernel_sees_and_the_null_does_not()
     header, first = list(csv.reader(io.StringIO(text)))[:2]
     assert header == ["learner", "session", "question", "correct", "estimate", "estimate_calibrated"]
     assert first[1] == "s1" and 0.0 < float(first[4]) < 1.0
+
+
+def test_predictions_csv_never_hands_a_spreadsheet_a_formula():
+    """Ids from the user's response file that a spreadsheet would run (=, +, -, @, tab, CR) get an apostrophe."""
+    row = {"correct": 1, "estimate": 0.5, "estimate_calibrated": 0.25}
+    hostile = ['=HYPERLINK("http://x","y")', "+1+2", "-3", "@SUM(A1)", "\tx", "\r=1", "a\nb"]
+    rows = [{**row, "learner": h, "session": h, "question": "q"} for h in hostile]
+    rows.append({**row, "learner": "learner 7", "session": "s1", "question": "=q"})
+    parsed = list(csv.reader(io.StringIO(predictions_csv(rows), newline="")))[1:]
+    assert len(parsed) == len(rows)  # a line break inside an id is quoted, not a new row
+    for line, value in zip(parsed, hostile):
+        assert line[0] == line[1] == (value if value == "a\nb" else "'" + value)
+    assert parsed[-1][:3] == ["learner 7", "s1", "'=q"]
+    assert parsed[-1][3:] == ["1", "0.500000", "0.250000"]
