@@ -86,6 +86,43 @@ def test_a_question_with_few_answers_is_shrunk_towards_the_mean():
     assert mean - calibration.difficulty[3] < 0.5 * (mean - calibration.difficulty[2])
 
 
+def lbfgs_rasch(person, question, correct, n_questions):
+    """The posterior of the module docstring, mu free, maximised by scipy's L-BFGS: an independent optimiser."""
+    from scipy.optimize import minimize
+
+    from knowledge_map.calibration import ABILITY_SD, DIFFICULTY_SD
+
+    _, person = np.unique(person, return_inverse=True)
+    n_p = person.max() + 1
+
+    def objective(x):
+        theta, b, mu = x[:n_p], x[n_p:-1], x[-1]
+        z = theta[person] - b[question]
+        nll = (correct * np.logaddexp(0, -z) + (1 - correct) * np.logaddexp(0, z)).sum()
+        return nll + (theta**2).sum() / (2 * ABILITY_SD**2) + ((b - mu) ** 2).sum() / (2 * DIFFICULTY_SD**2)
+
+    x = minimize(objective, np.zeros(n_p + n_questions + 1), method="L-BFGS-B",
+                 options={"maxiter": 20000, "gtol": 1e-10, "maxfun": 10**6}).x
+    return x[n_p:-1], x[-1]
+
+
+@pytest.mark.parametrize("seed", [0, 3])
+def test_newton_finds_the_posteriors_optimum_from_any_start(seed):
+    """Same optimum as an independent optimiser of the same posterior, from zeros and from a far start."""
+    person, question, correct, b = simulated(50, 9, seed=seed)
+    keep = np.random.default_rng(seed).random(len(person)) < 0.7  # an incomplete design
+    person, question, correct = person[keep], question[keep], correct[keep]
+    expected_b, expected_mu = lbfgs_rasch(person, question, correct.astype(float), 10)
+    for start in (None, np.linspace(-5, 5, 10)):
+        fit = fit_rasch(person, question, correct, 10, start=start)
+        np.testing.assert_allclose(fit.difficulty[:9], expected_b[:9], atol=1e-4)
+        assert fit.mean_difficulty == pytest.approx(expected_mu, abs=1e-4)
+        # Question 9 was never answered: exactly the mean (L-BFGS stops 1e-4 short on that flat direction).
+        assert fit.difficulty[9] == pytest.approx(fit.difficulty[:9].mean(), abs=1e-9)
+    again = fit_rasch(person, question, correct, 10)
+    assert again.difficulty.tobytes() == fit_rasch(person, question, correct, 10).difficulty.tobytes()
+
+
 def test_uncalibrated_is_all_zero_and_round_trips_json():
     calibration = Calibration.uncalibrated(3)
     again = Calibration.from_json(calibration.to_json(["a", "b", "c"], None))
