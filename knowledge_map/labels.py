@@ -91,7 +91,9 @@ cells where no option has a positive contrast go to the highest contrast);
 then names
 of other kinds from the shortlist are joined while that raises the contrast
 of the joined label (its vector taken as the normalised sum of its names')
-and it stays within four words.  The text rules decide *which* names are
+and it stays within four words.  At levels of at most ``VERIFY_CELLS``
+cells a joined label is embedded as written, and one that points at a
+neighbour is cut back (:func:`verify_joins`).  The text rules decide *which* names are
 candidates; the model only decides among a few of them.  This is the
 criterion :mod:`knowledge_map.label_quality` measures, so that measure now
 grades the labeller's own choice: ``benchmarks/label_reference.py`` judges
@@ -140,6 +142,8 @@ GENERAL = 2
 # The exponent of the share of a cell's articles a name is the nearest option to, in the model's choice
 # (see rerank_names): 0 chooses by contrast alone, 1 by contrast x share.
 COVERAGE = 2.0
+# Levels of at most this many cells embed each joined label as written and undo a join that misses (verify_joins).
+VERIFY_CELLS = 100
 # Articles per cell, evenly spread, from which those shares are counted (bounds the work in large cells).
 COVERAGE_SAMPLE = 256
 # Words that name nothing: English stop words and heads too general to tell regions apart.
@@ -572,9 +576,7 @@ def rerank_names(
     overall = means[sizes > 0].mean(axis=0)
     out: dict[int, list[int]] = {}
     for c, ids in shortlists.items():
-        touching = adjacency.indices[adjacency.indptr[c] : adjacency.indptr[c + 1]]
-        near = touching[sizes[touching] > 0]
-        others = means[near] if len(near) else overall[None, :]
+        others = neighbour_means(adjacency, means, sizes, overall, c)
 
         def contrast(names: list[int], own=means[c], others=others) -> float:
             return name_contrast([vectors[j] for j in names], own, others)
@@ -603,6 +605,43 @@ def rerank_names(
                 break
             best, score = [*best, tries[int(np.argmax(gains))]], max(gains)
         out[c] = best
+    return out
+
+
+def neighbour_means(adjacency: sp.csr_matrix, means: np.ndarray, sizes: np.ndarray, overall: np.ndarray,
+                    c: int) -> np.ndarray:
+    """The mean vectors of cell ``c``'s non-empty neighbours, or ``overall`` (one row) for a cell with none."""
+    touching = adjacency.indices[adjacency.indptr[c] : adjacency.indptr[c + 1]]
+    near = touching[sizes[touching] > 0]
+    return means[near] if len(near) else overall[None, :]
+
+
+def verify_joins(n: int, names: dict[int, list[int]], candidates: Candidates, means: np.ndarray, sizes: np.ndarray,
+                 vectors: dict[int, np.ndarray], embed) -> dict[int, list[int]]:
+    """Joined labels that, embedded as written, point at a neighbour, cut to their prefix of highest contrast.
+
+    :func:`rerank_names` joins names while the normalised sum of their
+    vectors gains contrast, since embedding every combination would cost too
+    much; the label as written embeds differently and can point at a
+    neighbour ("People, languages and acts").  Only such a miss is undone: a
+    shorter prefix often has a higher contrast too, but names fewer of the
+    cell's kinds ("Physicists" for physicists, mathematicians and
+    philosophers).  Embedding the written labels (one to two per joined
+    cell) is cheap where cells are few (:data:`VERIFY_CELLS`).
+    """
+    adjacency = neighbour_matrix(n)
+    overall = means[sizes > 0].mean(axis=0)
+    joined_cells = sorted(c for c, ids in names.items() if len(ids) > 1)
+    texts = sorted({name_text(names[c][:k], candidates) for c in joined_cells for k in range(2, len(names[c]) + 1)})
+    written = dict(zip(texts, embed(texts))) if texts else {}
+    out = dict(names)
+    for c in joined_cells:
+        options = [names[c][:k] for k in range(1, len(names[c]) + 1)]
+        others = neighbour_means(adjacency, means, sizes, overall, c)
+        scores = [name_contrast([vectors[o[0]] if len(o) == 1 else written[name_text(o, candidates)]], means[c], others)
+                  for o in options]
+        if scores[-1] <= 0:  # the label as written points at a neighbour: keep the prefix that points home best
+            out[c] = options[int(np.argmax(scores))]
     return out
 
 
@@ -690,8 +729,10 @@ def label_level(
                 members = members[np.linspace(0, len(members) - 1, COVERAGE_SAMPLE).astype(np.int64)]
             return embeddings[members]
 
-        names = rerank_names(n, shortlists, names, candidates, cell_means(xy, embeddings, n)[0], sizes, vectors,
-                             articles if power else None, power)
+        means = cell_means(xy, embeddings, n)[0]
+        names = rerank_names(n, shortlists, names, candidates, means, sizes, vectors, articles if power else None, power)
+        if n * n <= VERIFY_CELLS:
+            names = verify_joins(n, names, candidates, means, sizes, vectors, embed)
     cells = []
     for c in range(n * n):
         members = order[starts[c] : starts[c + 1]]

@@ -324,17 +324,14 @@ NEXT_DOOR = [(f"R{i}", f"R{i} was a king of Ostia. Ostia hill dale, ostia hill d
     ("R3", "R3 was a king of Ostia. Kings and poets of Ostia hill dale, ostia hill dale.")]  # plurals: nouns
 
 
-@pytest.mark.parametrize("general, label", [(0, "Poets"), (1, "Kings and poets")])
-def test_the_kind_most_articles_are_reaches_the_shortlist_though_the_neighbours_share_it(general, label):
-    """Kings are two thirds of the cell but as common next door, so by the text rules "Poets" tells the cell apart
-    best and "Kings" is not shortlisted; ``general`` adds the kind that defines the most of the cell's articles,
-    and the model (here: "Kings" points at the cell) may choose it, then join the poets."""
+def kings_cell_label(general: int, written_join: list[float]) -> str:
+    """The label of the cell of kings and poets, with "Kings and poets" as written embedded as ``written_join``."""
     records = KINGS + POETS + NEXT_DOOR
     xy = np.array([[0.1 + 0.01 * i, 0.1] for i in range(len(KINGS + POETS))]
                   + [[0.6 + 0.01 * i, 0.1] for i in range(len(NEXT_DOOR))])
     embeddings = l2_normalise(np.array([[1, 0, 0]] * len(KINGS) + [[0, 1, 0]] * len(POETS) + [[0, 0, 1]] * len(NEXT_DOOR),
                                        dtype=float))
-    vectors = {"Kings": [1, 0, 0], "Poets": [0.3, 1, 0]}
+    vectors = {"Kings": [1, 0, 0], "Poets": [0.3, 1, 0], "Kings and poets": written_join}
 
     def embed(texts):
         return l2_normalise(np.array([vectors.get(t, [0, 0, 1]) for t in texts], dtype=float))
@@ -342,7 +339,23 @@ def test_the_kind_most_articles_are_reaches_the_shortlist_though_the_neighbours_
     titles = [t for t, _ in records]
     levels = cell_labels([2], xy, embeddings, [x for _, x in records], titles, titles,
                          rules={"shortlist": 1, "general": general}, embed=embed)
-    assert levels["levels"][0]["cells"][0]["label"] == label
+    return levels["levels"][0]["cells"][0]["label"]
+
+
+@pytest.mark.parametrize("general, label", [(0, "Poets"), (1, "Kings and poets")])
+def test_the_kind_most_articles_are_reaches_the_shortlist_though_the_neighbours_share_it(general, label):
+    """Kings are two thirds of the cell but as common next door, so by the text rules "Poets" tells the cell apart
+    best and "Kings" is not shortlisted; ``general`` adds the kind that defines the most of the cell's articles,
+    and the model (here: "Kings" points at the cell) may choose it, then join the poets."""
+    assert kings_cell_label(general, [1, 0.5, 0]) == label
+
+
+def test_a_joined_label_that_as_written_points_at_a_neighbour_is_cut_to_its_best_prefix():
+    """The join is chosen with the sum of its names' vectors; embedded as written, "Kings and poets" here points at
+    the neighbouring cell, so the label is cut back to "Kings" (few cells: every joined label is checked); a join
+    that points home stays."""
+    assert kings_cell_label(1, [1, 0.5, 0]) == "Kings and poets"
+    assert kings_cell_label(1, [0, 0.2, 1]) == "Kings"
 
 
 def test_names_are_embedded_only_in_the_articles_space(tmp_path):
