@@ -16,14 +16,19 @@ top-3 c-TF-IDF keywords, and the title of each cell's most central article
 
     python benchmarks/label_reference.py [RESULTS_DIR]   # default: results
     python benchmarks/label_reference.py --relabel text shortlist=1 shortlist=3 shortlist=8
+    python benchmarks/label_reference.py --relabel general=0 general=2 --seeds 1 2 3 7
 
 Reads ``corpus.parquet``, ``<model>/embeddings.h5``, ``<model>/map/coords.h5``
 and ``<model>/map/cell_labels.json`` of a finished run of the embedded
 default.  ``--relabel`` labels the run again with each setting instead
 (``text``: the text rules alone, without the model; ``KEY=VALUE``: a
 ``labels.*`` setting, the others at their defaults) and reports the package
-measure (article embeddings) beside the reference for each.  The last line
-of output is one JSON object.
+measure (article embeddings) beside the reference for each.  ``--seeds``
+also maps the run's embeddings again with the config's UMAP settings and
+each of those seeds, relabels every map the same way and reports the mean
+over all maps (the run's included): one map's cells are one cut of the
+articles, and a setting that wins by a cell or two on it may lose on the
+next.  The last line of output is one JSON object.
 """
 
 from __future__ import annotations
@@ -62,6 +67,24 @@ def level_figures(level: dict, xy: np.ndarray, reference: np.ndarray, embed) -> 
     return figures
 
 
+def refitted_maps(embeddings: np.ndarray, seeds: list[int]) -> dict[str, np.ndarray]:
+    """Map positions of ``embeddings`` fitted again with the config's UMAP settings and each of ``seeds``."""
+    from knowledge_map.config import validate_config
+    from knowledge_map.mapping import fit_umap, normalise_coords
+
+    settings = validate_config({})["umap"]
+    return {f"seed {s}": normalise_coords(fit_umap(embeddings, **{**settings, "random_state": s})[1])[0] for s in seeds}
+
+
+def mean_figures(runs: list[dict]) -> dict:
+    """The mean of each number over runs of the same shape (figures per level, per reference, per label kind)."""
+    first = runs[0]
+    if isinstance(first, dict):
+        return {key: mean_figures([run[key] for run in runs]) for key in first}
+    values = [run for run in runs if run is not None]
+    return round(float(np.mean(values)), 4) if values else None
+
+
 def setting(text: str) -> dict | None:
     """``text`` -> None (text rules only, no model), else ``{"rules": {KEY: VALUE}}``."""
     if text == "text":
@@ -75,6 +98,8 @@ def main(argv=None) -> dict:
     parser.add_argument("results", nargs="?", default="results")
     parser.add_argument("--model", default="all-MiniLM-L6-v2")
     parser.add_argument("--relabel", nargs="+", metavar="SETTING", help='"text" or KEY=VALUE of labels.*')
+    parser.add_argument("--seeds", nargs="+", type=int, default=[], metavar="SEED",
+                        help="with --relabel: also maps refitted with these UMAP seeds, and the mean over all maps")
     args = parser.parse_args(argv)
 
     from knowledge_map.config import validate_config
@@ -112,19 +137,28 @@ def main(argv=None) -> dict:
         defaults = validate_config({})["labels"]
         embeddings = read_embeddings(model_dir / "embeddings.h5")
         titles, bodies = table.column("title").to_pylist(), table.column("text").to_pylist()
+        maps = {"run": xy, **refitted_maps(embeddings, args.seeds)}
         for name in args.relabel:
             chosen = setting(name)
-            rules = {key: defaults[key] for key in ("specific_ratio", "join_ratio", "repeat_penalty", "shortlist", "coverage")}
+            keys = ("specific_ratio", "join_ratio", "repeat_penalty", "shortlist", "general", "coverage")
+            rules = {key: defaults[key] for key in keys}
             rules.update((chosen or {}).get("rules", {}))
-            labels = cell_labels(defaults["levels"], xy, embeddings, bodies, ids, titles, defaults["keywords"],
-                                 defaults["top_articles"], rules, embed if chosen is not None else None)
-            package = label_metrics(labels, xy, embeddings, embed, titles)
-            run = {}
-            for level in labels["levels"]:
-                run[str(level["n"])] = {"reference": level_figures(level, xy, reference, embed),
-                                        "package": {k: package[str(level["n"])][k] for k in ("labels", "keywords_top3")}}
-                print(name, level["n"], json.dumps(run[str(level["n"])]))
-            out["runs"][name] = run
+            per_map = {}
+            for where, positions in maps.items():
+                labels = cell_labels(defaults["levels"], positions, embeddings, bodies, ids, titles, defaults["keywords"],
+                                     defaults["top_articles"], rules, embed if chosen is not None else None)
+                package = label_metrics(labels, positions, embeddings, embed, titles)
+                run = {}
+                for level in labels["levels"]:
+                    run[str(level["n"])] = {"reference": level_figures(level, positions, reference, embed),
+                                            "package": {k: package[str(level["n"])][k] for k in ("labels", "keywords_top3")}}
+                    print(name, *([where] if args.seeds else []), level["n"], json.dumps(run[str(level["n"])]))
+                per_map[where] = run
+            out["runs"][name] = per_map["run"]
+            if args.seeds:
+                out.setdefault("mean_over_maps", {})[name] = mean_figures(list(per_map.values()))
+                for n, figures in out["mean_over_maps"][name].items():
+                    print(name, "mean", n, json.dumps(figures))
     else:
         labels = json.loads((model_dir / "map" / "cell_labels.json").read_text(encoding="utf-8"))
         run = {}

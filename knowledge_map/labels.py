@@ -23,7 +23,11 @@ chosen from candidates that come from the articles' own text and titles only:
   qualify and "Poland" does not) and of named ones ("Joseon"), written as titled.
   A concept title may be a mass noun: it takes its plural only when at least
   ``PLURAL_RATIO`` as many articles write the plural as the singular
-  ("Music", "Philosophy", but "Volcanoes"; see :func:`used_plurals`).
+  ("Music", "Philosophy", but "Volcanoes"; see :func:`used_plurals`).  A
+  phrase's head takes its plural when the corpus writes it, unless the corpus
+  shows a mass noun: its own article opens with the bare word ("Music is")
+  and most phrases it heads lack "a"/"an" ("the music of Brazil"), and its
+  plural is rare (see :func:`mass_nouns`).
 
 A candidate k *supports* an article a with
 
@@ -64,10 +68,12 @@ the score above (after the nesting and variety factor; titles of named
 articles left out: they name one instance, not a kind), the cell's top-3
 c-TF-IDF keywords that are also one-word candidates (a general kind such as
 "music" or "bird" that a coarse cell's mixed articles share, or a named
-article the cell's text is mostly about, "Joseon"), and the text rules' own
-label.  Every shortlisted name is embedded once (all levels share
-one cache).  With ``e(k)`` a name's unit embedding and ``m_d`` the unit mean
-embedding of the articles of cell ``d``:
+article the cell's text is mostly about, "Joseon"), its ``general`` kinds
+that define the most of its articles, however common next door ("Species",
+"Kings"; see :func:`most_defined`), and the text rules' own label.  Every
+shortlisted name is embedded once (all levels share one cache).  With
+``e(k)`` a name's unit embedding and ``m_d`` the unit mean embedding of the
+articles of cell ``d``:
 
     contrast(k, c) = e(k) . m_c - max_{d in N(c)} e(k) . m_d
 
@@ -85,7 +91,9 @@ cells where no option has a positive contrast go to the highest contrast);
 then names
 of other kinds from the shortlist are joined while that raises the contrast
 of the joined label (its vector taken as the normalised sum of its names')
-and it stays within four words.  The text rules decide *which* names are
+and it stays within four words.  At levels of at most ``VERIFY_CELLS``
+cells a joined label is embedded as written, and one that points at a
+neighbour is cut back (:func:`verify_joins`).  The text rules decide *which* names are
 candidates; the model only decides among a few of them.  This is the
 criterion :mod:`knowledge_map.label_quality` measures, so that measure now
 grades the labeller's own choice: ``benchmarks/label_reference.py`` judges
@@ -129,9 +137,13 @@ MAX_LABEL_WORDS = 4
 PLURAL_RATIO = 0.1
 # Candidates per cell, best by the text rules, that the embedding chooses among (see rerank_names).
 SHORTLIST = 3
+# Kinds per cell that define the most of its articles, added to its shortlist (see most_defined).
+GENERAL = 2
 # The exponent of the share of a cell's articles a name is the nearest option to, in the model's choice
 # (see rerank_names): 0 chooses by contrast alone, 1 by contrast x share.
 COVERAGE = 2.0
+# Levels of at most this many cells embed each joined label as written and undo a join that misses (verify_joins).
+VERIFY_CELLS = 100
 # Articles per cell, evenly spread, from which those shares are counted (bounds the work in large cells).
 COVERAGE_SAMPLE = 256
 # Words that name nothing: English stop words and heads too general to tell regions apart.
@@ -242,14 +254,18 @@ def name_candidates(titles: list[str], texts: list[str], counts: sp.csr_matrix, 
     title_words = {t.lower() for t in titles if " " not in t}
     sentences = [first_sentence(text) for text in texts]
     lower_seen = lower_words(sentences)
+    indefinite: Counter = Counter()  # per head: defining phrases led by "a"/"an", and all of them
+    defining: Counter = Counter()
     for row, sentence in enumerate(sentences):
-        words, prep, place = defining_parts(sentence, vocab)
+        words, prep, place, led_by_a = defining_parts(sentence, vocab)
         head, modifier = head_and_modifier(words, vocab)
         if head is None or len(head) < 3 or head not in lower_seen or head in STOP:
             continue  # a head only ever capitalised is a name or a demonym ("American"), not a kind
         if not (is_noun(head, vocab) or head in title_words):
             continue  # no plural and no article of that name: likely an adjective ("widespread")
         add((head,), "", row)
+        indefinite[head] += led_by_a
+        defining[head] += 1
         kinds.add((head,))
         named = words[-1][:1].isupper()  # "the Black Sea", "Grand Prince": a name, not a kind with a modifier
         if modifier and not named and len(modifier) >= 3 and modifier.replace("-", "").isalpha() \
@@ -282,10 +298,12 @@ def name_candidates(titles: list[str], texts: list[str], counts: sp.csr_matrix, 
         shape=(len(texts), len(keys)),
     )
     defines.data[:] = 1.0  # an article defines a candidate once, however many ways
-    # A phrase's head follows "a"/"an": countable, plural whenever the corpus writes it.  A concept title
-    # ("Music", "Geometry") may be a mass noun: plural only when the corpus writes its plural often enough.
+    # A phrase's head is countable, plural whenever the corpus writes it, unless the corpus shows it is a mass
+    # noun ("the music of Brazil": see mass_nouns).  A concept title ("Music", "Geometry") may be a mass noun
+    # too: plural only when the corpus writes its plural often enough.
     shown_plurals = used_plurals(counts, vocabulary)
-    plain = [fixed.get(key) or _display(key, surface.get(key, Counter()), vocab if key in kinds else shown_plurals)
+    countable = vocab - ({plural(w) for w in mass_nouns(titles, sentences, indefinite, defining)} - shown_plurals)
+    plain = [fixed.get(key) or _display(key, surface.get(key, Counter()), countable if key in kinds else shown_plurals)
              for key in keys]
     words, mentions = _mention_matrix(keys, counts, vocabulary)
     head = np.array([index.get((head_word(key),), -1) for key in keys], dtype=np.int64)
@@ -307,6 +325,28 @@ def used_plurals(counts: sp.csr_matrix, vocabulary: np.ndarray, ratio: float = P
         form for w, i in position.items()
         if (form := plural(w)) != w and form in position and documents[position[form]] >= ratio * documents[i]
     )
+
+
+def mass_nouns(titles: list[str], sentences: list[str], indefinite: Counter, defining: Counter) -> set[str]:
+    """Heads the corpus shows to be mass nouns, to be written in the singular ("Music", not "Musics").
+
+    Two signs together: the corpus's own article on the word opens with the
+    bare word ("Music is the arrangement of sound", against "A city is" or
+    "The Moon is"), and fewer than half the defining phrases the word heads
+    follow "a"/"an" ("a genre of music", "the music of Brazil": 0 of 12;
+    "a language" 65 of 89, though "Language is a structured system").  The
+    caller also keeps the plural of a word whose plural the corpus writes
+    often (:func:`used_plurals`: "arts").  A head with no article of its own
+    keeps its plural: persons and roles are countable although one article
+    names one of them ("politicians" is written in 4 articles, "politician"
+    in 143), and "the capital of" never takes "a".
+    """
+    mass = set()
+    for title, sentence in zip(titles, sentences):
+        word = title.lower()
+        if word in defining and indefinite[word] < 0.5 * defining[word] and sentence.lstrip().startswith(title + " "):
+            mass.add(word)
+    return mass
 
 
 def head_word(key: tuple[str, ...]) -> str:
@@ -392,11 +432,13 @@ def choose_names(
     join_ratio: float = 0.5,
     repeat_penalty: float = 0.5,
     shortlist: int = 0,
+    general: int = 0,
 ) -> tuple[dict[int, list[int]], dict[int, list[int]]]:
     """Candidate indices naming each non-empty cell of an ``n x n`` level (rules in the module docstring).
 
     Also returns each cell's ``shortlist`` best-scoring candidates (all with a
-    positive score when fewer), best first, for :func:`rerank_names`.
+    positive score when fewer), best first, then its ``general`` kinds that
+    define the most of its articles (:func:`most_defined`), for :func:`rerank_names`.
 
     ``cell`` is each article's cell index; ``parent_labels`` maps a cell to
     the head candidate of the coarser cell around it (for nesting).  The
@@ -448,7 +490,20 @@ def choose_names(
             order = np.lexsort((ids, -score))
             order = order[~candidates.named[ids[order]]]  # kinds only: a named title wins by the text rules alone
             shortlists[int(c)] = [int(ids[i]) for i in order[:shortlist]]
+            shortlists[int(c)] += [j for j in most_defined(ids, define[0], candidates, general) if j not in shortlists[int(c)]]
     return chosen, shortlists
+
+
+def most_defined(ids: np.ndarray, defined: np.ndarray, candidates: Candidates, count: int) -> list[int]:
+    """The ``count`` kinds that define the most of a cell's articles (``defined[i]``: how many ``ids[i]`` defines).
+
+    What many of a coarse cell's articles *are* ("Species", "Kings") scores
+    low by contrast when the neighbours hold the same kind, so the text rules
+    may leave it off the shortlist; the model weighs it against the
+    distinctive names.  Named titles are left out, as on the shortlist.
+    """
+    order = [i for i in np.lexsort((ids, -defined)) if not candidates.named[ids[i]]]
+    return [int(ids[i]) for i in order[:count]]
 
 
 def gather(matrix: sp.csr_matrix, rows: np.ndarray, columns: np.ndarray, slot: np.ndarray) -> np.ndarray:
@@ -521,9 +576,7 @@ def rerank_names(
     overall = means[sizes > 0].mean(axis=0)
     out: dict[int, list[int]] = {}
     for c, ids in shortlists.items():
-        touching = adjacency.indices[adjacency.indptr[c] : adjacency.indptr[c + 1]]
-        near = touching[sizes[touching] > 0]
-        others = means[near] if len(near) else overall[None, :]
+        others = neighbour_means(adjacency, means, sizes, overall, c)
 
         def contrast(names: list[int], own=means[c], others=others) -> float:
             return name_contrast([vectors[j] for j in names], own, others)
@@ -552,6 +605,43 @@ def rerank_names(
                 break
             best, score = [*best, tries[int(np.argmax(gains))]], max(gains)
         out[c] = best
+    return out
+
+
+def neighbour_means(adjacency: sp.csr_matrix, means: np.ndarray, sizes: np.ndarray, overall: np.ndarray,
+                    c: int) -> np.ndarray:
+    """The mean vectors of cell ``c``'s non-empty neighbours, or ``overall`` (one row) for a cell with none."""
+    touching = adjacency.indices[adjacency.indptr[c] : adjacency.indptr[c + 1]]
+    near = touching[sizes[touching] > 0]
+    return means[near] if len(near) else overall[None, :]
+
+
+def verify_joins(n: int, names: dict[int, list[int]], candidates: Candidates, means: np.ndarray, sizes: np.ndarray,
+                 vectors: dict[int, np.ndarray], embed) -> dict[int, list[int]]:
+    """Joined labels that, embedded as written, point at a neighbour, cut to their prefix of highest contrast.
+
+    :func:`rerank_names` joins names while the normalised sum of their
+    vectors gains contrast, since embedding every combination would cost too
+    much; the label as written embeds differently and can point at a
+    neighbour ("People, languages and acts").  Only such a miss is undone: a
+    shorter prefix often has a higher contrast too, but names fewer of the
+    cell's kinds ("Physicists" for physicists, mathematicians and
+    philosophers).  Embedding the written labels (one to two per joined
+    cell) is cheap where cells are few (:data:`VERIFY_CELLS`).
+    """
+    adjacency = neighbour_matrix(n)
+    overall = means[sizes > 0].mean(axis=0)
+    joined_cells = sorted(c for c, ids in names.items() if len(ids) > 1)
+    texts = sorted({name_text(names[c][:k], candidates) for c in joined_cells for k in range(2, len(names[c]) + 1)})
+    written = dict(zip(texts, embed(texts))) if texts else {}
+    out = dict(names)
+    for c in joined_cells:
+        options = [names[c][:k] for k in range(1, len(names[c]) + 1)]
+        others = neighbour_means(adjacency, means, sizes, overall, c)
+        scores = [name_contrast([vectors[o[0]] if len(o) == 1 else written[name_text(o, candidates)]], means[c], others)
+                  for o in options]
+        if scores[-1] <= 0:  # the label as written points at a neighbour: keep the prefix that points home best
+            out[c] = options[int(np.argmax(scores))]
     return out
 
 
@@ -621,7 +711,7 @@ def label_level(
     sizes = np.bincount(cell, minlength=n * n)
     mass = np.stack([np.bincount(cell, xy[:, k].astype(np.float64), minlength=n * n) for k in (0, 1)], axis=1)
     parent_labels = _parent_heads(n, parent, candidates) if parent else None
-    rules = {"shortlist": SHORTLIST, **(rules or {})}
+    rules = {"shortlist": SHORTLIST, "general": GENERAL, **(rules or {})}
     power = rules.pop("coverage", COVERAGE)
     if embed is None:
         rules["shortlist"] = 0
@@ -639,8 +729,10 @@ def label_level(
                 members = members[np.linspace(0, len(members) - 1, COVERAGE_SAMPLE).astype(np.int64)]
             return embeddings[members]
 
-        names = rerank_names(n, shortlists, names, candidates, cell_means(xy, embeddings, n)[0], sizes, vectors,
-                             articles if power else None, power)
+        means = cell_means(xy, embeddings, n)[0]
+        names = rerank_names(n, shortlists, names, candidates, means, sizes, vectors, articles if power else None, power)
+        if n * n <= VERIFY_CELLS:
+            names = verify_joins(n, names, candidates, means, sizes, vectors, embed)
     cells = []
     for c in range(n * n):
         members = order[starts[c] : starts[c + 1]]
@@ -731,7 +823,7 @@ def cell_labels(
     """Labels for every level, coarsest first, with the grid convention spelled out.
 
     ``rules`` holds the naming rules' settings (``specific_ratio``,
-    ``join_ratio``, ``repeat_penalty``, ``shortlist``, see :func:`choose_names`;
+    ``join_ratio``, ``repeat_penalty``, ``shortlist``, ``general``, see :func:`choose_names`;
     ``coverage``, see :func:`rerank_names`).
     ``embed`` (optional, default None) maps a list of names to unit vectors
     with the model that embedded ``embeddings``; with it the model chooses

@@ -23,6 +23,7 @@ from __future__ import annotations
 import re
 from collections.abc import Collection
 from functools import lru_cache, wraps
+from typing import NamedTuple
 
 # Words that end a defining phrase: prepositions, relative pronouns,
 # conjunctions and verbs that start a clause after the noun.
@@ -175,28 +176,43 @@ def defining_phrase(text: str, vocabulary: Collection[str], max_words: int = 4) 
     return defining_parts(text, vocabulary, max_words)[0]
 
 
-def defining_parts(text: str, vocabulary: Collection[str], max_words: int = 4) -> tuple[list[str], str | None, str | None]:
-    """The defining phrase, and the place or domain right after its head, if any.
+class DefiningParts(NamedTuple):
+    """What an article's first sentence says it is (see :func:`defining_parts`)."""
+
+    words: list[str]
+    prep: str | None
+    place: str | None
+    indefinite: bool  # the phrase follows "a"/"an": its head is a countable noun
+
+
+def defining_parts(text: str, vocabulary: Collection[str], max_words: int = 4) -> DefiningParts:
+    """The defining phrase, the place or domain right after its head, if any, and whether "a"/"an" led it.
 
     "Jodhpur is the second-largest city in the Indian state of Rajasthan" gives
-    (["second-largest", "city"], "in", "Indian"); "Louis XIV was King of France"
-    gives (["King"], "of", "France").  The place is one or two capitalised words
-    after "in" or "of" (and an optional "the"), else None.
+    (["second-largest", "city"], "in", "Indian", False); "Louis XIV was King of
+    France" gives (["King"], "of", "France", False); "Mali is a landlocked
+    country" (["landlocked", "country"], None, None, True).  The place is one or
+    two capitalised words after "in" or "of" (and an optional "the"), else None.
+    An indefinite article is evidence that the head is countable ("a
+    politician": "Politicians"); a mass noun follows "the", no article, or a
+    kind word ("a form of music", where "a" belongs to "form").
     """
     match = _COPULA.search(first_sentence(text))
     if not match:
-        return [], None, None
+        return DefiningParts([], None, None, False)
     tokens: list[str] = []
     words: list[str] = []
     end = -1
+    indefinite = False
     for position, found in enumerate(_TOKEN.finditer(match.group(1))):  # lazily: most phrases end within words
         token = found.group()
         tokens.append(token)
         lower = token.lower()
         if not words and (lower in DETERMINERS or lower in ADVERBS_AFTER_COPULA):
+            indefinite = indefinite or lower in ("a", "an")
             continue
         if lower == "of" and words and words[-1].lower() in KIND_HEADS:
-            words = []  # "a species of bird": start again after "of"
+            words, indefinite = [], False  # "a species of bird": start again after "of"
             continue
         if lower in ("and", "or", ",") and words and not _noun_like(words[-1], vocabulary):
             continue  # "a Soviet and Russian author": coordinated modifiers, the noun is still to come
@@ -212,7 +228,8 @@ def defining_parts(text: str, vocabulary: Collection[str], max_words: int = 4) -
         words.pop()
         trimmed = True
     if not words or words[-1].lower() in KIND_HEADS or (trimmed and words[-1][:1].isupper()):
-        return [], None, None  # a capitalised word left after trimming is a proper adjective ("American"), not a head
+        # a capitalised word left after trimming is a proper adjective ("American"), not a head
+        return DefiningParts([], None, None, False)
     prep, place = None, None
     if not trimmed and end >= 0 and tokens[end].lower() in ("in", "of"):
         rest = _TOKEN.findall(match.group(1)[found.end() : found.end() + 60])[:3]
@@ -225,7 +242,7 @@ def defining_parts(text: str, vocabulary: Collection[str], max_words: int = 4) -
             names.append(token)
         if names:
             prep, place = tokens[end].lower(), " ".join(names)
-    return words[-max_words:], prep, place
+    return DefiningParts(words[-max_words:], prep, place, indefinite)
 
 
 ADJECTIVE_ENDINGS = ("ly", "ing", "ed", "al", "ic", "ous", "ive", "ful", "less", "able", "ible", "ian", "ese", "ish")

@@ -31,7 +31,7 @@ def main(snakemake):
         table.column("title").to_pylist(),
         n_keywords=params["keywords"],
         n_top=params["top_articles"],
-        rules={key: params[key] for key in ("specific_ratio", "join_ratio", "repeat_penalty", "shortlist", "coverage")},
+        rules={key: params[key] for key in ("specific_ratio", "join_ratio", "repeat_penalty", "shortlist", "general", "coverage")},
         embed=lambda texts: embed_texts(model, texts, 64, prompt),
     )
     labels["names_model"] = space

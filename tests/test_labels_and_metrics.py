@@ -78,8 +78,17 @@ def test_defining_phrases_read_the_head_noun_and_skip_kind_words():
     assert defining_phrase("Mali is a landlocked country in West Africa.", vocab) == ["landlocked", "country"]
     assert defining_phrase("The robin is a species of bird found in Europe.", vocab) == ["bird"]
     assert defining_phrase("Kannada is a Dravidian language spoken in India.", vocab) == ["Dravidian", "language"]
-    assert defining_parts("Jodhpur is the second-largest city in Rajasthan, India.", vocab)[1:] == ("in", "Rajasthan")
+    assert defining_parts("Jodhpur is the second-largest city in Rajasthan, India.", vocab)[1:3] == ("in", "Rajasthan")
     assert defining_phrase("Ozone depletion consists of two events.", vocab) == []
+
+
+def test_defining_phrases_say_whether_a_or_an_led_them():
+    """"a landlocked country" is countable evidence; "the city", and "a" before a kind word ("a species of bird"), are not."""
+    vocab = {"countries", "birds", "cities"}
+    assert defining_parts("Mali is a landlocked country in West Africa.", vocab).indefinite
+    assert not defining_parts("Jodhpur is the second-largest city in Rajasthan.", vocab).indefinite
+    assert not defining_parts("The robin is a species of bird.", vocab).indefinite
+    assert not defining_parts("Samba is music of Brazil.", vocab).indefinite
 
 
 def test_plurals_and_singulars_follow_english_spelling_and_the_corpus():
@@ -280,6 +289,75 @@ def test_a_mass_noun_title_stays_singular_and_a_countable_head_takes_its_plural(
     assert used_plurals(counts, vocabulary, ratio=0.5) == frozenset({"rivers"})
 
 
+def test_a_mass_noun_head_stays_singular_and_a_countable_head_keeps_its_plural():
+    """"Musics" (written once) is no label, though phrases have "music" as their head; a person noun keeps its plural
+    although no article writes it more than once, and a word whose plural is common ("arts") keeps it."""
+    from knowledge_map.labels import name_candidates, term_counts
+
+    records = [
+        ("Music", "Music is the art of sound; one article speaks of musics."),
+        *[(f"Genre {i}", f"Genre {i} is the music of Place {i}.") for i in range(10)],  # "musics" in 1 of 11
+        ("Politician", "A politician is a person active in politics; politicians."),
+        ("Ann Lee", "Ann Lee was a politician."),
+        ("Bob Ray", "Bob Ray was a politician."),
+        ("Language", "Language is a system of signs; languages."),
+        ("Tamil", "Tamil is a language of India."),
+        ("Basque", "Basque is a language of Spain."),
+        ("Art", "Art is a range of human activity; the arts."),
+        ("Painting", "Painting is the art of applying paint. Arts."),
+        ("Dance", "Dance is the art of movement. Arts and arts."),
+    ]
+    titles, texts = [t for t, _ in records], [x for _, x in records]
+    counts, vocabulary = term_counts([f"{t} {x}" for t, x in records])
+    candidates = name_candidates(titles, texts, counts, vocabulary)
+    shown = dict(zip(candidates.keys, candidates.plain))
+    assert shown[("music",)] == "music"  # own article opens "Music is", no phrase says "a music", "musics" is rare
+    assert shown[("politician",)] == "politicians"  # its article opens "A politician is"
+    assert shown[("language",)] == "languages"  # "Language is ...", but most phrases say "a language"
+    assert shown[("art",)] == "arts"  # "Art is ...", no "an art", but "arts" is written as often as "art"
+
+
+# Titles with a digit are no name candidates; the repeated words fill the cells' top keywords.
+KINGS = [(f"K{i}", f"K{i} was a king of Zorland. Zorland marsh fen, zorland marsh fen.") for i in range(4)]
+POETS = [(f"P{i}", f"P{i} was a poet of Zorland. Zorland marsh fen, zorland marsh fen.") for i in range(2)]
+NEXT_DOOR = [(f"R{i}", f"R{i} was a king of Ostia. Ostia hill dale, ostia hill dale.") for i in range(3)] + [
+    ("R3", "R3 was a king of Ostia. Kings and poets of Ostia hill dale, ostia hill dale.")]  # plurals: nouns
+
+
+def kings_cell_label(general: int, written_join: list[float]) -> str:
+    """The label of the cell of kings and poets, with "Kings and poets" as written embedded as ``written_join``."""
+    records = KINGS + POETS + NEXT_DOOR
+    xy = np.array([[0.1 + 0.01 * i, 0.1] for i in range(len(KINGS + POETS))]
+                  + [[0.6 + 0.01 * i, 0.1] for i in range(len(NEXT_DOOR))])
+    embeddings = l2_normalise(np.array([[1, 0, 0]] * len(KINGS) + [[0, 1, 0]] * len(POETS) + [[0, 0, 1]] * len(NEXT_DOOR),
+                                       dtype=float))
+    vectors = {"Kings": [1, 0, 0], "Poets": [0.3, 1, 0], "Kings and poets": written_join}
+
+    def embed(texts):
+        return l2_normalise(np.array([vectors.get(t, [0, 0, 1]) for t in texts], dtype=float))
+
+    titles = [t for t, _ in records]
+    levels = cell_labels([2], xy, embeddings, [x for _, x in records], titles, titles,
+                         rules={"shortlist": 1, "general": general}, embed=embed)
+    return levels["levels"][0]["cells"][0]["label"]
+
+
+@pytest.mark.parametrize("general, label", [(0, "Poets"), (1, "Kings and poets")])
+def test_the_kind_most_articles_are_reaches_the_shortlist_though_the_neighbours_share_it(general, label):
+    """Kings are two thirds of the cell but as common next door, so by the text rules "Poets" tells the cell apart
+    best and "Kings" is not shortlisted; ``general`` adds the kind that defines the most of the cell's articles,
+    and the model (here: "Kings" points at the cell) may choose it, then join the poets."""
+    assert kings_cell_label(general, [1, 0.5, 0]) == label
+
+
+def test_a_joined_label_that_as_written_points_at_a_neighbour_is_cut_to_its_best_prefix():
+    """The join is chosen with the sum of its names' vectors; embedded as written, "Kings and poets" here points at
+    the neighbouring cell, so the label is cut back to "Kings" (few cells: every joined label is checked); a join
+    that points home stays."""
+    assert kings_cell_label(1, [1, 0.5, 0]) == "Kings and poets"
+    assert kings_cell_label(1, [0, 0.2, 1]) == "Kings"
+
+
 def test_names_are_embedded_only_in_the_articles_space(tmp_path):
     """Another prompt, length or model than the articles' is refused in one line naming the field."""
     from knowledge_map.errors import KnowledgeMapError
@@ -292,11 +370,12 @@ def test_names_are_embedded_only_in_the_articles_space(tmp_path):
 
 
 def test_the_shortlist_and_coverage_defaults_are_the_schemas():
-    """The code's default shortlist and coverage and the config schema's are the same numbers."""
+    """The code's default shortlist, general names and coverage and the config schema's are the same numbers."""
     from knowledge_map.config import validate_config
-    from knowledge_map.labels import COVERAGE, SHORTLIST
+    from knowledge_map.labels import COVERAGE, GENERAL, SHORTLIST
 
     assert validate_config({})["labels"]["shortlist"] == SHORTLIST
+    assert validate_config({})["labels"]["general"] == GENERAL
     assert validate_config({})["labels"]["coverage"] == COVERAGE
 
 
