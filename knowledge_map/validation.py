@@ -58,16 +58,29 @@ def within_learner_auc(scores, labels, learners) -> float | None:
 
 
 def loo_ability(weights, answered, correct, difficulty, precision: float):
-    """Leave-one-out local ability of each learner at each question of a session.
+    """Leave-one-out local ability of each learner at each question they answered, in a session.
 
     weights: (Q, Q) kernel between the session's questions; answered, correct:
     (L, Q) 0/1; difficulty: (L, Q), the difficulties each learner's estimate
-    uses.  Returns theta (L, Q): for learner l at question q, from l's answers
-    to every other question.
+    uses.  Returns theta (L, Q): for learner l at a question q that l
+    answered, from l's answers to every other question; 0 where l did not
+    answer q (no prediction is made there).  Only answered pairs are solved:
+    each learner's k answers against each other (L x k x k, padded to the
+    most answers any learner gave), not every question against every
+    question (L x Q x Q), which the permutation test repeats a thousand times.
     """
-    q = weights.shape[0]
-    w = weights[None, :, :] * answered[:, None, :] * (1.0 - np.eye(q))[None]
-    theta, _ = local_ability(w, correct[:, None, :], difficulty[:, None, :], precision)
+    n_learners = answered.shape[0]
+    k = max(int(answered.sum(axis=1).max()), 1) if n_learners else 1
+    # Each learner's answered questions first (stable: in question order), padded with unanswered ones.
+    asked = np.argsort(-answered, axis=1, kind="stable")[:, :k]
+    valid = np.take_along_axis(answered, asked, axis=1) > 0
+    w = weights[asked[:, :, None], asked[:, None, :]] * (valid[:, :, None] & valid[:, None, :]) * (1.0 - np.eye(k))
+    c = np.take_along_axis(correct, asked, axis=1)
+    b = np.take_along_axis(difficulty, asked, axis=1)
+    theta_k, _ = local_ability(w, c[:, None, :], b[:, None, :], precision)
+    theta = np.zeros(answered.shape)
+    rows = np.broadcast_to(np.arange(n_learners)[:, None], asked.shape)
+    theta[rows[valid], asked[valid]] = theta_k[valid]
     return theta
 
 

@@ -154,6 +154,28 @@ def test_leave_one_out_never_sees_the_held_out_answer():
     assert (a[0, [0, 1, 3, 4, 5]] != b[0, [0, 1, 3, 4, 5]]).all()
 
 
+def test_leave_one_out_on_answered_pairs_equals_the_full_computation():
+    """Learners answering different subsets: solving only answered pairs gives what every question against
+    every question gives (the definition: local_ability over all Q targets, the target's own answer removed)."""
+    from knowledge_map.knowledge import local_ability
+
+    rng = np.random.default_rng(6)
+    n_l, n_q = 7, 9
+    weights = embedding_kernel(rng.uniform(0.2, 0.95, size=(n_q, n_q)), 0.1)
+    answered = (rng.random((n_l, n_q)) < 0.6).astype(float)
+    answered[0] = 0  # a learner who answered nothing
+    answered[1] = 0
+    answered[1, 4] = 1  # one answer: nothing left to predict it from
+    correct = (rng.random((n_l, n_q)) < 0.5) * answered
+    difficulty = rng.normal(size=(n_l, n_q))
+    full_w = weights[None, :, :] * answered[:, None, :] * (1.0 - np.eye(n_q))[None]
+    full, _ = local_ability(full_w, correct[:, None, :], difficulty[:, None, :], 0.01)
+    packed = loo_ability(weights, answered, correct, difficulty, 0.01)
+    at = answered > 0
+    np.testing.assert_allclose(packed[at], full[at], atol=1e-12)
+    assert (packed[~at] == 0).all() and packed[1, 4] == 0.0
+
+
 def clustered_responses(n_learners=30, seed=5):
     """Two groups of 4 questions; each learner knows one group (p 0.9) and not the other (p 0.2)."""
     rng = np.random.default_rng(seed)
