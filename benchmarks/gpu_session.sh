@@ -71,6 +71,9 @@ step qwen-long-b128 120 $B --model $QWEN --long --max-seq-length 512 --texts 819
   --batch-size 128 --repeats 1 --out "$OUT/qwen_long_b128.json"
 step qwen-long-graphs 150 $B --model $QWEN --long --max-seq-length 512 --texts 8192 --paths workflow --compile true \
   --compile-mode reduce-overhead --repeats 1 --out "$OUT/qwen_long_graphs.json"
+# Matrix products tuned by Inductor (a longer compile).
+step qwen-long-autotune 200 $B --model $QWEN --long --max-seq-length 512 --texts 8192 --paths workflow --compile true \
+  --compile-mode max-autotune-no-cudagraphs --repeats 1 --out "$OUT/qwen_long_autotune.json"
 echo "== done at $(( $(date +%s) - start ))s" | tee -a "$log"
 python3 - "$OUT" <<'EOF'
 import json, pathlib, sys
