@@ -8,18 +8,23 @@ of GPU time in matrix products and most of the rest in element-wise kernels
   (:func:`repeated_blocks`: Qwen3's ``layers``, BERT's ``encoder.layer``) is
   compiled with ``Module.compile``; the blocks share one compiled graph, so a
   28-layer model compiles one block, not 28.  Compiling the model's
-  ``forward`` as a whole does the same fusion but takes longer to compile.
+  ``forward`` as a whole fused as much but took 42 s to compile on an H200
+  (the blocks: 21 s cold, 6 s with Inductor's cache warm).
   (sentence-transformers calls the transformer's ``forward`` method, not
   the module, so compiling the outer module would do nothing.)
 - **Dynamic shapes, bucketed lengths.**  Blocks compile with symbolic
   shapes (``dynamic=True``), and texts are padded to multiples of
   ``length_multiple`` tokens, so a shard of texts of every length compiles
-  once (twice at most) and meets a handful of kernel shapes, not hundreds.
+  twice (with and without an attention mask) and meets a handful of kernel
+  shapes, not hundreds.  The model's key/value cache is off
+  (:func:`knowledge_map.models.load_model`): its per-layer update made
+  Dynamo compile every layer apart.
   Batches keep the token budget of :func:`knowledge_map.embed.plan_batches`.
-- **Checked.**  The first batch compiles; the compiled blocks are then
-  compared with the same blocks run eagerly on :data:`CHECK_SENTENCES`.  A
-  cosine under :data:`COMPILE_MIN_COSINE`, or a compiler error, falls back
-  to the eager path with a one-line warning.
+- **Checked.**  Both variants compile in the set-up, on the check
+  sentences, and are compared with the same blocks run eagerly
+  (``torch.compiler.set_stance("force_eager")``).  A cosine under
+  :data:`COMPILE_MIN_COSINE`, or a compiler error, falls back to the eager
+  path with a one-line warning.
 
 Whether compiling pays depends on the shard's work:
 :func:`resolve_compile` estimates the shard's eager time from its FLOP
