@@ -3,7 +3,8 @@
 #
 # The GPU machine has torch, transformers and sentence-transformers but not this project's
 # other packages, and no network: the embedded default's weights (converted to fp16, ~45 MB)
-# and the vital-articles file travel in an ignored folder, .gpu/site (see the README, "GPU").
+# and the vital-articles file travel in an ignored folder, .gpu/site, that `python benchmarks/gpu_carry.py`
+# builds (name .gpu in the device call's carry; see the README, "GPU").
 #
 #   OUT=/tmp/out bash benchmarks/gpu_session.sh     # one JSON file per step under $OUT
 #
