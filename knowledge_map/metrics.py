@@ -23,14 +23,38 @@ def sample_rows(n: int, size: int, seed: int) -> np.ndarray:
     return np.sort(np.random.default_rng(seed).choice(n, size=size, replace=False))
 
 
-def trustworthiness(embeddings: np.ndarray, xy: np.ndarray, k: int = 10, sample: int = 10000, seed: int = 0) -> float:
-    """sklearn's trustworthiness (cosine in the embedding space) on up to ``sample`` rows."""
-    from sklearn.manifold import trustworthiness as sk_trustworthiness
+def trustworthiness(embeddings: np.ndarray, xy: np.ndarray, k: int = 10, sample: int = 10000, seed: int = 0,
+                    block: int = 256) -> float:
+    """Trustworthiness@k (Venna & Kaski; sklearn's definition, cosine in the embedding space) on up to ``sample`` rows.
+
+    For each point, the rank of each of its ``k`` map neighbours among its
+    distances in the embedding space is counted directly (1 + the points
+    strictly closer), in blocks of ``block`` rows.  sklearn sorts every row
+    of the full distance matrix and keeps three n x n arrays; on the
+    embedded default's 10,000-row sample this took 0.87 s against sklearn's
+    4.4 s (medians of 3, one process), with a peak of 0.29 GB against
+    2.23 GB.  Equal to sklearn's up to the order of exactly tied distances
+    (there: 0.94252857 against 0.94252854; tests/test_labels_and_metrics.py).
+    """
+    from sklearn.neighbors import NearestNeighbors
 
     rows = sample_rows(len(xy), sample, seed)
-    if len(rows) <= 2 * k + 1:
+    n = len(rows)
+    if n <= 2 * k + 1:
         return float("nan")
-    return float(sk_trustworthiness(embeddings[rows], xy[rows], n_neighbors=k, metric="cosine"))
+    x = np.asarray(embeddings[rows], dtype=np.float32)
+    norms = np.linalg.norm(x, axis=1, keepdims=True)
+    x = np.divide(x, norms, out=np.zeros_like(x), where=norms > 0)
+    neighbours = NearestNeighbors(n_neighbors=k).fit(xy[rows]).kneighbors(return_distance=False)
+    excess = 0
+    for start in range(0, n, block):
+        stop = min(start + block, n)
+        distance = np.clip(1.0 - x[start:stop] @ x.T, 0.0, 2.0)
+        distance[np.arange(stop - start), np.arange(start, stop)] = np.inf  # a point is not its own neighbour
+        reference = np.take_along_axis(distance, neighbours[start:stop], axis=1)
+        ranks = 1 + np.count_nonzero(distance[:, None, :] < reference[:, :, None], axis=2)
+        excess += int(np.clip(ranks - k, 0, None).sum())
+    return float(1.0 - excess * 2.0 / (n * k * (2.0 * n - 3.0 * k - 1.0)))
 
 
 def topic_knn_accuracy(features: np.ndarray, topics: list[str | None], k: int = 10, metric: str = "euclidean",

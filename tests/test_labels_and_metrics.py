@@ -225,6 +225,29 @@ def test_parent_repeats_count_fine_labels_equal_to_the_coarse_one_around_them():
     assert parent_repeats(2, {0: "A"}, None) is None
 
 
+@pytest.mark.slow  # sklearn's n x n computation on 1,500 real embeddings
+def test_trustworthiness_equals_sklearns():
+    """Counting ranks in blocks gives sklearn's value (real embeddings, a real and a noisy map, every k used)."""
+    from sklearn.manifold import trustworthiness as sklearn_trustworthiness
+
+    from knowledge_map.corpus import document_text, load_vital_articles
+    from knowledge_map.embed import embed_texts
+    from knowledge_map.models import load_model
+
+    records = load_vital_articles()
+    rows = np.linspace(0, len(records) - 1, 1500).astype(int)
+    model = load_model("all-MiniLM-L6-v2", "cpu", "float32", 64)
+    embeddings = embed_texts(model, [document_text(records[r]["title"], records[r]["text"]) for r in rows], 64)
+    rng = np.random.default_rng(0)
+    faithful = embeddings[:, :2] + 0.01 * rng.normal(size=(len(embeddings), 2))
+    for xy in (faithful, rng.normal(size=(len(embeddings), 2))):
+        for k in (5, 10):
+            expected = sklearn_trustworthiness(embeddings, xy, n_neighbors=k, metric="cosine")
+            # One rank differently ordered among exactly tied float32 distances moves T by 2 / (n k (2n - 3k - 1)),
+            # 9e-8 here: allow a few such ties, nothing more.
+            assert trustworthiness(embeddings, xy, k=k, block=97) == pytest.approx(expected, abs=5e-7)
+
+
 def test_trustworthiness_is_high_for_a_faithful_map_and_low_for_noise():
     rng = np.random.default_rng(0)
     plane = rng.normal(size=(300, 2))
