@@ -84,12 +84,8 @@ rule map_metrics:
     benchmark:
         f"{MODEL_DIR}/benchmarks/map_metrics.tsv"
     conda:
-        # The label measure embeds the labels with the articles' model.
-        "../envs/embed.yaml"
+        "../envs/map.yaml"
     params:
         metrics=config["metrics"],
-        model=config["model"]["name"],
-        max_seq_length=config["model"]["max_seq_length"],
-        prompt=config["model"]["prompt"],
     script:
         "../scripts/map_metrics.py"

@@ -4,6 +4,7 @@ from knowledge_map.corpus import read_corpus
 from knowledge_map.embed import embed_texts
 from knowledge_map.identity import same_space
 from knowledge_map.io import write_json
+from knowledge_map.label_quality import label_metrics
 from knowledge_map.labels import cell_labels
 from knowledge_map.mapping import read_coords
 from knowledge_map.merge import read_attrs, read_embeddings
@@ -22,19 +23,24 @@ def main(snakemake):
     space = same_space(read_attrs(snakemake.input.embeddings), snakemake.input.embeddings, model_name, prompt, max_seq_length)
     # Names are few and short: embed them on the CPU, in float32, wherever this rule runs.
     model = load_model(model_name, "cpu", "float32", max_seq_length)
+    embeddings = read_embeddings(snakemake.input.embeddings)
+    titles = table.column("title").to_pylist()
     labels = cell_labels(
         params["levels"],
         xy,
-        read_embeddings(snakemake.input.embeddings),
+        embeddings,
         table.column("text").to_pylist(),
         table.column("id").to_pylist(),
-        table.column("title").to_pylist(),
+        titles,
         n_keywords=params["keywords"],
         n_top=params["top_articles"],
         rules={key: params[key] for key in ("specific_ratio", "join_ratio", "repeat_penalty", "shortlist", "general", "coverage")},
         embed=lambda texts: embed_texts(model, texts, 64, prompt),
     )
     labels["names_model"] = space
+    # The label measure (knowledge_map.label_quality) with the model already loaded here; map_metrics copies it
+    # into metrics.json without loading the model again.
+    labels["quality"] = label_metrics(labels, xy, embeddings, lambda texts: embed_texts(model, texts, 64, prompt), titles)
     write_json(snakemake.output[0], labels)
 
 

@@ -1,14 +1,11 @@
 """Rule map_metrics: map fidelity, placement, knowledge-list and label figures -> results/<model>/map/metrics.json."""
 
 from knowledge_map.corpus import read_corpus
-from knowledge_map.embed import embed_texts
 from knowledge_map.io import read_json, write_json
 from knowledge_map.knowledge import read_lists
-from knowledge_map.label_quality import label_metrics
 from knowledge_map.mapping import read_coords
 from knowledge_map.merge import engine_record, read_attrs, read_embeddings
 from knowledge_map.metrics import map_metrics
-from knowledge_map.models import load_model, resolve_prompt
 from knowledge_map.questions import read_question_embeddings
 from knowledge_map.workflow import run_rule
 
@@ -36,13 +33,8 @@ def main(snakemake):
     shard_seconds = attrs.get("shard_elapsed_seconds", [])
     metrics["timings_seconds"]["embed_shards_total"] = round(float(sum(shard_seconds)), 3)
     metrics["timings_seconds"]["umap"] = float(coord_attrs.get("elapsed_seconds", float("nan")))
-    # Labels are few and short: embed them on the CPU, in float32, with the articles' model and prompt.
-    model = load_model(snakemake.params.model, "cpu", "float32", snakemake.params.max_seq_length)
-    prompt = resolve_prompt(snakemake.params.model, snakemake.params.prompt)
-    titles = corpus.column("title").to_pylist()
-    metrics["labels"] = label_metrics(
-        read_json(snakemake.input.labels), xy, embeddings, lambda texts: embed_texts(model, texts, 64, prompt), titles
-    )
+    # The label measure, computed by cell_labels with the articles' model (knowledge_map.label_quality).
+    metrics["labels"] = read_json(snakemake.input.labels)["quality"]
     write_json(snakemake.output[0], metrics)
 
 
