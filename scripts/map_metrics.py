@@ -1,6 +1,7 @@
 """Rule map_metrics: map fidelity, placement, knowledge-list and label figures -> results/<model>/map/metrics.json."""
 
 from knowledge_map.corpus import read_corpus
+from knowledge_map.errors import KnowledgeMapError
 from knowledge_map.io import read_json, write_json
 from knowledge_map.knowledge import read_lists
 from knowledge_map.mapping import read_coords
@@ -34,7 +35,13 @@ def main(snakemake):
     metrics["timings_seconds"]["embed_shards_total"] = round(float(sum(shard_seconds)), 3)
     metrics["timings_seconds"]["umap"] = float(coord_attrs.get("elapsed_seconds", float("nan")))
     # The label measure, computed by cell_labels with the articles' model (knowledge_map.label_quality).
-    metrics["labels"] = read_json(snakemake.input.labels)["quality"]
+    quality = read_json(snakemake.input.labels).get("quality")
+    if quality is None:
+        raise KnowledgeMapError(
+            f"{snakemake.input.labels}: no 'quality' (the label measure); it was made by an older version: "
+            f"snakemake --forcerun cell_labels"
+        )
+    metrics["labels"] = quality
     write_json(snakemake.output[0], metrics)
 
 
