@@ -49,6 +49,15 @@ HOSTILE_ARTICLES = [
 ]
 
 
+def spread_articles(count: int) -> list[str]:
+    """``count`` vital articles evenly spread over the corpus (every topic, short and long), as embedded."""
+    from knowledge_map.corpus import document_text, load_vital_articles
+
+    records = load_vital_articles()
+    rows = np.linspace(0, len(records) - 1, count).astype(int)
+    return [document_text(records[r]["title"], records[r]["text"]) for r in rows]
+
+
 def small_corpus_records(per_topic: int = 12) -> list[dict]:
     """Question source articles + ``per_topic`` articles of each topic + hostile titles, in a fixed order."""
     from knowledge_map.corpus import load_vital_articles

@@ -7,6 +7,7 @@ import json
 import h5py
 import numpy as np
 import pytest
+from conftest import spread_articles
 
 from knowledge_map import backends
 from knowledge_map.backends import OpenVINOEncoder, TorchEncoder, make_encoder
@@ -34,11 +35,7 @@ def model():
 @pytest.fixture(scope="module")
 def texts():
     """64 real articles spread over the corpus: short and long, every topic."""
-    from knowledge_map.corpus import document_text, load_vital_articles
-
-    records = load_vital_articles()
-    rows = np.linspace(0, len(records) - 1, 64).astype(int)
-    return [document_text(records[r]["title"], records[r]["text"]) for r in rows]
+    return spread_articles(64)
 
 
 @pytest.fixture(scope="module")

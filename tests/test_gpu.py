@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import spread_articles
 
 from knowledge_map.backends import TorchEncoder, bucket_length, pad_features
 from knowledge_map.embed import embed_texts, plan_batches
@@ -41,11 +42,7 @@ MINI_QWEN3 = {"num_hidden_layers": 2, "hidden_size": 96, "intermediate_size": 19
 @pytest.fixture(scope="module")
 def texts():
     """48 real articles of every length."""
-    from knowledge_map.corpus import document_text, load_vital_articles
-
-    records = load_vital_articles()
-    rows = np.linspace(0, len(records) - 1, 48).astype(int)
-    return [document_text(records[r]["title"], records[r]["text"]) for r in rows]
+    return spread_articles(48)
 
 
 @pytest.fixture(scope="module")

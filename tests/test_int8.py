@@ -8,9 +8,10 @@ import logging
 import h5py
 import numpy as np
 import pytest
+from conftest import spread_articles
 
 from knowledge_map.backends import OpenVINOEncoder
-from knowledge_map.corpus import document_text, load_corpus, load_vital_articles, read_corpus, write_corpus
+from knowledge_map.corpus import load_corpus, read_corpus, write_corpus
 from knowledge_map.embed import embed_shard, embed_texts
 from knowledge_map.errors import KnowledgeMapError
 from knowledge_map.identity import model_sha256
@@ -27,9 +28,7 @@ def model():
 @pytest.fixture(scope="module")
 def articles():
     """120 real articles spread over the corpus, every topic."""
-    records = load_vital_articles()
-    rows = np.linspace(0, len(records) - 1, 120).astype(int)
-    return [document_text(records[r]["title"], records[r]["text"]) for r in rows]
+    return spread_articles(120)
 
 
 def plan(articles, min_overlap=0.8):

@@ -7,6 +7,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 import scipy.sparse as sp
+from conftest import spread_articles
 
 from knowledge_map.embed import l2_normalise
 from knowledge_map.label_quality import adjacent_repeats, label_metrics, neighbourhood_scores, parent_repeats
@@ -230,14 +231,11 @@ def test_trustworthiness_equals_sklearns():
     """Counting ranks in blocks gives sklearn's value (real embeddings, a real and a noisy map, every k used)."""
     from sklearn.manifold import trustworthiness as sklearn_trustworthiness
 
-    from knowledge_map.corpus import document_text, load_vital_articles
     from knowledge_map.embed import embed_texts
     from knowledge_map.models import load_model
 
-    records = load_vital_articles()
-    rows = np.linspace(0, len(records) - 1, 1500).astype(int)
     model = load_model("all-MiniLM-L6-v2", "cpu", "float32", 64)
-    embeddings = embed_texts(model, [document_text(records[r]["title"], records[r]["text"]) for r in rows], 64)
+    embeddings = embed_texts(model, spread_articles(1500), 64)
     rng = np.random.default_rng(0)
     faithful = embeddings[:, :2] + 0.01 * rng.normal(size=(len(embeddings), 2))
     for xy in (faithful, rng.normal(size=(len(embeddings), 2))):
