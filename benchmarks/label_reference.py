@@ -131,7 +131,7 @@ def main(argv=None) -> dict:
            "articles": len(ids), "with_description": len(has), "runs": {}}
     if args.relabel:
         from knowledge_map.label_quality import label_metrics
-        from knowledge_map.labels import cell_labels
+        from knowledge_map.labels import RULE_KEYS, cell_labels
         from knowledge_map.merge import read_embeddings
 
         defaults = validate_config({})["labels"]
@@ -140,8 +140,7 @@ def main(argv=None) -> dict:
         maps = {"run": xy, **refitted_maps(embeddings, args.seeds)}
         for name in args.relabel:
             chosen = setting(name)
-            keys = ("specific_ratio", "join_ratio", "repeat_penalty", "shortlist", "general", "coverage")
-            rules = {key: defaults[key] for key in keys}
+            rules = {key: defaults[key] for key in RULE_KEYS}
             rules.update((chosen or {}).get("rules", {}))
             per_map = {}
             for where, positions in maps.items():

@@ -11,6 +11,7 @@ also reported apart).  The model's load time is not counted.
 
     python benchmarks/labels_placement.py --quick    # 50,000 articles
     python benchmarks/labels_placement.py            # 250,000 articles
+    python benchmarks/labels_placement.py --compare widen=0 widen=0,join_coverage=0   # other labels.* settings too
 
 The last line of output is one JSON object.
 """
@@ -31,6 +32,8 @@ def main(argv=None) -> dict:
     parser.add_argument("--n", type=int, default=250_000)
     parser.add_argument("--dim", type=int, default=384)
     parser.add_argument("--model", default="all-MiniLM-L6-v2")
+    parser.add_argument("--compare", nargs="*", default=[], metavar="KEY=VALUE[,KEY=VALUE]",
+                        help="also time the model's labelling with each of these labels.* settings, in this process")
     args = parser.parse_args(argv)
     n = min(args.n, 50_000) if args.quick else args.n
 
@@ -70,6 +73,16 @@ def main(argv=None) -> dict:
     cpu, text_only_cpu = time.process_time(), time.process_time() - cpu
     labels_s, _ = timed(lambda: cell_labels([5, 10, 20, 40], xy, embeddings, texts, ids, titles, embed=embed))
     labels_cpu = time.process_time() - cpu
+    default_embedded = dict(embedded)
+    compared = {}
+    for setting in args.compare:
+        rules = {key: float(value) if "." in value else int(value)
+                 for key, value in (part.split("=", 1) for part in setting.split(","))}
+        before = dict(embedded)
+        seconds, _ = timed(lambda rules=rules: cell_labels([5, 10, 20, 40], xy, embeddings, texts, ids, titles, rules=rules,
+                                                           embed=embed))
+        compared[setting] = {"cell_labels_seconds": round(seconds, 2), "embedded_names": embedded["texts"] - before["texts"],
+                             "embedding_names_seconds": round(embedded["seconds"] - before["seconds"], 2)}
     place_s, _ = timed(lambda: place_questions(questions, question_embeddings, embeddings, xy, titles, 10))
     result = {
         "benchmark": "labels_placement",
@@ -78,11 +91,12 @@ def main(argv=None) -> dict:
         "questions": len(questions),
         "cell_labels_seconds": round(labels_s, 2),
         "cell_labels_cpu_seconds": round(labels_cpu, 2),
-        "embedded_names": embedded["texts"],
-        "embedding_names_seconds": round(embedded["seconds"], 2),
+        "embedded_names": default_embedded["texts"],
+        "embedding_names_seconds": round(default_embedded["seconds"], 2),
         "cell_labels_text_rules_only_seconds": round(text_only_s, 2),
         "cell_labels_text_rules_only_cpu_seconds": round(text_only_cpu, 2),
         "place_questions_seconds": round(place_s, 2),
+        "compared": compared,
         "peak_rss_gb": round(peak_rss_bytes() / 1e9, 3),
     }
     print(json.dumps(result))

@@ -89,11 +89,21 @@ similar of the cell's options.  The label is the option of highest
 among those of positive contrast (``coverage`` 0: contrast alone; ties and
 cells where no option has a positive contrast go to the highest contrast);
 then names
-of other kinds from the shortlist are joined while that raises the contrast
-of the joined label (its vector taken as the normalised sum of its names')
-and it stays within four words.  At levels of at most ``VERIFY_CELLS``
+of other kinds from the shortlist are joined while that raises the joined
+label's ``contrast * share ** join_coverage`` with its contrast positive
+(its vector taken as the normalised sum of its names'; its share, the
+fraction of the sampled articles whose most similar single option is one of
+its names) and it stays within four words: "Galaxies" over a cell of
+galaxies and countries gains "and countries" when the share it adds is
+worth the contrast it costs.  At levels of at most ``VERIFY_CELLS``
 cells a joined label is embedded as written, and one that points at a
-neighbour is cut back (:func:`verify_joins`).  The text rules decide *which* names are
+neighbour is cut back (:func:`verify_joins`).  A cell whose label still
+points at a neighbour (contrast <= 0: every shortlisted name is as close to
+the cell next door, "Countries", "Cities" and "Capitals" beside more
+countries and cities) chooses again the same way among its ``widen`` kinds
+that define the most of its articles ("Countries in Eastern Europe"), and
+keeps the new label only if its contrast is higher (:func:`rescue_misses`).
+The text rules decide *which* names are
 candidates; the model only decides among a few of them.  This is the
 criterion :mod:`knowledge_map.label_quality` measures, so that measure now
 grades the labeller's own choice: ``benchmarks/label_reference.py`` judges
@@ -144,8 +154,16 @@ GENERAL = 2
 COVERAGE = 2.0
 # Levels of at most this many cells embed each joined label as written and undo a join that misses (verify_joins).
 VERIFY_CELLS = 100
+# Kinds per cell, those defining the most of its articles, the model chooses among again when the label it chose
+# points at a neighbour (see rescue_misses).
+WIDEN = 24
+# The exponent of the share of a cell's articles nearest to one of a joined label's names, in the choice to join
+# another name (see rerank_names): 0 joins by contrast alone.
+JOIN_COVERAGE = 0.5
 # Articles per cell, evenly spread, from which those shares are counted (bounds the work in large cells).
 COVERAGE_SAMPLE = 256
+# The labels.* config settings that are naming rules (cell_labels' ``rules``); the others say what to write.
+RULE_KEYS = ("specific_ratio", "join_ratio", "repeat_penalty", "shortlist", "general", "coverage", "join_coverage", "widen")
 # Words that name nothing: English stop words and heads too general to tell regions apart.
 STOP = frozenset(ENGLISH_STOP_WORDS) | frozenset(
     "use thing way aspect feature point example instance item idea work individual object concept entity subject".split()
@@ -557,6 +575,7 @@ def rerank_names(
     vectors: dict[int, np.ndarray],
     articles=None,
     power: float = 0.0,
+    join_power: float = 0.0,
 ) -> dict[int, list[int]]:
     """Names chosen by embedding: each cell's shortlisted candidate that best tells its articles from its neighbours'.
 
@@ -568,9 +587,14 @@ def rerank_names(
     ``share`` the fraction of those articles it is the most similar option to,
     so a name must point at the cell *and* at most of its articles; without it
     (or ``power`` 0) the highest contrast.  That name is joined with
-    other kinds from the shortlist while that raises the contrast of the
-    joined label (approximated by the normalised sum of its names' vectors)
-    and the label stays within four words.  The text rules' pick competes too.
+    other kinds from the shortlist while that raises the joined label's
+    ``contrast * share ** join_power`` and its contrast stays positive, and the
+    label stays within four words.  A joined label's contrast is that of the
+    normalised sum of its names' vectors; its share, the fraction of the
+    sampled articles whose most similar single option is one of its names (so
+    "Galaxies and countries" covers a cell of both).  With ``join_power`` 0 (or
+    without ``articles``) a name joins while it raises the contrast alone.  The
+    text rules' pick competes too.
     """
     adjacency = neighbour_matrix(n)
     overall = means[sizes > 0].mean(axis=0)
@@ -578,20 +602,29 @@ def rerank_names(
     for c, ids in shortlists.items():
         others = neighbour_means(adjacency, means, sizes, overall, c)
 
-        def contrast(names: list[int], own=means[c], others=others) -> float:
-            return name_contrast([vectors[j] for j in names], own, others)
+        def contrasts(sums: np.ndarray, own=means[c], others=others) -> np.ndarray:
+            """Contrast of labels given as rows of summed unit name vectors (normalised here, as :func:`joined`)."""
+            norms = np.linalg.norm(sums, axis=1, keepdims=True)
+            unit = sums / np.where(norms > 0, norms, 1.0)
+            return unit @ own - (unit @ others.T).max(axis=1)
 
         options = [[j] for j in ids]
         if c in picks:
             options.append(picks[c])
-        scores = np.array([contrast(o) for o in options])
+        sums = np.array([np.sum([vectors[j] for j in o], axis=0) for o in options], dtype=np.float64)
+        scores = contrasts(sums)
         pick = int(np.argmax(scores))
         if articles is not None and (scores > 0).any():
             shares = nearest_shares(articles(c), [joined([vectors[j] for j in o]) for o in options])
             # contrast x share^power among the names that tell the cell apart; ties go to the higher contrast
             weighted = np.where(scores > 0, scores * shares**power, -np.inf)
             pick = int(np.lexsort((np.arange(len(options)), -scores, -weighted))[0])
-        best, score = options[pick], float(scores[pick])
+        best, best_sum, score = options[pick], sums[pick], float(scores[pick])
+        share_of: dict[int, float] | None = None
+        if articles is not None and join_power:  # each single name's share of the articles it is the nearest to
+            singles = sorted({j for o in options for j in o})
+            share_of = dict(zip(singles, nearest_shares(articles(c), [vectors[j] for j in singles])))
+            score = score * sum(share_of[j] for j in best) ** join_power if score > 0 else -np.inf
         while len(best) < 3:
             kinds = {candidates.head[j] for j in best}
             words = sum(len(candidates.text[j].split()) for j in best)
@@ -600,10 +633,15 @@ def rerank_names(
                      and words + len(candidates.text[j].split()) + 1 <= MAX_LABEL_WORDS]
             if not tries:
                 break
-            gains = [contrast([*best, j]) for j in tries]
-            if max(gains) <= score:
+            joined_sums = best_sum + np.array([vectors[j] for j in tries], dtype=np.float64)
+            gains = contrasts(joined_sums)
+            if share_of is not None:  # contrast x share^join_power, the share of a join the sum of its names'
+                shares = sum(share_of[j] for j in best) + np.array([share_of[j] for j in tries])
+                gains = np.where(gains > 0, gains * shares**join_power, -np.inf)
+            k = int(np.argmax(gains))
+            if gains[k] <= score:
                 break
-            best, score = [*best, tries[int(np.argmax(gains))]], max(gains)
+            best, best_sum, score = [*best, tries[k]], joined_sums[k], float(gains[k])
         out[c] = best
     return out
 
@@ -645,15 +683,76 @@ def verify_joins(n: int, names: dict[int, list[int]], candidates: Candidates, me
     return out
 
 
+def rescue_misses(n: int, names: dict[int, list[int]], shortlists: dict[int, list[int]], cell_defines: sp.csr_matrix,
+                  candidates: Candidates, means: np.ndarray, sizes: np.ndarray, vectors: dict[int, np.ndarray], embed,
+                  articles=None, power: float = 0.0, join_power: float = 0.0, widen: int = WIDEN) -> dict[int, list[int]]:
+    """Cells whose label points at a neighbour choose again among the ``widen`` kinds that define most of their articles.
+
+    The shortlist holds the text rules' few best names, which score by
+    words shared with the neighbours; in a cell whose neighbours hold the
+    same kinds ("Countries", "Cities", "Capitals" beside more countries and
+    cities) every shortlisted name can point next door, while a rarer kind
+    of the cell does not ("Countries in Eastern Europe", defining 4 of 117
+    articles).  Only such misses are chosen again, by :func:`rerank_names`
+    over the shortlist, the ``widen`` most-defining kinds and the current
+    label; a cell keeps its label unless the new one has a higher contrast.
+    A joined label's contrast is that of its text as written at levels of
+    at most :data:`VERIFY_CELLS` cells (where :func:`verify_joins` embeds
+    it), else of its names' normalised sum, as the rest of the choice does.
+    """
+    adjacency = neighbour_matrix(n)
+    overall = means[sizes > 0].mean(axis=0)
+    written: dict[str, np.ndarray] = {}
+
+    def contrasts(chosen: dict[int, list[int]]) -> dict[int, float]:
+        if n * n <= VERIFY_CELLS:
+            texts = sorted({name_text(ids, candidates) for ids in chosen.values() if len(ids) > 1} - written.keys())
+            written.update(zip(texts, embed(texts)) if texts else ())
+        out = {}
+        for c, ids in chosen.items():
+            text = name_text(ids, candidates)
+            parts = [written[text]] if text in written else [vectors[j] for j in ids]
+            out[c] = name_contrast(parts, means[c], neighbour_means(adjacency, means, sizes, overall, c))
+        return out
+
+    before = contrasts(names)
+    missed = sorted(c for c, score in before.items() if score <= 0)
+    if not missed:
+        return names
+    wider = {}
+    for c in missed:
+        start, stop = cell_defines.indptr[c], cell_defines.indptr[c + 1]
+        kinds = most_defined(cell_defines.indices[start:stop], cell_defines.data[start:stop], candidates, widen)
+        wider[c] = [*shortlists.get(c, []), *(j for j in kinds if j not in shortlists.get(c, []))]
+    wanted = sorted({j for ids in wider.values() for j in ids} - vectors.keys())
+    vectors.update(zip(wanted, embed([candidates.text[j] for j in wanted])) if wanted else ())
+    again = rerank_names(n, wider, {c: names[c] for c in missed}, candidates, means, sizes, vectors, articles, power,
+                         join_power)
+    if n * n <= VERIFY_CELLS:
+        again = verify_joins(n, again, candidates, means, sizes, vectors, embed)
+    after = contrasts(again)
+    return {c: again[c] if c in after and after[c] > before[c] else ids for c, ids in names.items()}
+
+
 def shares_word(candidates: Candidates, names: list[int], j: int) -> bool:
     """Does candidate ``j`` repeat a word of the chosen ``names``?  "Stones and Stone Age" says "stone" twice.
 
     A named title keeps its words as written, so a plural counts as its
-    singular's repeat ("Languages and Indo-Aryan languages").
+    singular's repeat ("Languages and Indo-Aryan languages"), and so does
+    another word of the same stem (:func:`same_stem`: "Novels and novelists",
+    "German politicians and Germany").
     """
     words = {w for k in names for w in candidates.keys[k]} - {"of", "in"}
     words |= {plural(w) for w in words}
-    return any(w in words or plural(w) in words for w in candidates.keys[j])
+    return any(same_stem(w, v) or same_stem(plural(w), v) for w in candidates.keys[j] for v in words)
+
+
+def same_stem(a: str, b: str) -> bool:
+    """Are two words one word in two forms?  Equal, or the longer starts with the whole shorter one of at least
+    4 letters: "novel"/"novelist", "german"/"germany", "space"/"spacecraft", "mesopotamia"/"mesopotamian", but
+    not "chemical"/"chemistry", "planet"/"plant", "city"/"citizen" or "art"/"artist"."""
+    short, long = sorted((a, b), key=len)
+    return a == b or (len(short) >= 4 and long.startswith(short))
 
 
 def joined(parts: list[np.ndarray]) -> np.ndarray:
@@ -713,6 +812,8 @@ def label_level(
     parent_labels = _parent_heads(n, parent, candidates) if parent else None
     rules = {"shortlist": SHORTLIST, "general": GENERAL, **(rules or {})}
     power = rules.pop("coverage", COVERAGE)
+    join_power = rules.pop("join_coverage", JOIN_COVERAGE)
+    widen = rules.pop("widen", WIDEN)
     if embed is None:
         rules["shortlist"] = 0
     names, shortlists = choose_names(n, cell, candidates, parent_labels, **rules)
@@ -730,9 +831,13 @@ def label_level(
             return embeddings[members]
 
         means = cell_means(xy, embeddings, n)[0]
-        names = rerank_names(n, shortlists, names, candidates, means, sizes, vectors, articles if power else None, power)
+        names = rerank_names(n, shortlists, names, candidates, means, sizes, vectors, articles if power or join_power else None,
+                             power, join_power)
         if n * n <= VERIFY_CELLS:
             names = verify_joins(n, names, candidates, means, sizes, vectors, embed)
+        if widen:
+            names = rescue_misses(n, names, shortlists, (membership @ candidates.defines).tocsr(), candidates, means,
+                                  sizes, vectors, embed, articles if power or join_power else None, power, join_power, widen)
     cells = []
     for c in range(n * n):
         members = order[starts[c] : starts[c + 1]]

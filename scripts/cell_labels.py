@@ -5,7 +5,7 @@ from knowledge_map.embed import embed_texts
 from knowledge_map.identity import same_space
 from knowledge_map.io import write_json
 from knowledge_map.label_quality import label_metrics
-from knowledge_map.labels import cell_labels
+from knowledge_map.labels import RULE_KEYS, cell_labels
 from knowledge_map.mapping import read_coords
 from knowledge_map.merge import read_attrs, read_embeddings
 from knowledge_map.models import load_model, resolve_prompt
@@ -34,7 +34,7 @@ def main(snakemake):
         titles,
         n_keywords=params["keywords"],
         n_top=params["top_articles"],
-        rules={key: params[key] for key in ("specific_ratio", "join_ratio", "repeat_penalty", "shortlist", "general", "coverage")},
+        rules={key: params[key] for key in RULE_KEYS},
         embed=lambda texts: embed_texts(model, texts, 64, prompt),
     )
     labels["names_model"] = space

@@ -379,6 +379,63 @@ def test_a_joined_label_that_as_written_points_at_a_neighbour_is_cut_to_its_best
     assert kings_cell_label(1, [0, 0.2, 1]) == "Kings"
 
 
+@pytest.mark.parametrize("widen, label", [(0, "Kings"), (24, "Scribes")])
+def test_a_label_that_points_at_a_neighbour_is_chosen_again_among_more_of_the_cells_kinds(widen, label):
+    """Every shortlisted name ("Poets" by the text rules, "Kings" as the general kind, the text rules' pick) points
+    at the neighbouring cell here; "Scribes", defining one article and mentioned next door (so far down the text
+    rules' list), points home.  With ``widen`` the missed cell chooses again among its most-defining kinds and finds
+    it; with 0 it keeps the best of its misses."""
+    scribe = [("S0", "S0 was a scribe of Zorland. Zorland marsh fen, zorland marsh fen.")]
+    next_door = [(t, x.replace("hill dale,", "hill dale, scribes,")) for t, x in NEXT_DOOR]
+    records = KINGS + POETS + scribe + next_door
+    home = len(KINGS + POETS + scribe)
+    xy = np.array([[0.1 + 0.01 * i, 0.1] for i in range(home)] + [[0.6 + 0.01 * i, 0.1] for i in range(len(next_door))])
+    embeddings = l2_normalise(np.array([[1, 0, 0]] * len(KINGS) + [[0, 1, 0]] * len(POETS) + [[1, 0, 0]]
+                                       + [[0, 0, 1]] * len(next_door), dtype=float))
+    vectors = {"Kings": [0.2, 0, 1], "Scribes": [1, 0.2, 0]}
+
+    def embed(texts):
+        return l2_normalise(np.array([vectors.get(t, [0, 0.1, 1]) for t in texts], dtype=float))
+
+    titles = [t for t, _ in records]
+    levels = cell_labels([2], xy, embeddings, [x for _, x in records], titles, titles,
+                         rules={"shortlist": 1, "general": 1, "widen": widen}, embed=embed)
+    assert levels["levels"][0]["cells"][0]["label"] == label
+
+
+@pytest.mark.parametrize("join_coverage, label", [(0, "Galaxies"), (0.5, "Galaxies and countries")])
+def test_a_cell_of_two_kinds_joins_the_second_when_the_share_it_adds_outweighs_the_contrast_it_costs(join_coverage,
+                                                                                                      label):
+    """Half the cell is galaxies, half countries, and the cell next door holds countries too: "Galaxies" alone
+    has the higher contrast (0.71 against 0.52 joined), but names only half the articles.  Joining by contrast
+    alone keeps "Galaxies"; with ``join_coverage`` the share the join adds (1/2 -> all) outweighs it."""
+    galaxies = [(f"G{i}", f"G{i} is a galaxy of Zorland. Galaxies, zorland marsh.") for i in range(3)]
+    countries = [(f"C{i}", f"C{i} is a country of Zorland. Countries, zorland marsh.") for i in range(3)]
+    next_door = [(f"N{i}", f"N{i} is a country of Ostia. Countries, ostia hill.") for i in range(3)]
+    records = galaxies + countries + next_door
+    xy = np.array([[0.1 + 0.01 * i, 0.1] for i in range(6)] + [[0.6 + 0.01 * i, 0.1] for i in range(3)])
+    embeddings = l2_normalise(np.array([[1, 0, 0]] * 3 + [[0, 1, 0]] * 3 + [[0, 0.5, 0.87]] * 3, dtype=float))
+    vectors = {"Galaxies": [1, 0, 0], "Countries": [0, 1, 0.2]}
+
+    def embed(texts):
+        parts = [[vectors[p] for p in vectors if p.lower() in t.lower()] or [[0, 0, 1]] for t in texts]
+        return l2_normalise(np.array([np.sum(p, axis=0) for p in parts], dtype=float))
+
+    titles = [t for t, _ in records]
+    levels = cell_labels([2], xy, embeddings, [x for _, x in records], titles, titles,
+                         rules={"join_coverage": join_coverage}, embed=embed)
+    assert levels["levels"][0]["cells"][0]["label"] == label
+
+
+def test_every_labels_setting_is_a_naming_rule_or_says_what_to_write():
+    """The rule script passes the naming rules by ``RULE_KEYS``: a setting added to the schema but not there would
+    be accepted and silently ignored."""
+    from knowledge_map.config import validate_config
+    from knowledge_map.labels import RULE_KEYS
+
+    assert set(validate_config({})["labels"]) == {*RULE_KEYS, "levels", "keywords", "top_articles"}
+
+
 def test_names_are_embedded_only_in_the_articles_space(tmp_path):
     """Another prompt, length or model than the articles' is refused in one line naming the field."""
     from knowledge_map.errors import KnowledgeMapError
@@ -393,11 +450,13 @@ def test_names_are_embedded_only_in_the_articles_space(tmp_path):
 def test_the_shortlist_and_coverage_defaults_are_the_schemas():
     """The code's default shortlist, general names and coverage and the config schema's are the same numbers."""
     from knowledge_map.config import validate_config
-    from knowledge_map.labels import COVERAGE, GENERAL, SHORTLIST
+    from knowledge_map.labels import COVERAGE, GENERAL, JOIN_COVERAGE, SHORTLIST, WIDEN
 
     assert validate_config({})["labels"]["shortlist"] == SHORTLIST
     assert validate_config({})["labels"]["general"] == GENERAL
     assert validate_config({})["labels"]["coverage"] == COVERAGE
+    assert validate_config({})["labels"]["widen"] == WIDEN
+    assert validate_config({})["labels"]["join_coverage"] == JOIN_COVERAGE
 
 
 def test_a_title_capitalised_after_its_first_word_is_a_name_and_a_mass_noun_title_stays_singular():
