@@ -72,4 +72,11 @@ def validate_config(config: dict[str, Any]) -> dict[str, Any]:
         raise KnowledgeMapError(f"config: {key}: {problem}")
     if config["corpus"]["source"] == "file" and not config["corpus"]["path"]:
         raise KnowledgeMapError("config: corpus.path: required when corpus.source is 'file'")
+    model = config["model"]
+    if model["compile"] is True and (model["device"] in ("cpu", "mps") or model["backend"] == "openvino"):
+        # Known before any job runs; with device auto it is known only where the shard runs (gpu.resolve_compile).
+        raise KnowledgeMapError(
+            f"config: model.compile: true runs on CUDA with the torch engine only, but model.device is "
+            f"{model['device']!r} and model.backend {model['backend']!r}"
+        )
     return config

@@ -42,6 +42,8 @@ def test_partial_sections_keep_other_defaults():
         ({"umap": {"n_neigbors": 5}}, r"config: umap: Additional properties .*'n_neigbors'"),
         ({"labels": {"levels": [0]}}, r"config: labels.levels.0: 0 is less than the minimum of 1"),
         ({"corpus": {"source": "file"}}, r"config: corpus.path: required when corpus.source is 'file'"),
+        ({"model": {"compile": True, "device": "cpu"}}, r"config: model.compile: true runs on CUDA .*device is 'cpu'"),
+        ({"model": {"compile": True, "backend": "openvino"}}, r"config: model.compile: true .*backend 'openvino'"),
     ],
 )
 def test_bad_config_names_the_key(change, message):
