@@ -8,7 +8,12 @@ How: NNCF quantizes the OpenVINO model converted from the PyTorch weights
 (:mod:`knowledge_map.backends`) with ``ModelType.TRANSFORMER`` (softmax,
 layer norms and the other sensitive operations stay in float32; SmoothQuant
 moves activation outliers into the weights) and the ``MIXED`` preset
-(symmetric weights, asymmetric activations).  Activation ranges come from
+(symmetric weights, asymmetric activations), without bias correction: on
+MiniLM it changed the guard's neighbour overlap by 0.0002 (0.9556 with it,
+0.9558 without) and cost a tenth of the quantization time (23.5 -> 21.4 s
+for quantizing and judging, on AVX512-VNNI without bf16), and the decoder
+models (Qwen3, EmbeddingGemma) have no biases in their linear layers for it
+to correct.  Activation ranges come from
 the corpus's own texts: :func:`sample_rows` draws a fixed, seeded sample of
 rows, the first ``calibration_texts`` of them calibrate, the next
 ``guard_texts`` (never seen by the calibration) judge.
@@ -132,6 +137,7 @@ def quantization_record(converted_key: str, plan: Int8Plan, max_seq_length: int)
             "guard_texts": len(plan.guard),
             "preset": "mixed",
             "model_type": "transformer",
+            "bias_correction": False,
         },
         "versions": package_versions(("openvino", "nncf")),
     }
@@ -186,6 +192,7 @@ def guard_verdict(figures: dict[str, Any], min_overlap: float) -> dict[str, Any]
 def quantize(converted: Any, features: Callable[[Sequence[str]], dict[str, np.ndarray]], texts: Sequence[str]) -> Any:
     """NNCF static int8 quantization of an OpenVINO model, calibrated one text at a time (no padding)."""
     import nncf
+    from nncf.quantization.advanced_parameters import AdvancedQuantizationParameters
 
     dataset = nncf.Dataset([[text] for text in texts], features)
     return nncf.quantize(
@@ -194,6 +201,7 @@ def quantize(converted: Any, features: Callable[[Sequence[str]], dict[str, np.nd
         preset=nncf.QuantizationPreset.MIXED,
         model_type=nncf.ModelType.TRANSFORMER,
         subset_size=len(texts),
+        advanced_parameters=AdvancedQuantizationParameters(disable_bias_correction=True),
     )
 
 
