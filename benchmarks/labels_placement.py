@@ -11,7 +11,7 @@ also reported apart).  The model's load time is not counted.
 
     python benchmarks/labels_placement.py --quick    # 50,000 articles
     python benchmarks/labels_placement.py            # 250,000 articles
-    python benchmarks/labels_placement.py --compare widen=0 widen=0,join_coverage=0   # other labels.* settings too
+    python benchmarks/labels_placement.py --compare widen=0 widen=0,join_coverage=0   # and these, medians of 3 rounds
 
 The last line of output is one JSON object.
 """
@@ -34,6 +34,8 @@ def main(argv=None) -> dict:
     parser.add_argument("--model", default="all-MiniLM-L6-v2")
     parser.add_argument("--compare", nargs="*", default=[], metavar="KEY=VALUE[,KEY=VALUE]",
                         help="also time the model's labelling with each of these labels.* settings, in this process")
+    parser.add_argument("--repeats", type=int, default=3,
+                        help="with --compare: rounds, each timing the defaults and every setting in turn (medians)")
     args = parser.parse_args(argv)
     n = min(args.n, 50_000) if args.quick else args.n
 
@@ -74,15 +76,8 @@ def main(argv=None) -> dict:
     labels_s, _ = timed(lambda: cell_labels([5, 10, 20, 40], xy, embeddings, texts, ids, titles, embed=embed))
     labels_cpu = time.process_time() - cpu
     default_embedded = dict(embedded)
-    compared = {}
-    for setting in args.compare:
-        rules = {key: float(value) if "." in value else int(value)
-                 for key, value in (part.split("=", 1) for part in setting.split(","))}
-        before = dict(embedded)
-        seconds, _ = timed(lambda rules=rules: cell_labels([5, 10, 20, 40], xy, embeddings, texts, ids, titles, rules=rules,
-                                                           embed=embed))
-        compared[setting] = {"cell_labels_seconds": round(seconds, 2), "embedded_names": embedded["texts"] - before["texts"],
-                             "embedding_names_seconds": round(embedded["seconds"] - before["seconds"], 2)}
+    compared = compare_settings(args.compare, args.repeats, lambda rules: cell_labels(
+        [5, 10, 20, 40], xy, embeddings, texts, ids, titles, rules=rules, embed=embed), embedded)
     place_s, _ = timed(lambda: place_questions(questions, question_embeddings, embeddings, xy, titles, 10))
     result = {
         "benchmark": "labels_placement",
@@ -101,6 +96,36 @@ def main(argv=None) -> dict:
     }
     print(json.dumps(result))
     return result
+
+
+def compare_settings(settings: list[str], repeats: int, label, embedded: dict) -> dict:
+    """Median wall and CPU seconds of ``label(rules)`` for the defaults and each ``KEY=VALUE[,KEY=VALUE]`` setting.
+
+    Each round times the defaults and every setting one after the other, so
+    a machine that slows down during the run slows all of them alike; names
+    embedded are counted in the last round (``embedded`` is the ``embed``
+    wrapper's running count).
+    """
+    if not settings:
+        return {}
+    from knowledge_map.devtools.perf import timed
+
+    runs = {"defaults": {}} | {
+        setting: {key: float(value) if "." in value else int(value)
+                  for key, value in (part.split("=", 1) for part in setting.split(","))}
+        for setting in settings
+    }
+    seconds: dict[str, list[tuple[float, float]]] = {name: [] for name in runs}
+    names: dict[str, int] = {}
+    for _ in range(repeats):
+        for name, rules in runs.items():
+            before, cpu = embedded["texts"], time.process_time()
+            wall, _ = timed(lambda rules=rules: label(rules))
+            seconds[name].append((wall, time.process_time() - cpu))
+            names[name] = embedded["texts"] - before
+    return {name: {"cell_labels_seconds": round(float(np.median([w for w, _ in times])), 2),
+                   "cell_labels_cpu_seconds": round(float(np.median([c for _, c in times])), 2),
+                   "embedded_names": names[name], "rounds": len(times)} for name, times in seconds.items()}
 
 
 if __name__ == "__main__":

@@ -655,13 +655,14 @@ def neighbour_means(adjacency: sp.csr_matrix, means: np.ndarray, sizes: np.ndarr
 
 
 def verify_joins(n: int, names: dict[int, list[int]], candidates: Candidates, means: np.ndarray, sizes: np.ndarray,
-                 vectors: dict[int, np.ndarray], embed) -> dict[int, list[int]]:
+                 vectors: dict[int, np.ndarray], embed, written: dict[str, np.ndarray] | None = None) -> dict[int, list[int]]:
     """Joined labels that, embedded as written, point at a neighbour, cut to their prefix of highest contrast.
 
-    :func:`rerank_names` joins names while the normalised sum of their
-    vectors gains contrast, since embedding every combination would cost too
-    much; the label as written embeds differently and can point at a
-    neighbour ("People, languages and acts").  Only such a miss is undone: a
+    :func:`rerank_names` judges a join by the normalised sum of its names'
+    vectors, since embedding every combination would cost too much; the
+    label as written embeds differently and can point at a neighbour
+    ("People, languages and acts").  ``written`` (label text -> unit
+    vector) is a cache shared with :func:`rescue_misses`, filled here.  Only such a miss is undone: a
     shorter prefix often has a higher contrast too, but names fewer of the
     cell's kinds ("Physicists" for physicists, mathematicians and
     philosophers).  Embedding the written labels (one to two per joined
@@ -670,8 +671,10 @@ def verify_joins(n: int, names: dict[int, list[int]], candidates: Candidates, me
     adjacency = neighbour_matrix(n)
     overall = means[sizes > 0].mean(axis=0)
     joined_cells = sorted(c for c, ids in names.items() if len(ids) > 1)
-    texts = sorted({name_text(names[c][:k], candidates) for c in joined_cells for k in range(2, len(names[c]) + 1)})
-    written = dict(zip(texts, embed(texts))) if texts else {}
+    written = {} if written is None else written
+    texts = sorted({name_text(names[c][:k], candidates) for c in joined_cells for k in range(2, len(names[c]) + 1)}
+                   - written.keys())
+    written.update(zip(texts, embed(texts)) if texts else ())
     out = dict(names)
     for c in joined_cells:
         options = [names[c][:k] for k in range(1, len(names[c]) + 1)]
@@ -685,7 +688,8 @@ def verify_joins(n: int, names: dict[int, list[int]], candidates: Candidates, me
 
 def rescue_misses(n: int, names: dict[int, list[int]], shortlists: dict[int, list[int]], cell_defines: sp.csr_matrix,
                   candidates: Candidates, means: np.ndarray, sizes: np.ndarray, vectors: dict[int, np.ndarray], embed,
-                  articles=None, power: float = 0.0, join_power: float = 0.0, widen: int = WIDEN) -> dict[int, list[int]]:
+                  articles=None, power: float = 0.0, join_power: float = 0.0, widen: int = WIDEN,
+                  written: dict[str, np.ndarray] | None = None) -> dict[int, list[int]]:
     """Cells whose label points at a neighbour choose again among the ``widen`` kinds that define most of their articles.
 
     The shortlist holds the text rules' few best names, which score by
@@ -695,14 +699,18 @@ def rescue_misses(n: int, names: dict[int, list[int]], shortlists: dict[int, lis
     of the cell does not ("Countries in Eastern Europe", defining 4 of 117
     articles).  Only such misses are chosen again, by :func:`rerank_names`
     over the shortlist, the ``widen`` most-defining kinds and the current
-    label; a cell keeps its label unless the new one has a higher contrast.
-    A joined label's contrast is that of its text as written at levels of
-    at most :data:`VERIFY_CELLS` cells (where :func:`verify_joins` embeds
-    it), else of its names' normalised sum, as the rest of the choice does.
+    label; a cell keeps its label unless the new one points home (a positive
+    contrast): one miss is never traded for another.  A joined label's
+    contrast is that of its text as written at levels of at most
+    :data:`VERIFY_CELLS` cells (embedded once, ``written`` being the cache
+    :func:`verify_joins` filled), else of its names' normalised sum, as the
+    rest of the choice does.  Names without a vector yet are embedded.
     """
     adjacency = neighbour_matrix(n)
     overall = means[sizes > 0].mean(axis=0)
-    written: dict[str, np.ndarray] = {}
+    written = {} if written is None else written
+    missing = sorted({j for ids in names.values() for j in ids} - vectors.keys())
+    vectors.update(zip(missing, embed([candidates.text[j] for j in missing])) if missing else ())
 
     def contrasts(chosen: dict[int, list[int]]) -> dict[int, float]:
         if n * n <= VERIFY_CELLS:
@@ -729,9 +737,9 @@ def rescue_misses(n: int, names: dict[int, list[int]], shortlists: dict[int, lis
     again = rerank_names(n, wider, {c: names[c] for c in missed}, candidates, means, sizes, vectors, articles, power,
                          join_power)
     if n * n <= VERIFY_CELLS:
-        again = verify_joins(n, again, candidates, means, sizes, vectors, embed)
+        again = verify_joins(n, again, candidates, means, sizes, vectors, embed, written)
     after = contrasts(again)
-    return {c: again[c] if c in after and after[c] > before[c] else ids for c, ids in names.items()}
+    return {c: again[c] if c in after and after[c] > 0 else ids for c, ids in names.items()}
 
 
 def shares_word(candidates: Candidates, names: list[int], j: int) -> bool:
@@ -743,16 +751,21 @@ def shares_word(candidates: Candidates, names: list[int], j: int) -> bool:
     "German politicians and Germany").
     """
     words = {w for k in names for w in candidates.keys[k]} - {"of", "in"}
-    words |= {plural(w) for w in words}
-    return any(same_stem(w, v) or same_stem(plural(w), v) for w in candidates.keys[j] for v in words)
+    forms = words | {plural(w) for w in words}
+    return any(w in forms or plural(w) in forms or any(same_stem(w, v) for v in words) for w in candidates.keys[j])
+
+
+# Endings that make another word of the same stem: novel-ist, german-y, mesopotamia-n, arab-ic, king-dom.
+STEM_ENDINGS = ("n", "an", "ian", "y", "ist", "ists", "ism", "ic", "ics", "al", "dom", "er", "ers", "ing", "ship")
 
 
 def same_stem(a: str, b: str) -> bool:
-    """Are two words one word in two forms?  Equal, or the longer starts with the whole shorter one of at least
-    4 letters: "novel"/"novelist", "german"/"germany", "space"/"spacecraft", "mesopotamia"/"mesopotamian", but
-    not "chemical"/"chemistry", "planet"/"plant", "city"/"citizen" or "art"/"artist"."""
+    """Are two words one stem in two forms?  Equal, or the longer is the shorter (3+ letters) plus a common
+    ending (:data:`STEM_ENDINGS`): "novel"/"novelist", "german"/"germany", "mesopotamia"/"mesopotamian",
+    "art"/"artist", "king"/"kingdom"; not "planet"/"plant", "rock"/"rocket", "star"/"start",
+    "war"/"warsaw", "india"/"indiana" or "chemical"/"chemistry"."""
     short, long = sorted((a, b), key=len)
-    return a == b or (len(short) >= 4 and long.startswith(short))
+    return a == b or (len(short) >= 3 and long.startswith(short) and long[len(short):] in STEM_ENDINGS)
 
 
 def joined(parts: list[np.ndarray]) -> np.ndarray:
@@ -833,11 +846,13 @@ def label_level(
         means = cell_means(xy, embeddings, n)[0]
         names = rerank_names(n, shortlists, names, candidates, means, sizes, vectors, articles if power or join_power else None,
                              power, join_power)
+        written: dict[str, np.ndarray] = {}  # joined labels embedded as written, at levels of few cells
         if n * n <= VERIFY_CELLS:
-            names = verify_joins(n, names, candidates, means, sizes, vectors, embed)
+            names = verify_joins(n, names, candidates, means, sizes, vectors, embed, written)
         if widen:
             names = rescue_misses(n, names, shortlists, (membership @ candidates.defines).tocsr(), candidates, means,
-                                  sizes, vectors, embed, articles if power or join_power else None, power, join_power, widen)
+                                  sizes, vectors, embed, articles if power or join_power else None, power, join_power, widen,
+                                  written)
     cells = []
     for c in range(n * n):
         members = order[starts[c] : starts[c + 1]]

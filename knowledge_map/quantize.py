@@ -11,8 +11,8 @@ moves activation outliers into the weights) and the ``MIXED`` preset
 (symmetric weights, asymmetric activations), without bias correction: on
 MiniLM it changed the guard's neighbour overlap by 0.0002 (0.9556 with it,
 0.9558 without) and cost a tenth of the quantization time (23.5 -> 21.4 s
-for quantizing and judging, on AVX512-VNNI without bf16), and the decoder
-models (Qwen3, EmbeddingGemma) have no biases in their linear layers for it
+for quantizing and judging, on AVX512-VNNI without bf16), and the other
+preset models (Qwen3, EmbeddingGemma) have no biases in their linear layers for it
 to correct.  Activation ranges come from
 the corpus's own texts: :func:`sample_rows` draws a fixed, seeded sample of
 rows, the first ``calibration_texts`` of them calibrate, the next

@@ -4,7 +4,8 @@ Snakemake reruns a ``script:`` rule when its script changes, but it cannot
 see the package code the script calls.  Embedding 250,000 articles costs GPU
 hours, so the rule gets the digest of exactly the code that decides an
 embedding as a ``param``: Snakemake's ``params`` trigger then reruns the
-shards when that code changes, and never for anything else.
+shards when that code changes, and never for anything else.  The labels
+get the same for the labelling code (:func:`label_code_digest`).
 
 The digest is over each module's syntax tree without docstrings, so
 comments, formatting and documentation edits do not count as changes.
@@ -22,6 +23,9 @@ from knowledge_map.io import sha256_file
 #: Modules whose code decides the numbers in a shard file.
 EMBEDDING_MODULES = ("knowledge_map.embed", "knowledge_map.models", "knowledge_map.backends", "knowledge_map.corpus",
                      "knowledge_map.quantize")
+#: Modules whose code decides the cell labels and their measure (the rule's model runs embedding code too, but that
+#: code re-embeds the articles and so relabels anyway).
+LABEL_MODULES = ("knowledge_map.labels", "knowledge_map.phrases", "knowledge_map.label_quality", "knowledge_map.grid")
 
 
 def _strip_docstrings(tree: ast.AST) -> ast.AST:
@@ -57,6 +61,16 @@ def module_paths(modules: tuple[str, ...] = EMBEDDING_MODULES) -> list[str]:
 def embedding_code_digest(script: str | os.PathLike) -> str:
     """Digest of the embedding modules and the rule's ``script``: the embed rule's ``code`` param."""
     return code_digest([*module_paths(), script])
+
+
+def label_code_digest(script: str | os.PathLike) -> str:
+    """Digest of the labelling modules and the rule's ``script``: the cell_labels rule's ``code`` param.
+
+    Labels are cheap to redo and what a reader sees first: a new labelling
+    rule relabels (and so re-measures and rebuilds the site data), while the
+    embeddings and the map, which cost far more, stay.
+    """
+    return code_digest([*module_paths(LABEL_MODULES), script])
 
 
 def file_digest(path: str | os.PathLike) -> str:

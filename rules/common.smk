@@ -6,7 +6,7 @@ from knowledge_map.corpus import vital_articles_path
 from knowledge_map.errors import KnowledgeMapError
 from knowledge_map.identity import model_trigger
 from knowledge_map.models import model_slug
-from knowledge_map.triggers import embedding_code_digest, file_digest
+from knowledge_map.triggers import embedding_code_digest, file_digest, label_code_digest
 
 try:
     validate_config(config)
@@ -22,6 +22,7 @@ MAP_DIR = f"{MODEL_DIR}/map"
 SITE_DATA = "site/data"
 SITE_MAP_DIR = f"{SITE_DATA}/{MODEL}"
 EMBED_CODE = embedding_code_digest(workflow.source_path("../scripts/embed_shard.py"))
+LABEL_CODE = label_code_digest(workflow.source_path("../scripts/cell_labels.py"))
 # The model's files (a local folder's digest, cached by mtime; a hub id as such): see knowledge_map/identity.py.
 MODEL_FILES = model_trigger(
     config["model"]["name"], ".snakemake/knowledge-map/model-file-digests.json"

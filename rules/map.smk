@@ -60,6 +60,8 @@ rule cell_labels:
         prompt=config["model"]["prompt"],
         # Changing the model's files relabels (and re-embeds): see knowledge_map/identity.py.
         model_files=MODEL_FILES,
+        # Changing the labelling code relabels: see knowledge_map/triggers.py.
+        code=LABEL_CODE,
     script:
         "../scripts/cell_labels.py"
 

@@ -148,6 +148,21 @@ def test_progress_command_runs(workflow_run):
 # -- rerun triggers ----------------------------------------------------------------------------------
 
 
+def test_the_labelling_code_digest_covers_its_modules_and_the_script(tmp_path):
+    """A new labelling rule relabels: the cell_labels rule's code param changes with the script or the modules."""
+    from knowledge_map.triggers import LABEL_MODULES, label_code_digest, module_paths
+
+    script = tmp_path / "cell_labels.py"
+    script.write_text("x = 1\n")
+    before = label_code_digest(script)
+    script.write_text("x = 1  # a comment\n")
+    assert label_code_digest(script) == before
+    script.write_text("x = 2\n")
+    assert label_code_digest(script) != before
+    assert [p.rsplit("/", 1)[-1] for p in module_paths(LABEL_MODULES)] == ["labels.py", "phrases.py",
+                                                                           "label_quality.py", "grid.py"]
+
+
 def test_digest_ignores_comments_layout_and_docstrings_but_not_code():
     base = 'def f(x):\n    """Doc."""\n    return x + 1\n'
     assert source_digest(base) == source_digest('def f(x):  # note\n    """Other doc."""\n\n    return (x + 1)\n')

@@ -436,6 +436,20 @@ def test_every_labels_setting_is_a_naming_rule_or_says_what_to_write():
     assert set(validate_config({})["labels"]) == {*RULE_KEYS, "levels", "keywords", "top_articles"}
 
 
+@pytest.mark.parametrize("a, b, same", [
+    ("novel", "novelist", True), ("german", "germany", True), ("mesopotamia", "mesopotamian", True),
+    ("art", "artist", True), ("king", "kingdom", True), ("river", "river", True),
+    ("planet", "plant", False), ("rock", "rocket", False), ("star", "start", False), ("war", "warsaw", False),
+    ("india", "indiana", False), ("chemical", "chemistry", False), ("city", "citizen", False), ("in", "inn", False),
+])
+def test_same_stem_is_a_word_plus_a_common_ending_not_any_shared_beginning(a, b, same):
+    """Joined names never repeat a stem ("Writers, novels and novelists"), but a shared beginning alone is no
+    stem ("Planets and plants" may be joined)."""
+    from knowledge_map.labels import same_stem
+
+    assert same_stem(a, b) is same and same_stem(b, a) is same
+
+
 def test_names_are_embedded_only_in_the_articles_space(tmp_path):
     """Another prompt, length or model than the articles' is refused in one line naming the field."""
     from knowledge_map.errors import KnowledgeMapError
