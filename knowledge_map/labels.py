@@ -19,8 +19,9 @@ chosen from candidates that come from the articles' own text and titles only:
   ("landlocked country") and with the place after it when the corpus has an
   article of that name ("country in West Africa"); see :mod:`knowledge_map.phrases`;
 - titles of at most three words: of concept articles (each word also written
-  in lower case somewhere, so "Electronic music" and "Volcano" -> "Volcanoes"
-  qualify and "Poland" does not) and of named ones ("Joseon"), written as titled.
+  in lower case in some first sentence or twice in the article itself, see
+  :func:`knowledge_map.phrases.writes_lower`, so "Electronic music",
+  "Volcano" -> "Volcanoes" and "Cholesterol" qualify and "Poland" does not) and of named ones ("Joseon"), written as titled.
   A concept title may be a mass noun: it takes its plural only when at least
   ``PLURAL_RATIO`` as many articles write the plural as the singular
   ("Music", "Philosophy", but "Volcanoes"; see :func:`used_plurals`).  A
@@ -140,6 +141,7 @@ from knowledge_map.phrases import (
     plural,
     sentence_case,
     singular,
+    writes_lower,
 )
 
 MAX_LABEL_WORDS = 4
@@ -299,7 +301,8 @@ def name_candidates(titles: list[str], texts: list[str], counts: sp.csr_matrix, 
             continue
         lower = [w.lower() for w in words]
         # Titles are in sentence case: a capital after the first word marks a name ("Yellow Sea", "Ivory Coast").
-        concept = all(w in lower_seen for w in lower) and not any(w[:1].isupper() for w in words[1:])
+        concept = all(w in lower_seen or writes_lower(w, texts[row]) for w in lower) \
+            and not any(w[:1].isupper() for w in words[1:])
         if concept and not (len(words) == 3 and lower[1] in ("in", "of")):
             key = (*lower[:-1], singular(lower[-1], vocab))  # a concept: "Volcano" names "Volcanoes"
             add(key, " ".join(lower[:-1]), row)  # written in lower case mid-label: "particle physics"

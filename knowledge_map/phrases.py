@@ -291,3 +291,24 @@ def lower_words(texts: list[str]) -> set[str]:
     for start in range(0, len(texts), 10_000):  # whitespace split in blocks: C speed; the regex runs on unique tokens
         tokens.update(" ".join(texts[start : start + 10_000]).split())
     return {w for token in tokens if any(c.islower() for c in token) for w in _WORD.findall(token) if w.islower()}
+
+
+def writes_lower(word: str, text: str, times: int = 2) -> bool:
+    """Does ``text`` write ``word`` (lower case) as a whole word at least ``times`` times?
+
+    An article that writes its own title word in lower case ("Cholesterol is
+    ... cholesterol ... cholesterol") names a thing, not a proper name, though
+    no first sentence of the corpus happens to write it so (:func:`lower_words`).
+    Twice, because a name's article may quote it once in lower case ("the
+    Sumerian transliteration elam(a)").
+    """
+    found, start = 0, text.find(word)
+    while start >= 0:
+        end = start + len(word)
+        if (start == 0 or not (text[start - 1].isalpha() or text[start - 1] == "-")) and \
+                (end == len(text) or not (text[end].isalpha() or text[end] == "-")):
+            found += 1
+            if found >= times:
+                return True
+        start = text.find(word, start + 1)
+    return False

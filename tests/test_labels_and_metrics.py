@@ -487,6 +487,23 @@ def test_a_title_capitalised_after_its_first_word_is_a_name_and_a_mass_noun_titl
     assert shown[("music",)] == "music" and shown[("lake",)] == "lakes"
 
 
+def test_a_title_its_own_article_writes_in_lower_case_twice_is_a_thing_not_a_name():
+    """No first sentence writes "cholesterol" or "elam" in lower case; the Cholesterol article does, twice, so it
+    names a thing (lower case mid-label), while Elam's one quoted transliteration leaves it a name."""
+    from knowledge_map.labels import name_candidates, term_counts
+
+    titles = ["Cholesterol", "Elam", "Lipid"]
+    texts = ["Cholesterol is the principal sterol of animals. Most cholesterol is made in the liver; cholesterol moves.",
+             "Elam was an ancient civilization. The name stems from the transliteration elam(a).",
+             "A lipid is a molecule; lipids include fats."]
+    counts, vocabulary = term_counts([f"{t} {x}" for t, x in zip(titles, texts)])
+    candidates = name_candidates(titles, texts, counts, vocabulary)
+    named = dict(zip(candidates.keys, candidates.named))
+    shown = dict(zip(candidates.keys, candidates.plain))
+    assert not named[("cholesterol",)] and shown[("cholesterol",)] == "cholesterol"
+    assert named[("elam",)] and shown[("elam",)] == "Elam"
+
+
 def test_joined_names_never_repeat_a_word():
     """"Stones and Stone Age" says "stone" twice: a name sharing a word with the chosen ones is not joined."""
     from knowledge_map.labels import shares_word
