@@ -15,7 +15,9 @@ nobody answered gets ``mu``.
 The optimum has ``mu = mean(b)``, so ``mu`` is eliminated and the posterior
 is maximised by Newton's method over ``(theta, b)``: the abilities' block of
 the Hessian is diagonal, so each step solves only a questions x questions
-system (the Schur complement).  The objective is strictly convex, so the
+system (the Schur complement).  With at least one answer the objective is
+strictly convex (with none, only the prior is left; its optimum is all
+zeros and is returned as such), so the
 steps (with backtracking) reach the one optimum in a handful of iterations
 from any start; validation refits without each learner starting from the
 full fit's difficulties (:mod:`knowledge_map.validation`), a few steps
@@ -111,6 +113,8 @@ def posterior_mode(person: np.ndarray, question: np.ndarray, correct: np.ndarray
     from scipy.linalg import cho_factor, cho_solve
 
     correct = np.asarray(correct, dtype=np.float64)
+    if not len(correct):  # only the prior: its optimum, where Newton's system would be singular (b's mean is free)
+        return np.zeros(n_persons), np.zeros(n_questions)
     theta = np.zeros(n_persons) if ability is None else np.array(ability, dtype=np.float64)
     b = np.zeros(n_questions) if difficulty is None else np.array(difficulty, dtype=np.float64)
     centring = (np.eye(n_questions) - 1.0 / n_questions) / DIFFICULTY_SD**2

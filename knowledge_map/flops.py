@@ -24,6 +24,7 @@ GPU_HALF_PEAKS = (
     ("H100", 989.4e12),
     ("A100", 312.0e12),
     ("L40S", 362.0e12),
+    ("L40", 181.0e12),  # before "L4": fragments are matched in order
     ("L4", 121.0e12),
     ("A10", 125.0e12),
 )

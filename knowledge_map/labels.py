@@ -682,8 +682,7 @@ def verify_joins(n: int, names: dict[int, list[int]], candidates: Candidates, me
     for c in joined_cells:
         options = [names[c][:k] for k in range(1, len(names[c]) + 1)]
         others = neighbour_means(adjacency, means, sizes, overall, c)
-        scores = [name_contrast([vectors[o[0]] if len(o) == 1 else written[name_text(o, candidates)]], means[c], others)
-                  for o in options]
+        scores = [name_contrast(label_parts(o, candidates, vectors, written), means[c], others) for o in options]
         if scores[-1] <= 0:  # the label as written points at a neighbour: keep the prefix that points home best
             out[c] = options[int(np.argmax(scores))]
     return out
@@ -721,8 +720,7 @@ def rescue_misses(n: int, names: dict[int, list[int]], shortlists: dict[int, lis
             written.update(zip(texts, embed(texts)) if texts else ())
         out = {}
         for c, ids in chosen.items():
-            text = name_text(ids, candidates)
-            parts = [written[text]] if text in written else [vectors[j] for j in ids]
+            parts = label_parts(ids, candidates, vectors, written)
             out[c] = name_contrast(parts, means[c], neighbour_means(adjacency, means, sizes, overall, c))
         return out
 
@@ -743,6 +741,13 @@ def rescue_misses(n: int, names: dict[int, list[int]], shortlists: dict[int, lis
         again = verify_joins(n, again, candidates, means, sizes, vectors, embed, written)
     after = contrasts(again)
     return {c: again[c] if c in after and after[c] > 0 else ids for c, ids in names.items()}
+
+
+def label_parts(ids: list[int], candidates: Candidates, vectors: dict[int, np.ndarray],
+                written: dict[str, np.ndarray]) -> list[np.ndarray]:
+    """The vectors a label's contrast is taken from: its text as written when embedded (``written``), else its names'."""
+    text = name_text(ids, candidates) if len(ids) > 1 else None
+    return [written[text]] if text in written else [vectors[j] for j in ids]
 
 
 def shares_word(candidates: Candidates, names: list[int], j: int) -> bool:

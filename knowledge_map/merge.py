@@ -146,7 +146,10 @@ def merge_shards(
             owner[rows] = index
             elapsed.append(float(shard_attrs.get("elapsed_seconds", float("nan"))))
             # Compiling is per shard (model.compile auto weighs each shard's work): one record each.
-            compiled.append(json.loads(shard_attrs.get("compiled") or "null"))
+            try:
+                compiled.append(json.loads(shard_attrs.get("compiled") or "null"))
+            except (TypeError, ValueError):
+                raise KnowledgeMapError(f"{path}: attribute 'compiled' is not JSON; {rebuild_hint(path)}") from None
             order = np.argsort(rows, kind="stable")
             rows, embeddings = rows[order], embeddings[order]
             for i, j in contiguous_runs(rows):

@@ -41,10 +41,6 @@ class Responses:
         pairs = np.array([f"{learner}\x1f{session}" for learner, session in zip(self.learner, self.session)])
         return np.unique(pairs, return_inverse=True)[1]
 
-    def subset(self, mask) -> Responses:
-        mask = np.asarray(mask, dtype=bool)
-        return Responses(self.learner[mask], self.session[mask], self.question[mask], self.correct[mask])
-
 
 def read_responses(path: str | Path, questions: list[dict]) -> Responses:
     """Validated answers from ``path``, questions resolved to indices."""

@@ -33,7 +33,9 @@ def spreadsheet_safe(value: str) -> str:
 
     Learner and session ids come from the user's response file; a researcher
     opening ``predictions.csv`` in a spreadsheet must not run ``=HYPERLINK(...)``
-    from it.  Spreadsheets show the apostrophe-prefixed text as typed; ids that
-    start otherwise (nearly all) are written unchanged.
+    from it.  Such an id keeps the apostrophe in the file (and, opened from a
+    CSV, usually on screen too), so it reads ``'=id`` rather than ``=id``: the
+    price of never being run.  Ids that start otherwise (nearly all) are
+    written unchanged.
     """
     return "'" + value if value.startswith(FORMULA_STARTS) else value

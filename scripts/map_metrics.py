@@ -13,7 +13,7 @@ from knowledge_map.workflow import run_rule
 
 def main(snakemake):
     params = snakemake.params.metrics
-    corpus = read_corpus(snakemake.input.corpus, columns=("title", "topic"))
+    corpus = read_corpus(snakemake.input.corpus, columns=("topic",))
     topics = corpus.column("topic").to_pylist()
     xy, coord_attrs = read_coords(snakemake.input.coords)
     embeddings = read_embeddings(snakemake.input.embeddings)
@@ -35,7 +35,8 @@ def main(snakemake):
     metrics["timings_seconds"]["embed_shards_total"] = round(float(sum(shard_seconds)), 3)
     metrics["timings_seconds"]["umap"] = float(coord_attrs.get("elapsed_seconds", float("nan")))
     # The label measure, computed by cell_labels with the articles' model (knowledge_map.label_quality).
-    quality = read_json(snakemake.input.labels).get("quality")
+    labels = read_json(snakemake.input.labels)
+    quality = labels.get("quality") if isinstance(labels, dict) else None
     if quality is None:
         raise KnowledgeMapError(
             f"{snakemake.input.labels}: no 'quality' (the label measure); it was made by an older version: "

@@ -123,6 +123,16 @@ def test_newton_finds_the_posteriors_optimum_from_any_start(seed):
     assert again.difficulty.tobytes() == fit_rasch(person, question, correct, 10).difficulty.tobytes()
 
 
+def test_one_learner_leaves_nothing_to_fit_without_them_and_gets_the_prior():
+    """Without the only learner no answer is left: their refit is the prior's optimum (all zero), not a singular
+    Newton system's traceback."""
+    from knowledge_map.validation import other_learners_difficulty
+
+    responses = Responses(np.array(["ann"] * 40), np.array(["s"] * 40), np.arange(40), np.arange(40) % 2 == 0)
+    without = other_learners_difficulty(responses, 40)
+    assert list(without) == ["ann"] and not without["ann"].any()
+
+
 def test_uncalibrated_is_all_zero_and_round_trips_json():
     calibration = Calibration.uncalibrated(3)
     again = Calibration.from_json(calibration.to_json(["a", "b", "c"], None))

@@ -66,9 +66,14 @@ def test_bucketed_batches_keep_the_token_budget_on_padded_shapes():
     for batch in batches:
         padded = bucket_length(int(lengths[batch].max()), 64, 256)
         assert len(batch) * padded <= 64 * 256 and len(batch) <= 64
-    # Without a multiple the plan is what it always was.
+    # Without a multiple each batch is as large as its own longest text allows, longest texts first.
     plain = plan_batches(lengths, 64, 64 * 256)
-    assert [b.tolist() for b in plain] == [b.tolist() for b in plan_batches(lengths, 64, 64 * 256, 1, 256)]
+    order = np.argsort(-lengths, kind="stable")
+    start = 0
+    for batch in plain:
+        assert batch.tolist() == order[start : start + len(batch)].tolist()
+        assert len(batch) == min(64, 64 * 256 // int(lengths[batch[0]]), len(order) - start)
+        start += len(batch)
 
 
 @pytest.mark.slow  # loads two models
@@ -108,7 +113,7 @@ def test_compile_is_decided_by_the_shards_work():
     assert resolve_compile(True, "cuda", "torch", 0.0, h100) is True
     with pytest.raises(KnowledgeMapError, match="CUDA with the torch engine only"):
         resolve_compile(True, "cpu", "openvino", 0.0)
-    for bad in ("yes", 1, None):
+    for bad in ("yes", 1, 1.0, 0.0, None):
         with pytest.raises(KnowledgeMapError, match="model.compile must be auto, true or false"):
             resolve_compile(bad, "cuda", "torch", 0.0, h100)
 
@@ -203,3 +208,14 @@ def test_compiled_minilm_on_cuda_matches_float32(texts):
     with torch.inference_mode():
         expected = l2_normalise(reference.encode(texts, convert_to_numpy=True))
     assert cosines(out, expected).min() >= 0.999
+
+
+def test_compiled_outputs_that_are_not_finite_fail_the_check():
+    """A NaN row fails the compiled-vs-eager check (Python's min would have skipped it and passed)."""
+    from knowledge_map.gpu import agreement
+
+    eager = np.eye(3)
+    assert agreement(eager, eager) == pytest.approx(1.0)
+    assert agreement(np.array([[1.0, 0, 0], [0, 1.0, 0], [np.nan, 0, 1.0]]), eager) == 0.0
+    assert agreement(np.array([[1.0, 0, 0], [0, 1.0, 0], [0, 0, np.inf]]), eager) == 0.0
+    assert min(1.0, float("nan")) == 1.0  # why: the old check's min kept 1.0

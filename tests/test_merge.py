@@ -190,3 +190,16 @@ def test_each_shards_compile_record_reaches_the_engine_record(tmp_path):
     eager_dir.mkdir()
     eager, _ = make_shards(eager_dir)
     assert engine_record(read_attrs(str(merge(eager_dir, eager))))["compiled"] is None
+
+
+def test_a_shard_whose_compile_record_is_not_json_is_refused_in_one_line(tmp_path):
+    """A damaged attribute names the shard and the attribute instead of a JSON traceback."""
+    data = matrix()
+    paths = []
+    for index, (start, stop) in enumerate(((0, 4), (4, 7), (7, 10))):
+        path = tmp_path / f"shard-{index:04d}.h5"
+        attrs = shard_attrs(elapsed_seconds=1.0, compiled="{not json" if index == 1 else "")
+        write_shard(str(path), data[start:stop], np.arange(start, stop), attrs)
+        paths.append(str(path))
+    with pytest.raises(KnowledgeMapError, match=r"shard-0001.h5: attribute 'compiled' is not JSON"):
+        merge(tmp_path, paths)

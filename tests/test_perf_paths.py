@@ -99,6 +99,7 @@ def test_device_peaks():
     assert cpu_peak_flops(2, 2.5, 32) == 160e9
     assert gpu_peak_flops("NVIDIA H100 80GB HBM3") == 989.4e12
     assert gpu_peak_flops("NVIDIA H100 PCIe") == 756e12
+    assert gpu_peak_flops("NVIDIA L40") == 181e12 and gpu_peak_flops("NVIDIA L4") == 121e12  # L40 is not an L4
     assert gpu_peak_flops("Some Unknown GPU") is None
 
 
