@@ -136,10 +136,10 @@ def measure_cuda(args, texts: list[str], prompt: str, model_name: str, device: s
 
     import torch
 
-    from knowledge_map.backends import TorchEncoder, make_encoder
+    from knowledge_map.backends import TorchEncoder, cosines, make_encoder
     from knowledge_map.embed import embed_texts, token_lengths
     from knowledge_map.flops import encoder_flops, gpu_peak_flops, model_shape
-    from knowledge_map.gpu import cosines, resolve_compile
+    from knowledge_map.gpu import resolve_compile
     from knowledge_map.models import load_model, resolve_dtype
 
     paths = set(args.paths.split(","))

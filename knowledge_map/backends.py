@@ -53,6 +53,24 @@ CHECK_SENTENCES = (
 CONVERSION_MIN_COSINE = 0.9999
 
 
+def cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Row-wise cosine similarity of two float matrices."""
+    a = np.asarray(a, dtype=np.float64)
+    b = np.asarray(b, dtype=np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):  # a zero or non-finite row gives NaN, which callers fail
+        return (a * b).sum(1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1))
+
+
+def agreement(candidate: np.ndarray, reference: np.ndarray) -> float:
+    """The smallest row cosine between two engines' outputs; 0 when any is not finite.
+
+    A NaN (an overflow in a fused kernel) must fail every check that uses
+    this: Python's ``min`` skips NaN and would let it pass.
+    """
+    similarity = cosines(candidate, reference)
+    return float(similarity.min()) if len(similarity) and np.isfinite(similarity).all() else 0.0
+
+
 def bucket_length(length: int, multiple: int, cap: int | None = None) -> int:
     """``length`` rounded up to a multiple of ``multiple`` (at most ``cap`` when it is above ``length``)."""
     rounded = -(-max(int(length), 1) // multiple) * multiple
@@ -170,8 +188,12 @@ def openvino_cache_record(model: Any, model_sha256: str) -> dict[str, Any]:
 
 def openvino_cache_key(model: Any, model_sha256: str) -> str:
     """Hex key of a converted model: the digest of :func:`openvino_cache_record`."""
-    text = json.dumps(openvino_cache_record(model, model_sha256), sort_keys=True)
-    return hashlib.sha256(text.encode()).hexdigest()[:20]
+    return cache_record_key(openvino_cache_record(model, model_sha256))
+
+
+def cache_record_key(record: dict[str, Any]) -> str:
+    """Hex key of a converted model's cache record (:func:`openvino_cache_record`)."""
+    return hashlib.sha256(json.dumps(record, sort_keys=True).encode()).hexdigest()[:20]
 
 
 def convert_to_openvino(model: Any) -> Any:
@@ -267,6 +289,57 @@ class OpenVINOEncoder:
         self.precision = "int8" if self.int8 and self.int8["used"] else None
         self.request = self.compiled.create_infer_request()
 
+    @classmethod
+    def restart(cls, model: Any, record: dict[str, Any], threads: int, cache_dir: str, plan: Any = None,
+                prompt: str = "") -> OpenVINOEncoder | None:
+        """The engine an engine record (:mod:`knowledge_map.engine_record`) describes, read from ``cache_dir``.
+
+        ``model`` is the record's tokenizer-only model.  None (logged) when a
+        cache entry is missing or not the recorded one, or when the compiled
+        engine does not reproduce the recorded probe embeddings: the caller
+        then builds the engine in full.
+        """
+        import openvino as ov
+
+        from knowledge_map.engine_record import FIXED_PROBES
+        from knowledge_map.quantize import quantization_key, quantization_record, read_quantized_model
+
+        self = cls.__new__(cls)
+        self.model, self.threads, self.int8 = model, threads, record["int8"]
+        folder = os.path.join(cache_dir, cache_record_key(record["converted"]))
+        try:
+            with open(os.path.join(folder, "identity.json"), encoding="utf-8") as handle:
+                if json.load(handle) != record["converted"]:
+                    raise KnowledgeMapError(f"{folder}: not the converted model the engine record names")
+            core = ov.Core()
+            converted = core.read_model(os.path.join(folder, "model.xml"))
+            self.names = [port.get_any_name() for port in converted.inputs]
+            if self.int8 and self.int8["used"]:
+                quantization = quantization_record(cache_record_key(record["converted"]), plan, model.max_seq_length)
+                if quantization_key(quantization) != self.int8["model"]:
+                    raise KnowledgeMapError("the int8 model the engine record names is not this plan's")
+                quantized, _ = read_quantized_model(quantization, cache_dir)
+                self.compiled, self.precision = self._compile(core, quantized, "int8"), "int8"
+            else:
+                precision = record["fields"]["precision"]
+                # An int8 engine whose guard failed computes in float32, as the full build does.
+                self.compiled = self._compile(core, converted, "float32" if precision == "int8" else precision)
+                self.precision = None
+            self.request = self.compiled.create_infer_request()
+            probes = self.probe(FIXED_PROBES, prompt)
+        except (OSError, ValueError, RuntimeError, KnowledgeMapError) as error:
+            log.warning("engine record unusable (%s); building the engine in full", " ".join(str(error).split())[:200])
+            return None
+        recorded = np.asarray(record["probe_embeddings"], dtype=np.float32)
+        if probes.shape != recorded.shape or not agreement(probes, recorded) >= CONVERSION_MIN_COSINE:
+            log.warning("engine record: the cached engine no longer reproduces its probes; building the engine in full")
+            return None
+        return self
+
+    def probe(self, texts: Sequence[str], prompt: str) -> np.ndarray:
+        """Float32 embeddings of ``texts`` by the engine in use (the engine record's check)."""
+        return self._embed(self.compiled, texts, prompt)
+
     def _compile(self, core: Any, converted: Any, precision: str) -> Any:
         # An int8 model compiles with the float32 hint: its quantized
         # operations run in int8, the ones NNCF left alone in float32.
@@ -340,12 +413,10 @@ class OpenVINOEncoder:
             reference = self.model(features)["sentence_embedding"].float().numpy()
         request = compiled.create_infer_request()
         converted = np.array(request.infer({n: features[n].numpy() for n in self.names})[0])
-        cosine = (reference * converted).sum(1) / (
-            np.linalg.norm(reference, axis=1) * np.linalg.norm(converted, axis=1)
-        )
-        if not cosine.min() >= CONVERSION_MIN_COSINE:
+        cosine = agreement(reference, converted)
+        if not cosine >= CONVERSION_MIN_COSINE:
             raise KnowledgeMapError(
-                f"the OpenVINO conversion of this model disagrees with PyTorch (min cosine {cosine.min():.5f}); "
+                f"the OpenVINO conversion of this model disagrees with PyTorch (min cosine {cosine:.5f}); "
                 "set model.backend: torch"
             )
 

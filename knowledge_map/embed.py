@@ -222,12 +222,16 @@ def embed_shard(
     """
     import json
 
+    import torch
+
     from knowledge_map.backends import make_encoder
     from knowledge_map.corpus import corpus_row_count, document_text, read_corpus_slice, shard_bounds
+    from knowledge_map.engine_record import EngineRestart, record_fields
     from knowledge_map.flops import encoder_flops, model_shape
     from knowledge_map.gpu import resolve_compile
     from knowledge_map.identity import file_sha256, model_sha256, shard_identity
     from knowledge_map.models import (
+        attention_of,
         load_model,
         resolve_backend,
         resolve_cpu_precision,
@@ -255,19 +259,31 @@ def embed_shard(
     cpu_precision = resolve_cpu_precision(cpu_precision, backend)
     if device != "cpu":
         cpu_precision = "float32"
-    model = load_model(model_name, device, dtype, max_seq_length)
     sha = weights_sha256(resolve_model_path(model_name)) or ""
-    # Every file of the loaded model (weights, config, tokenizer): the shard's and the OpenVINO cache's identity.
+    # Every file of the model (weights, config, tokenizer): the shard's and the OpenVINO cache's identity.
     files_sha = model_sha256(model_name)
+    corpus_sha = file_sha256(corpus_path)
     plan = None
     if backend == "openvino" and cpu_precision == "int8":
         plan = corpus_plan(corpus_path, Int8Settings(**(int8 or {})), prompt)
+    restart = None
+    if backend == "openvino" and cache_dir and files_sha:
+        restart = EngineRestart(cache_dir, corpus_path, prompt, plan,
+                                record_fields(files_sha, corpus_sha, max_seq_length, prompt, cpu_precision, int8))
+    model, encoder = restart.start(torch.get_num_threads()) if restart else (None, None)
+    if encoder is None:
+        model = load_model(model_name, device, dtype, max_seq_length)
     # Sorted by these (embed_texts) and, on CUDA, the shard's FLOP that decide whether compiling pays.
     lengths = token_lengths(model, texts)
     flops = encoder_flops(lengths, *model_shape(model)) if device == "cuda" else 0.0
     compiling = resolve_compile(compile, device, backend, flops, device_name(device))
-    encoder = make_encoder(model, device, backend, cpu_precision, model_sha256=files_sha, cache_dir=cache_dir,
-                           int8=plan, compile=compiling)
+    if encoder is None:
+        encoder = make_encoder(model, device, backend, cpu_precision, model_sha256=files_sha, cache_dir=cache_dir,
+                               int8=plan, compile=compiling)
+        if restart:
+            restart.record(model, encoder)
+    else:
+        log.info("shard %d: restarted the engine from %s (no PyTorch model loaded)", shard, restart.path)
     engine = encoder.describe()
     quantization = getattr(encoder, "int8", None)
     log.info("shard %d: %s backend, %s precision, %s threads", shard, *engine.values())
@@ -291,7 +307,7 @@ def embed_shard(
         backend=engine["backend"],
         precision=engine["precision"],
         quantization=quantization["model"] if quantization and quantization["used"] else "",
-        corpus_sha256=file_sha256(corpus_path),
+        corpus_sha256=corpus_sha,
         n_rows=n_rows,
         n_shards=n_shards,
     )
@@ -302,7 +318,7 @@ def embed_shard(
         "dim": embeddings.shape[1],
         "device": device,
         "threads": int(engine["threads"]),
-        "attention": getattr(model[0].auto_model.config, "_attn_implementation", None) or "",
+        "attention": restart.attention if restart and restart.started else attention_of(model),
         "batch_size": batch_size,
         "int8_guard": json.dumps(quantization["guard"], sort_keys=True) if quantization else "",
         # Compiled blocks compute the same function (checked, cosine >= 0.999): not part of the identity.

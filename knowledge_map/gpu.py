@@ -40,9 +40,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-import numpy as np
-
-from knowledge_map.backends import CHECK_SENTENCES, TorchEncoder
+from knowledge_map.backends import CHECK_SENTENCES, TorchEncoder, agreement
 from knowledge_map.errors import KnowledgeMapError
 
 log = logging.getLogger(__name__)
@@ -79,23 +77,6 @@ def repeated_blocks(module: Any) -> list[Any]:
         if params > best_params:
             best, best_params = list(child), params
     return best
-
-
-def cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Row-wise cosine similarity of two float matrices."""
-    a = np.asarray(a, dtype=np.float64)
-    b = np.asarray(b, dtype=np.float64)
-    return (a * b).sum(1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1))
-
-
-def agreement(compiled: np.ndarray, eager: np.ndarray) -> float:
-    """The smallest row cosine between compiled and eager outputs; 0 when any is not finite.
-
-    A NaN (an overflow in a fused kernel) must fail the check: Python's
-    ``min`` skips NaN and would let it pass.
-    """
-    similarity = cosines(compiled, eager)
-    return float(similarity.min()) if len(similarity) and np.isfinite(similarity).all() else 0.0
 
 
 def resolve_compile(setting: Any, device: str, backend: str, flops: float, device_name: str = "") -> bool:

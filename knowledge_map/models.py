@@ -223,6 +223,11 @@ def attention_implementation(device: str, dtype: str) -> str:
     return "sdpa"
 
 
+def attention_of(model: Any) -> str:
+    """The attention implementation a loaded SentenceTransformer runs ("" when it has none)."""
+    return getattr(getattr(getattr(model[0], "auto_model", None), "config", None), "_attn_implementation", None) or ""
+
+
 def load_model(name: str, device: str, dtype: str, max_seq_length: int) -> Any:
     """Load a SentenceTransformer on ``device`` in ``dtype`` with truncation at ``max_seq_length``.
 

@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 from conftest import spread_articles
 
-from knowledge_map.backends import TorchEncoder, bucket_length, pad_features
+from knowledge_map.backends import TorchEncoder, agreement, bucket_length, cosines, pad_features
 from knowledge_map.embed import embed_texts, plan_batches
 from knowledge_map.errors import KnowledgeMapError
 from knowledge_map.gpu import (
@@ -26,7 +26,6 @@ from knowledge_map.gpu import (
     COMPILE_PAYS_SECONDS,
     EAGER_PEAK_SHARE,
     CompiledEncoder,
-    cosines,
     repeated_blocks,
     resolve_compile,
 )
@@ -212,7 +211,6 @@ def test_compiled_minilm_on_cuda_matches_float32(texts):
 
 def test_compiled_outputs_that_are_not_finite_fail_the_check():
     """A NaN row fails the compiled-vs-eager check (Python's min would have skipped it and passed)."""
-    from knowledge_map.gpu import agreement
 
     eager = np.eye(3)
     assert agreement(eager, eager) == pytest.approx(1.0)

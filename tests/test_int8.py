@@ -125,15 +125,18 @@ def test_a_failed_guard_falls_back_to_float32_with_one_warning(model, articles, 
 
 
 @pytest.mark.slow  # quantizes the model
-def test_int8_shards_record_their_guard_and_never_merge_with_float32(tmp_path):
+def test_int8_shards_record_their_guard_and_never_merge_with_float32(tmp_path, caplog):
     corpus = tmp_path / "corpus.parquet"
     write_corpus(load_corpus("vital-articles", limit=96), corpus)
     cache = str(tmp_path / "cache")
     settings = {"calibration_texts": 32, "guard_texts": 48, "min_overlap": 0.8}
     common = dict(model_name="all-MiniLM-L6-v2", max_seq_length=128, batch_size=16, device="cpu",
                   backend="openvino", cache_dir=cache, int8=settings)
-    shard0 = embed_shard(str(corpus), 0, 2, str(tmp_path / "shard-0000.h5"), cpu_precision="int8", **common)
-    shard1 = embed_shard(str(corpus), 1, 2, str(tmp_path / "shard-0001.h5"), cpu_precision="int8", **common)
+    with caplog.at_level(logging.INFO, logger="knowledge_map"):
+        shard0 = embed_shard(str(corpus), 0, 2, str(tmp_path / "shard-0000.h5"), cpu_precision="int8", **common)
+        shard1 = embed_shard(str(corpus), 1, 2, str(tmp_path / "shard-0001.h5"), cpu_precision="int8", **common)
+    # The second shard starts the int8 engine the first one built and judged from its record.
+    assert sum("restarted the engine" in r.getMessage() for r in caplog.records) == 1
     assert shard0["precision"] == shard1["precision"] == "int8"
     assert shard0["quantization"] == shard1["quantization"] and len(shard0["quantization"]) == 20
     guard = json.loads(shard0["int8_guard"])

@@ -1,0 +1,304 @@
+"""Restarting a built OpenVINO engine without loading sentence-transformers.
+
+Why: on a 2-core CPU each embedding shard spent about 3 s importing
+sentence-transformers (and with it much of transformers and PyTorch) before
+its first text, against 10 s of embedding 2,508 texts in int8: a fifth of
+the embedded default's embedding time went to starting four jobs (README,
+"Starting a shard").  Once one shard has built the engine, everything the
+others need is on disk: the converted (and int8) model in the OpenVINO cache
+and the tokenizer, which the record holds as the ``tokenizers`` library's
+JSON of the one sentence-transformers ran (with any normaliser it added,
+such as ``do_lower_case``).
+
+How: the shard that builds the engine the full way (PyTorch model,
+conversion checked against PyTorch, int8 judged by its guard) writes an
+*engine record* beside the cache, keyed on everything the engine depends on
+(:func:`record_fields`: the model's files, the corpus, ``max_seq_length``,
+the prompt, the precision and int8 settings, the library versions).  The
+record is written only when that tokenizer, run by the ``tokenizers``
+library as the record says, gives exactly the ``input_ids`` and ``attention_mask`` that
+``SentenceTransformer.preprocess`` gives on :func:`probe_texts` (fixed odd
+texts plus a seeded corpus sample).  A later shard that finds the record
+tokenises the probes again and must get the same digest, reads the cached
+model, and must reproduce the embeddings recorded for the fixed probes
+(cosine >= :data:`knowledge_map.backends.CONVERSION_MIN_COSINE`).  Any miss
+and it builds the engine the full way, so a restarted engine never computes
+anything a fully built one would not.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from knowledge_map.backends import CHECK_SENTENCES
+from knowledge_map.models import attention_of
+
+log = logging.getLogger(__name__)
+
+#: Version of the record's layout; a change makes old records unused (never misread).
+RECORD_FORMAT = 1
+#: Texts whose embeddings the record keeps: the conversion check's sentences plus texts that stress tokenisation.
+FIXED_PROBES = CHECK_SENTENCES + (
+    "",
+    "   ",
+    "Ünïcödé ﬁnance — Tōkyō 東京, Ελλάδα, Россия 🙂\u200b\u00ad e\u0301",
+    "Truncation. " + " ".join(f"word{i}" for i in range(2048)),
+)
+#: Corpus texts (a seeded sample) tokenised by both tokenizers before a record is written.
+CORPUS_PROBES = 256
+PROBE_SEED = 1
+#: Libraries whose versions decide the tokens and the engine.
+RECORD_PACKAGES = ("openvino", "nncf", "tokenizers", "transformers", "sentence-transformers", "torch")
+
+
+def record_fields(
+    model_sha256: str, corpus_sha256: str, max_seq_length: int, prompt: str, precision: str,
+    int8: dict[str, Any] | None,
+) -> dict[str, Any]:
+    """Everything a restarted engine must share with the one that wrote the record."""
+    from knowledge_map.provenance import package_versions
+
+    return {
+        "format": RECORD_FORMAT,
+        "model_sha256": model_sha256,
+        "corpus_sha256": corpus_sha256,
+        "max_seq_length": int(max_seq_length),
+        "prompt": prompt or "",
+        "precision": precision,
+        "int8": dict(int8) if precision == "int8" and int8 is not None else None,
+        "versions": package_versions(RECORD_PACKAGES),
+    }
+
+
+def record_path(cache_dir: str, fields: dict[str, Any]) -> str:
+    """``cache_dir/engine-<digest of fields>.json``."""
+    key = hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()[:20]
+    return os.path.join(cache_dir, f"engine-{key}.json")
+
+
+def probe_texts(corpus_path: str) -> list[str]:
+    """:data:`FIXED_PROBES` plus a seeded sample of :data:`CORPUS_PROBES` corpus texts, as they are embedded."""
+    from knowledge_map.corpus import document_text, read_corpus
+
+    table = read_corpus(corpus_path, columns=("title", "text"))
+    count = min(CORPUS_PROBES, table.num_rows)
+    rows = np.sort(np.random.default_rng(PROBE_SEED).choice(table.num_rows, count, replace=False))
+    sample = table.take(rows)
+    texts = [document_text(t, x) for t, x in zip(sample.column("title").to_pylist(), sample.column("text").to_pylist())]
+    return list(FIXED_PROBES) + texts
+
+
+def features_sha256(input_ids: np.ndarray, attention_mask: np.ndarray) -> str:
+    """Digest of a batch's token ids and mask (shapes included)."""
+    digest = hashlib.sha256()
+    for array in (input_ids, attention_mask):
+        array = np.ascontiguousarray(array, dtype=np.int64)
+        digest.update(repr(array.shape).encode() + array.tobytes())
+    return digest.hexdigest()
+
+
+class JsonTokenizer:
+    """A tokenizer's JSON run by the ``tokenizers`` library, as ``SentenceTransformer.preprocess`` runs it.
+
+    Truncation at ``max_seq_length`` (longest first), padding to the longest
+    text of the batch on ``padding_side`` with ``pad_token``; called like a
+    transformers tokenizer by :func:`knowledge_map.embed.token_lengths`.
+    """
+
+    def __init__(self, tokenizer_json: str, max_seq_length: int, padding_side: str, pad_token_id: int, pad_token: str):
+        from tokenizers import Tokenizer
+
+        self.json = tokenizer_json
+        self.padding_side = padding_side
+        self.pad_token_id = int(pad_token_id)
+        self.pad_token = pad_token
+        self.unpadded = Tokenizer.from_str(tokenizer_json)
+        self.unpadded.no_padding()
+        self.unpadded.enable_truncation(int(max_seq_length), strategy="longest_first")
+        self.padded = Tokenizer.from_str(tokenizer_json)
+        self.padded.enable_truncation(int(max_seq_length), strategy="longest_first")
+        self.padded.enable_padding(direction=padding_side, pad_id=self.pad_token_id, pad_token=pad_token)
+
+    def __call__(self, texts: Sequence[str], add_special_tokens: bool = True, truncation: bool = True,
+                 max_length: int | None = None) -> dict[str, list[list[int]]]:
+        """Token ids of each text, unpadded (only the arguments :func:`token_lengths` passes)."""
+        encoded = self.unpadded.encode_batch(list(texts), add_special_tokens=add_special_tokens)
+        return {"input_ids": [item.ids for item in encoded]}
+
+    def features(self, texts: Sequence[str]) -> dict[str, np.ndarray]:
+        """``input_ids`` and ``attention_mask`` of a padded batch, int64."""
+        encoded = self.padded.encode_batch(list(texts))
+        return {
+            "input_ids": np.array([item.ids for item in encoded], dtype=np.int64).reshape(len(encoded), -1),
+            "attention_mask": np.array([item.attention_mask for item in encoded], dtype=np.int64).reshape(len(encoded), -1),
+        }
+
+
+class TokenizerOnlyModel:
+    """What the OpenVINO engine and the embedding loop use of a SentenceTransformer, from a record.
+
+    ``preprocess`` returns torch tensors like the model's own, so
+    :func:`knowledge_map.embed.embed_texts` and
+    :class:`knowledge_map.backends.OpenVINOEncoder` run unchanged.
+    """
+
+    def __init__(self, tokenizer: JsonTokenizer, max_seq_length: int, dimension: int):
+        self.tokenizer = tokenizer
+        self.max_seq_length = int(max_seq_length)
+        self.dimension = int(dimension)
+
+    def get_embedding_dimension(self) -> int:
+        return self.dimension
+
+    def preprocess(self, texts: Sequence[str], prompt: str | None = None) -> dict[str, Any]:
+        import torch
+
+        texts = [(prompt or "") + text for text in texts]
+        return {name: torch.from_numpy(array) for name, array in self.tokenizer.features(texts).items()}
+
+
+def json_tokenizer_for(model: Any) -> JsonTokenizer | None:
+    """The :class:`JsonTokenizer` of a loaded SentenceTransformer, or None when it has no fast tokenizer or pad token."""
+    tokenizer = getattr(model, "tokenizer", None)
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    if backend is None or tokenizer.pad_token is None:
+        return None
+    return JsonTokenizer(backend.to_str(), model.max_seq_length, tokenizer.padding_side, tokenizer.pad_token_id,
+                         tokenizer.pad_token)
+
+
+def probe_features_sha256(tokenize: Any, texts: Sequence[str], prompt: str) -> str:
+    """Digest of the probes tokenised in batches of 32 (``tokenize(texts, prompt)`` -> features)."""
+    digest = hashlib.sha256()
+    for start in range(0, len(texts), 32):
+        features = tokenize(texts[start : start + 32], prompt)
+        ids = features["input_ids"]
+        mask = features["attention_mask"]
+        digest.update(features_sha256(np.asarray(ids), np.asarray(mask)).encode())
+    return digest.hexdigest()
+
+
+def write_engine_record(
+    path: str, model: Any, encoder: Any, probes: Sequence[str], prompt: str,
+    converted_identity: dict[str, Any], fields: dict[str, Any],
+) -> bool:
+    """Record a fully built engine for restarts; False (nothing written) when its tokenizer cannot be reproduced."""
+    from knowledge_map.io import write_json
+
+    tokenizer = json_tokenizer_for(model)
+    if tokenizer is None:
+        log.info("no engine record: the model has no fast tokenizer with a pad token")
+        return False
+    light = TokenizerOnlyModel(tokenizer, model.max_seq_length, model.get_embedding_dimension())
+
+    def full(texts, prompt):
+        features = model.preprocess(list(texts), prompt=prompt or None)
+        return {name: features[name].numpy() for name in ("input_ids", "attention_mask")}
+
+    def restart(texts, prompt):
+        return {k: v.numpy() for k, v in light.preprocess(texts, prompt).items()}
+
+    digest = probe_features_sha256(full, probes, prompt)
+    if probe_features_sha256(restart, probes, prompt) != digest:
+        log.info("no engine record: the tokenizer alone does not tokenise as the model's preprocessing does")
+        return False
+    record = {
+        "fields": fields,
+        "converted": converted_identity,
+        "int8": encoder.int8,
+        "dimension": model.get_embedding_dimension(),
+        "attention": attention_of(model),
+        "tokenizer": {"json": tokenizer.json, "padding_side": tokenizer.padding_side,
+                      "pad_token_id": tokenizer.pad_token_id, "pad_token": tokenizer.pad_token},
+        "probe_sha256": digest,
+        "probe_embeddings": encoder.probe(FIXED_PROBES, prompt).tolist(),
+    }
+    write_json(path, record, indent=None, concurrent=True)
+    return True
+
+
+def read_engine_record(path: str, fields: dict[str, Any]) -> dict[str, Any] | None:
+    """The record at ``path`` if it is readable and made for exactly ``fields``, else None (logged)."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            record = json.load(handle)
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as error:
+        log.warning("%s: unreadable engine record (%s); building the engine in full", path, error)
+        return None
+    if not isinstance(record, dict) or record.get("fields") != fields:
+        log.warning("%s: engine record made for other settings; building the engine in full", path)
+        return None
+    return record
+
+
+def restart_model(record: dict[str, Any], max_seq_length: int, probes: Sequence[str],
+                  prompt: str) -> TokenizerOnlyModel | None:
+    """The tokenizer-only model of ``record``, or None when its probes no longer tokenise to the recorded digest."""
+    settings = record["tokenizer"]
+    try:
+        tokenizer = JsonTokenizer(settings["json"], max_seq_length, settings["padding_side"], settings["pad_token_id"],
+                                  settings["pad_token"])
+    except Exception as error:  # noqa: BLE001 - tokenizers raises its own exception type for a bad JSON
+        log.warning("engine record: its tokenizer does not load (%s); building the engine in full", error)
+        return None
+    model = TokenizerOnlyModel(tokenizer, max_seq_length, record["dimension"])
+
+    def restart(texts, prompt):
+        return model.tokenizer.features([(prompt or "") + text for text in texts])
+
+    if probe_features_sha256(restart, probes, prompt) != record["probe_sha256"]:
+        log.warning("engine record: the probes tokenise differently now; building the engine in full")
+        return None
+    return model
+
+
+class EngineRestart:
+    """One shard's use of an engine record: start from it, or record the engine it built in full."""
+
+    def __init__(self, cache_dir: str, corpus_path: str, prompt: str, plan: Any, fields: dict[str, Any]):
+        self.path = record_path(cache_dir, fields)
+        self.cache_dir = cache_dir
+        self.corpus_path = corpus_path
+        self.prompt = prompt or ""
+        self.plan = plan
+        self.fields = fields
+        self.started = False
+        self.attention = ""
+        self._probes: list[str] | None = None
+
+    def probes(self) -> list[str]:
+        if self._probes is None:
+            self._probes = probe_texts(self.corpus_path)
+        return self._probes
+
+    def start(self, threads: int) -> tuple[Any, Any]:
+        """``(tokenizer-only model, engine)`` from the record, or ``(None, None)`` to build in full."""
+        from knowledge_map.backends import OpenVINOEncoder
+
+        record = read_engine_record(self.path, self.fields)
+        if record is None:
+            return None, None
+        model = restart_model(record, self.fields["max_seq_length"], self.probes(), self.prompt)
+        encoder = OpenVINOEncoder.restart(model, record, threads, self.cache_dir, self.plan, self.prompt) if model else None
+        if encoder is None:
+            return None, None
+        self.started, self.attention = True, record["attention"]
+        return model, encoder
+
+    def record(self, model: Any, encoder: Any) -> None:
+        """Write the record of an engine built in full (replacing one that could not be used)."""
+        from knowledge_map.backends import openvino_cache_record
+
+        converted = openvino_cache_record(model, self.fields["model_sha256"])
+        if write_engine_record(self.path, model, encoder, self.probes(), self.prompt, converted,
+                               self.fields):
+            log.info("recorded the engine in %s: later shards start without PyTorch's model", self.path)

@@ -1,0 +1,201 @@
+"""Restarting a built OpenVINO engine from its record: no PyTorch model, the same bytes, never a stale engine."""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+
+from knowledge_map.corpus import load_corpus, write_corpus
+from knowledge_map.embed import embed_shard
+from knowledge_map.engine_record import FIXED_PROBES, JsonTokenizer, json_tokenizer_for, record_fields, record_path
+from knowledge_map.models import load_model, resolve_model_path
+
+COMMON = dict(max_seq_length=128, batch_size=16, device="cpu", backend="openvino", cpu_precision="float32")
+RESTART = """
+import json, logging, sys
+logging.basicConfig(level=logging.INFO)
+from knowledge_map.embed import embed_shard
+corpus, out, cache, model, settings = sys.argv[1:]
+embed_shard(corpus, 0, 2, out, model_name=model, cache_dir=cache, **json.loads(settings))
+print(json.dumps(sorted(name for name in ("sentence_transformers", "transformers") if name in sys.modules)))
+"""
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    path = tmp_path_factory.mktemp("corpus") / "corpus.parquet"
+    write_corpus(load_corpus("vital-articles", limit=96), path)
+    return str(path)
+
+
+@pytest.fixture(scope="module")
+def built(corpus, tmp_path_factory):
+    """A cache with the converted model and its engine record, and the shard the full build wrote."""
+    folder = tmp_path_factory.mktemp("built")
+    embed_shard(corpus, 0, 2, str(folder / "full.h5"), model_name="all-MiniLM-L6-v2",
+                cache_dir=str(folder / "cache"), **COMMON)
+    return folder
+
+
+def restart_in_fresh_python(corpus: str, out: Path, cache: Path, model: str = "all-MiniLM-L6-v2"):
+    """embed_shard in a new interpreter: (modules of sentence-transformers/transformers it imported, its log)."""
+    done = subprocess.run([sys.executable, "-c", RESTART, corpus, str(out), str(cache), model, json.dumps(COMMON)],
+                          capture_output=True, text=True, check=True)
+    return json.loads(done.stdout.strip().splitlines()[-1]), done.stderr
+
+
+def shard_contents(path: Path) -> tuple[bytes, bytes, dict]:
+    with h5py.File(path) as h5:
+        attrs = {k: v for k, v in h5.attrs.items() if k != "elapsed_seconds"}
+        return h5["embeddings"][:].tobytes(), h5["rows"][:].tobytes(), attrs
+
+
+def records(cache: Path) -> list[Path]:
+    return sorted(cache.glob("engine-*.json"))
+
+
+def test_a_restarted_shard_loads_no_pytorch_model_and_writes_the_same_bytes(corpus, built, tmp_path):
+    assert len(records(built / "cache")) == 1
+    imported, log = restart_in_fresh_python(corpus, tmp_path / "restart.h5", built / "cache")
+    assert "restarted the engine" in log
+    assert imported == []
+    full, restarted = shard_contents(built / "full.h5"), shard_contents(tmp_path / "restart.h5")
+    assert full[0] == restarted[0] and full[1] == restarted[1]
+    assert full[2].keys() == restarted[2].keys()
+    assert all(np.array_equal(full[2][k], restarted[2][k]) for k in full[2])
+
+
+def tamper_unreadable(record_file: Path, cache: Path) -> None:
+    record_file.write_text("{", encoding="utf-8")
+
+
+def tamper_tokens(record_file: Path, cache: Path) -> None:
+    edit(record_file, lambda r: r.update(probe_sha256="0" * 64))
+
+
+def tamper_embeddings(record_file: Path, cache: Path) -> None:
+    edit(record_file, lambda r: r.update(probe_embeddings=(-np.asarray(r["probe_embeddings"])).tolist()))
+
+
+def tamper_tokenizer(record_file: Path, cache: Path) -> None:
+    edit(record_file, lambda r: r["tokenizer"].update(json="not a tokenizer"))
+
+
+def tamper_converted_model(record_file: Path, cache: Path) -> None:
+    """The record names a converted model the cache does not hold."""
+    edit(record_file, lambda r: r["converted"].update(modules=["Transformer"]))
+
+
+def tamper_settings(record_file: Path, cache: Path) -> None:
+    edit(record_file, lambda r: r["fields"].update(max_seq_length=64))
+
+
+def edit(record_file: Path, change) -> None:
+    record = json.loads(record_file.read_text(encoding="utf-8"))
+    change(record)
+    record_file.write_text(json.dumps(record), encoding="utf-8")
+
+
+@pytest.mark.parametrize("tamper", [tamper_unreadable, tamper_tokens, tamper_embeddings, tamper_tokenizer,
+                                    tamper_converted_model, tamper_settings])
+def test_a_record_that_does_not_hold_builds_in_full_and_is_written_again(corpus, built, tmp_path, caplog, tamper):
+    cache = tmp_path / "cache"
+    shutil.copytree(built / "cache", cache)
+    (record_file,) = records(cache)
+    tamper(record_file, cache)
+    with caplog.at_level(logging.INFO, logger="knowledge_map"):
+        embed_shard(corpus, 0, 2, str(tmp_path / "again.h5"), model_name="all-MiniLM-L6-v2", cache_dir=str(cache),
+                    **COMMON)
+    messages = [r.getMessage() for r in caplog.records]
+    assert not any("restarted the engine" in m for m in messages)
+    assert sum("building the engine in full" in m for m in messages) == 1
+    assert any("recorded the engine" in m for m in messages)
+    assert shard_contents(tmp_path / "again.h5")[0] == shard_contents(built / "full.h5")[0]
+    # Written again, the record serves the next shard.
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="knowledge_map"):
+        embed_shard(corpus, 0, 2, str(tmp_path / "next.h5"), model_name="all-MiniLM-L6-v2", cache_dir=str(cache),
+                    **COMMON)
+    assert any("restarted the engine" in r.getMessage() for r in caplog.records)
+    assert shard_contents(tmp_path / "next.h5")[0] == shard_contents(built / "full.h5")[0]
+
+
+def model_variant(tmp_path: Path, **sentence_bert_config) -> str:
+    """A copy of the packaged MiniLM whose sentence_bert_config.json sets ``sentence_bert_config``."""
+    folder = tmp_path / "model"
+    shutil.copytree(resolve_model_path("all-MiniLM-L6-v2"), folder)
+    config = json.loads((folder / "sentence_bert_config.json").read_text())
+    (folder / "sentence_bert_config.json").write_text(json.dumps({**config, **sentence_bert_config}))
+    return str(folder)
+
+
+def test_a_tokenizer_that_preprocessing_overrides_is_never_recorded(corpus, tmp_path, caplog):
+    """sentence-transformers drops the special tokens here; the tokenizer alone would not: no record, no restart."""
+    model = model_variant(tmp_path, processing_kwargs={"text": {"add_special_tokens": False}})
+    cache = tmp_path / "cache"
+    with caplog.at_level(logging.INFO, logger="knowledge_map"):
+        for name in ("first.h5", "second.h5"):
+            embed_shard(corpus, 0, 2, str(tmp_path / name), model_name=model, cache_dir=str(cache), **COMMON)
+    messages = [r.getMessage() for r in caplog.records]
+    assert sum("the tokenizer alone does not tokenise" in m for m in messages) == 2
+    assert records(cache) == [] and not any("restarted the engine" in m for m in messages)
+    assert shard_contents(tmp_path / "first.h5")[0] == shard_contents(tmp_path / "second.h5")[0]
+
+
+def test_a_normaliser_that_sentence_transformers_adds_is_kept_by_the_restart(corpus, tmp_path):
+    """A cased tokenizer.json with do_lower_case: sentence-transformers adds a lowercase step the file lacks."""
+    model = model_variant(tmp_path, do_lower_case=True)
+    tokenizer_file = Path(model) / "tokenizer.json"
+    tokenizer = json.loads(tokenizer_file.read_text())
+    tokenizer["normalizer"]["lowercase"] = False
+    tokenizer_file.write_text(json.dumps(tokenizer))
+    cache = tmp_path / "cache"
+    embed_shard(corpus, 0, 2, str(tmp_path / "full.h5"), model_name=model, cache_dir=str(cache), **COMMON)
+    imported, log = restart_in_fresh_python(corpus, tmp_path / "restart.h5", cache, model)
+    assert "restarted the engine" in log and imported == []
+    assert shard_contents(tmp_path / "full.h5")[0] == shard_contents(tmp_path / "restart.h5")[0]
+
+
+def test_the_tokenizer_alone_tokenises_as_the_model_with_a_prompt_and_truncation():
+    model = load_model("all-MiniLM-L6-v2", "cpu", "float32", 32)
+    tokenizer = json_tokenizer_for(model)
+    texts = list(FIXED_PROBES)
+    for prompt in ("", "query: "):
+        expected = model.preprocess(texts, prompt=prompt or None)
+        features = tokenizer.features([prompt + t for t in texts])
+        assert features["input_ids"].shape == (len(texts), 32)  # the longest probe is cut at max_seq_length
+        for name in ("input_ids", "attention_mask"):
+            assert np.array_equal(features[name], expected[name].numpy())
+    # What token_lengths reads: unpadded ids, truncated.
+    mine = tokenizer(texts, add_special_tokens=True, truncation=True, max_length=32)["input_ids"]
+    assert mine == model.tokenizer(texts, add_special_tokens=True, truncation=True, max_length=32)["input_ids"]
+
+
+def test_left_padding_is_kept():
+    model = load_model("all-MiniLM-L6-v2", "cpu", "float32", 64)
+    right = json_tokenizer_for(model)
+    left = JsonTokenizer(right.json, 64, "left", right.pad_token_id, right.pad_token)
+    short, long = left.features(["Jazz.", "Volcano. A rupture in the crust of a planet."])["attention_mask"]
+    assert short[0] == 0 and short[-1] == 1 and long.all()
+
+
+def test_each_setting_has_its_own_record(tmp_path):
+    base = dict(model_sha256="a" * 64, corpus_sha256="b" * 64, max_seq_length=256, prompt="", precision="int8",
+                int8={"calibration_texts": 300, "guard_texts": 500, "min_overlap": 0.9})
+    paths = {record_path(str(tmp_path), record_fields(**base))}
+    for key, value in (("model_sha256", "c" * 64), ("corpus_sha256", "d" * 64), ("max_seq_length", 128),
+                       ("prompt", "query: "), ("precision", "bfloat16"),
+                       ("int8", {"calibration_texts": 300, "guard_texts": 500, "min_overlap": 0.95})):
+        paths.add(record_path(str(tmp_path), record_fields(**{**base, key: value})))
+    assert len(paths) == 7
+    # Settings that do not apply do not split records: int8 settings under float32.
+    float32 = record_fields(**{**base, "precision": "float32"})
+    assert float32 == record_fields(**{**base, "precision": "float32", "int8": None})
