@@ -62,6 +62,7 @@ def records(cache: Path) -> list[Path]:
     return sorted(cache.glob("engine-*.json"))
 
 
+@pytest.mark.slow  # converts the model and embeds shards
 def test_a_restarted_shard_loads_no_pytorch_model_and_writes_the_same_bytes(corpus, built, tmp_path):
     assert len(records(built / "cache")) == 1
     imported, log = restart_in_fresh_python(corpus, tmp_path / "restart.h5", built / "cache")
@@ -104,6 +105,7 @@ def edit(record_file: Path, change) -> None:
     record_file.write_text(json.dumps(record), encoding="utf-8")
 
 
+@pytest.mark.slow  # converts the model and embeds shards
 @pytest.mark.parametrize("tamper", [tamper_unreadable, tamper_tokens, tamper_embeddings, tamper_tokenizer,
                                     tamper_converted_model, tamper_settings])
 def test_a_record_that_does_not_hold_builds_in_full_and_is_written_again(corpus, built, tmp_path, caplog, tamper):
@@ -137,6 +139,7 @@ def model_variant(tmp_path: Path, **sentence_bert_config) -> str:
     return str(folder)
 
 
+@pytest.mark.slow  # converts the model and embeds shards
 def test_a_tokenizer_that_preprocessing_overrides_is_never_recorded(corpus, tmp_path, caplog):
     """sentence-transformers drops the special tokens here; the tokenizer alone would not: no record, no restart."""
     model = model_variant(tmp_path, processing_kwargs={"text": {"add_special_tokens": False}})
@@ -150,6 +153,7 @@ def test_a_tokenizer_that_preprocessing_overrides_is_never_recorded(corpus, tmp_
     assert shard_contents(tmp_path / "first.h5")[0] == shard_contents(tmp_path / "second.h5")[0]
 
 
+@pytest.mark.slow  # converts the model and embeds shards
 def test_a_normaliser_that_sentence_transformers_adds_is_kept_by_the_restart(corpus, tmp_path):
     """A cased tokenizer.json with do_lower_case: sentence-transformers adds a lowercase step the file lacks."""
     model = model_variant(tmp_path, do_lower_case=True)
