@@ -276,36 +276,33 @@ class OpenVINOEncoder:
 
         self.model = model
         self.threads = threads
-        self.int8: dict[str, Any] | None = None
         core = ov.Core()
         converted = load_openvino_model(model, model_sha256, cache_dir)
+        self.float32 = self._compile(core, converted, "float32")
         self.names = [port.get_any_name() for port in converted.inputs]
-        check = self._compile(core, converted, "float32")
-        self._check_conversion(check)
-        if precision == "int8":
-            self.compiled = self._int8(core, converted, check, int8, model_sha256, cache_dir)
-        else:
-            self.compiled = check if precision == "float32" else self._compile(core, converted, precision)
-        self.precision = "int8" if self.int8 and self.int8["used"] else None
-        self.request = self.compiled.create_infer_request()
+        self._check_conversion(self.float32)
+        converted_key = openvino_cache_key(model, model_sha256) if model_sha256 else ""
+        self._finish(core, converted, precision, converted_key, cache_dir, int8)
 
     @classmethod
-    def restart(cls, model: Any, record: dict[str, Any], threads: int, cache_dir: str, plan: Any = None,
-                prompt: str = "") -> OpenVINOEncoder | None:
-        """The engine an engine record (:mod:`knowledge_map.engine_record`) describes, read from ``cache_dir``.
+    def restart(cls, model: Any, record: dict[str, Any], precision: str, threads: int, cache_dir: str,
+                plan: Any = None, prompt: str = "") -> OpenVINOEncoder | None:
+        """The engine in ``precision`` from the converted model an engine record names, without PyTorch.
 
-        ``model`` is the record's tokenizer-only model.  None (logged) when a
-        cache entry is missing or not the recorded one, or when the compiled
-        engine does not reproduce the recorded probe embeddings: the caller
-        then builds the engine in full.
+        ``model`` is the record's tokenizer-only model
+        (:mod:`knowledge_map.engine_record`).  The recorded conversion stands in
+        for the check against PyTorch: the float32 engine must reproduce the
+        recorded probe embeddings.  None (logged) when the converted model is
+        missing or not the recorded one, or the probes differ: the caller
+        then builds the engine in full.  What follows (bfloat16, or int8
+        quantized and judged, or read from its cache) is the full build's.
         """
         import openvino as ov
 
         from knowledge_map.engine_record import FIXED_PROBES
-        from knowledge_map.quantize import quantization_key, quantization_record, read_quantized_model
 
         self = cls.__new__(cls)
-        self.model, self.threads, self.int8 = model, threads, record["int8"]
+        self.model, self.threads = model, threads
         folder = os.path.join(cache_dir, cache_record_key(record["converted"]))
         try:
             with open(os.path.join(folder, "identity.json"), encoding="utf-8") as handle:
@@ -313,20 +310,9 @@ class OpenVINOEncoder:
                     raise KnowledgeMapError(f"{folder}: not the converted model the engine record names")
             core = ov.Core()
             converted = core.read_model(os.path.join(folder, "model.xml"))
+            self.float32 = self._compile(core, converted, "float32")
             self.names = [port.get_any_name() for port in converted.inputs]
-            if self.int8 and self.int8["used"]:
-                quantization = quantization_record(cache_record_key(record["converted"]), plan, model.max_seq_length)
-                if quantization_key(quantization) != self.int8["model"]:
-                    raise KnowledgeMapError("the int8 model the engine record names is not this plan's")
-                quantized, _ = read_quantized_model(quantization, cache_dir)
-                self.compiled, self.precision = self._compile(core, quantized, "int8"), "int8"
-            else:
-                precision = record["fields"]["precision"]
-                # An int8 engine whose guard failed computes in float32, as the full build does.
-                self.compiled = self._compile(core, converted, "float32" if precision == "int8" else precision)
-                self.precision = None
-            self.request = self.compiled.create_infer_request()
-            probes = self.probe(FIXED_PROBES, prompt)
+            probes = self._embed(self.float32, FIXED_PROBES, prompt)
         except (OSError, ValueError, RuntimeError, KnowledgeMapError) as error:
             log.warning("engine record unusable (%s); building the engine in full", " ".join(str(error).split())[:200])
             return None
@@ -334,11 +320,23 @@ class OpenVINOEncoder:
         if probes.shape != recorded.shape or not agreement(probes, recorded) >= CONVERSION_MIN_COSINE:
             log.warning("engine record: the cached engine no longer reproduces its probes; building the engine in full")
             return None
+        self._finish(core, converted, precision, cache_record_key(record["converted"]), cache_dir, plan)
         return self
 
+    def _finish(self, core: Any, converted: Any, precision: str, converted_key: str, cache_dir: str | None,
+                plan: Any) -> None:
+        """The engine in ``precision`` from the checked conversion (``self.float32`` compiled)."""
+        self.int8: dict[str, Any] | None = None
+        if precision == "int8":
+            self.compiled = self._int8(core, converted, self.float32, plan, converted_key, cache_dir)
+        else:
+            self.compiled = self.float32 if precision == "float32" else self._compile(core, converted, precision)
+        self.precision = "int8" if self.int8 and self.int8["used"] else None
+        self.request = self.compiled.create_infer_request()
+
     def probe(self, texts: Sequence[str], prompt: str) -> np.ndarray:
-        """Float32 embeddings of ``texts`` by the engine in use (the engine record's check)."""
-        return self._embed(self.compiled, texts, prompt)
+        """Float32 embeddings of ``texts`` by the float32 engine (what the engine record keeps and checks)."""
+        return self._embed(self.float32, texts, prompt)
 
     def _compile(self, core: Any, converted: Any, precision: str) -> Any:
         # An int8 model compiles with the float32 hint: its quantized
@@ -351,7 +349,7 @@ class OpenVINOEncoder:
         }
         return core.compile_model(converted, "CPU", config)
 
-    def _int8(self, core: Any, converted: Any, float32: Any, plan: Any, model_sha256: str,
+    def _int8(self, core: Any, converted: Any, float32: Any, plan: Any, converted_key: str,
               cache_dir: str | None) -> Any:
         """The compiled int8 model if its guard passes, else ``float32`` (with a one-line warning)."""
         from knowledge_map.quantize import (
@@ -365,7 +363,6 @@ class OpenVINOEncoder:
 
         if plan is None:
             raise KnowledgeMapError("cpu_precision int8 needs corpus texts to calibrate on (an Int8Plan)")
-        converted_key = openvino_cache_key(self.model, model_sha256) if model_sha256 else ""
         record = quantization_record(converted_key, plan, self.model.max_seq_length)
 
         def make():

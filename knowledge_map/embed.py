@@ -268,9 +268,8 @@ def embed_shard(
         plan = corpus_plan(corpus_path, Int8Settings(**(int8 or {})), prompt)
     restart = None
     if backend == "openvino" and cache_dir and files_sha:
-        restart = EngineRestart(cache_dir, corpus_path, prompt, plan,
-                                record_fields(files_sha, corpus_sha, max_seq_length, prompt, cpu_precision, int8))
-    model, encoder = restart.start(torch.get_num_threads()) if restart else (None, None)
+        restart = EngineRestart(cache_dir, corpus_path, prompt, record_fields(files_sha, corpus_sha, max_seq_length, prompt))
+    model, encoder = restart.start(cpu_precision, torch.get_num_threads(), plan) if restart else (None, None)
     if encoder is None:
         model = load_model(model_name, device, dtype, max_seq_length)
     # Sorted by these (embed_texts) and, on CUDA, the shard's FLOP that decide whether compiling pays.
@@ -332,3 +331,44 @@ def embed_shard(
     write_shard(out_path, embeddings, np.asarray(table.column("row").to_numpy(), dtype=np.int64), attrs)
     log.info("shard %d: wrote %s (%d x %d) in %.1f s", shard, out_path, *embeddings.shape, attrs["elapsed_seconds"])
     return attrs
+
+
+def text_embedder(
+    model_name: str, max_seq_length: int, prompt: str, backend: str, corpus_path: str, cache_dir: str | None,
+    threads: int = 1,
+) -> Callable[[Sequence[str]], np.ndarray]:
+    """Embed short texts (questions, label names) on the CPU in float32, into the articles' model space.
+
+    The engine is the CPU's for ``backend`` (config ``model.backend``; auto
+    is OpenVINO): OpenVINO float32, started from the engine record when one
+    holds (:mod:`knowledge_map.engine_record`, no PyTorch model loaded), else
+    built in full and recorded for the next job; or PyTorch float32.  The
+    same settings always give the same engine, wherever the rule runs.
+    """
+    import torch
+
+    from knowledge_map.backends import OpenVINOEncoder
+    from knowledge_map.engine_record import EngineRestart, record_fields
+    from knowledge_map.identity import file_sha256, model_sha256
+    from knowledge_map.models import load_model, resolve_backend
+
+    torch.set_num_threads(threads)
+    files_sha = model_sha256(model_name)
+    model = encoder = restart = None
+    if resolve_backend(backend, "cpu") == "openvino":
+        if cache_dir and files_sha:
+            fields = record_fields(files_sha, file_sha256(corpus_path), max_seq_length, prompt)
+            restart = EngineRestart(cache_dir, corpus_path, prompt, fields)
+            model, encoder = restart.start("float32", threads)
+        if encoder is None:
+            model = load_model(model_name, "cpu", "float32", max_seq_length)
+            encoder = OpenVINOEncoder(model, "float32", threads, files_sha, cache_dir if files_sha else None)
+            if restart:
+                restart.record(model, encoder)
+    else:
+        model = load_model(model_name, "cpu", "float32", max_seq_length)
+
+    def embed(texts: Sequence[str]) -> np.ndarray:
+        return embed_texts(model, list(texts), 64, prompt, encoder=encoder)
+
+    return embed

@@ -1,29 +1,32 @@
-"""Restarting a built OpenVINO engine without loading sentence-transformers.
+"""Starting the OpenVINO engine without loading sentence-transformers.
 
-Why: on a 2-core CPU each embedding shard spent about 3 s importing
-sentence-transformers (and with it much of transformers and PyTorch) before
-its first text, against 10 s of embedding 2,508 texts in int8: a fifth of
-the embedded default's embedding time went to starting four jobs (README,
-"Starting a shard").  Once one shard has built the engine, everything the
-others need is on disk: the converted (and int8) model in the OpenVINO cache
-and the tokenizer, which the record holds as the ``tokenizers`` library's
-JSON of the one sentence-transformers ran (with any normaliser it added,
-such as ``do_lower_case``).
+Why: on a 2-core CPU each job that embeds (the four shards of the embedded
+default, the questions, the label names) spent about 3 s importing
+sentence-transformers (and with it much of transformers) and 1 s more
+loading and checking the model, against 10 s of embedding 2,508 texts in
+int8 (README, "Starting a shard").  PyTorch's model is needed for three
+things only: converting it to OpenVINO, checking the conversion against
+PyTorch, and tokenising.  Once one job has done them, the converted model is
+in the OpenVINO cache and the rest fits in a record.
 
-How: the shard that builds the engine the full way (PyTorch model,
-conversion checked against PyTorch, int8 judged by its guard) writes an
-*engine record* beside the cache, keyed on everything the engine depends on
+How: the job that builds the engine in full writes an *engine record* beside
+the cache, keyed on everything tokens and conversion depend on
 (:func:`record_fields`: the model's files, the corpus, ``max_seq_length``,
-the prompt, the precision and int8 settings, the library versions).  The
-record is written only when that tokenizer, run by the ``tokenizers``
-library as the record says, gives exactly the ``input_ids`` and ``attention_mask`` that
-``SentenceTransformer.preprocess`` gives on :func:`probe_texts` (fixed odd
-texts plus a seeded corpus sample).  A later shard that finds the record
-tokenises the probes again and must get the same digest, reads the cached
-model, and must reproduce the embeddings recorded for the fixed probes
-(cosine >= :data:`knowledge_map.backends.CONVERSION_MIN_COSINE`).  Any miss
-and it builds the engine the full way, so a restarted engine never computes
-anything a fully built one would not.
+the prompt, the library versions).  It holds the tokenizer sentence-
+transformers ran, as the ``tokenizers`` library's JSON (with any normaliser
+sentence-transformers added, such as ``do_lower_case``), the converted
+model's cache record, and the float32 engine's embeddings of
+:data:`FIXED_PROBES`.  It is written only when that tokenizer alone gives
+exactly the ``input_ids`` and ``attention_mask`` that
+``SentenceTransformer.preprocess`` gives on :func:`probe_texts` (the fixed
+probes plus a seeded corpus sample), with the prompt.  A later job tokenises
+the probes again and must get the same digest, reads the converted model,
+and its float32 engine must reproduce the recorded probe embeddings
+(cosine >= :data:`knowledge_map.backends.CONVERSION_MIN_COSINE`, the
+conversion check's own bar).  Then it goes on exactly as a full build does
+(bfloat16; int8 quantized and judged, or read from its cache).  Any miss
+and it builds in full, so a restarted engine never computes anything a
+fully built one would not.
 """
 
 from __future__ import annotations
@@ -58,11 +61,8 @@ PROBE_SEED = 1
 RECORD_PACKAGES = ("openvino", "nncf", "tokenizers", "transformers", "sentence-transformers", "torch")
 
 
-def record_fields(
-    model_sha256: str, corpus_sha256: str, max_seq_length: int, prompt: str, precision: str,
-    int8: dict[str, Any] | None,
-) -> dict[str, Any]:
-    """Everything a restarted engine must share with the one that wrote the record."""
+def record_fields(model_sha256: str, corpus_sha256: str, max_seq_length: int, prompt: str) -> dict[str, Any]:
+    """Everything the tokens and the converted model depend on: what a restart must share with the record's maker."""
     from knowledge_map.provenance import package_versions
 
     return {
@@ -71,8 +71,6 @@ def record_fields(
         "corpus_sha256": corpus_sha256,
         "max_seq_length": int(max_seq_length),
         "prompt": prompt or "",
-        "precision": precision,
-        "int8": dict(int8) if precision == "int8" and int8 is not None else None,
         "versions": package_versions(RECORD_PACKAGES),
     }
 
@@ -212,7 +210,6 @@ def write_engine_record(
     record = {
         "fields": fields,
         "converted": converted_identity,
-        "int8": encoder.int8,
         "dimension": model.get_embedding_dimension(),
         "attention": attention_of(model),
         "tokenizer": {"json": tokenizer.json, "padding_side": tokenizer.padding_side,
@@ -264,12 +261,11 @@ def restart_model(record: dict[str, Any], max_seq_length: int, probes: Sequence[
 class EngineRestart:
     """One shard's use of an engine record: start from it, or record the engine it built in full."""
 
-    def __init__(self, cache_dir: str, corpus_path: str, prompt: str, plan: Any, fields: dict[str, Any]):
+    def __init__(self, cache_dir: str, corpus_path: str, prompt: str, fields: dict[str, Any]):
         self.path = record_path(cache_dir, fields)
         self.cache_dir = cache_dir
         self.corpus_path = corpus_path
         self.prompt = prompt or ""
-        self.plan = plan
         self.fields = fields
         self.started = False
         self.attention = ""
@@ -280,15 +276,18 @@ class EngineRestart:
             self._probes = probe_texts(self.corpus_path)
         return self._probes
 
-    def start(self, threads: int) -> tuple[Any, Any]:
-        """``(tokenizer-only model, engine)`` from the record, or ``(None, None)`` to build in full."""
+    def start(self, precision: str, threads: int, plan: Any = None) -> tuple[Any, Any]:
+        """``(tokenizer-only model, engine in precision)`` from the record, or ``(None, None)`` to build in full.
+
+        ``plan`` is int8's :class:`knowledge_map.quantize.Int8Plan`.
+        """
         from knowledge_map.backends import OpenVINOEncoder
 
         record = read_engine_record(self.path, self.fields)
         if record is None:
             return None, None
         model = restart_model(record, self.fields["max_seq_length"], self.probes(), self.prompt)
-        encoder = OpenVINOEncoder.restart(model, record, threads, self.cache_dir, self.plan, self.prompt) if model else None
+        encoder = OpenVINOEncoder.restart(model, record, precision, threads, self.cache_dir, plan, self.prompt) if model else None
         if encoder is None:
             return None, None
         self.started, self.attention = True, record["attention"]
@@ -301,4 +300,4 @@ class EngineRestart:
         converted = openvino_cache_record(model, self.fields["model_sha256"])
         if write_engine_record(self.path, model, encoder, self.probes(), self.prompt, converted,
                                self.fields):
-            log.info("recorded the engine in %s: later shards start without PyTorch's model", self.path)
+            log.info("recorded the engine in %s: later jobs start it without PyTorch's model", self.path)

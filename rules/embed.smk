@@ -24,7 +24,7 @@ rule embed_shard:
         backend=config["model"]["backend"],
         cpu_precision=config["model"]["cpu_precision"],
         int8=config["model"]["int8"],
-        cache_dir=f"{RESULTS}/cache/openvino",
+        cache_dir=OPENVINO_CACHE,
         n_shards=config["shards"],
         # Changing the embedding code re-embeds (params trigger); see knowledge_map/triggers.py.
         code=EMBED_CODE,

@@ -6,6 +6,8 @@
 rule embed_questions:
     input:
         questions=get_questions_input,
+        # Read for the engine record's probe texts (knowledge_map/engine_record.py).
+        corpus=f"{RESULTS}/corpus.parquet",
     output:
         f"{MODEL_DIR}/questions.h5",
     log:
@@ -18,6 +20,8 @@ rule embed_questions:
         model=config["model"]["name"],
         max_seq_length=config["model"]["max_seq_length"],
         prompt=config["model"]["prompt"],
+        backend=config["model"]["backend"],
+        cache_dir=OPENVINO_CACHE,
         # The packaged questions are not an input (see rules/common.smk): their content is.
         packaged=get_packaged_questions_digest,
     script:

@@ -58,6 +58,8 @@ rule cell_labels:
         model=config["model"]["name"],
         max_seq_length=config["model"]["max_seq_length"],
         prompt=config["model"]["prompt"],
+        backend=config["model"]["backend"],
+        cache_dir=OPENVINO_CACHE,
         # Changing the model's files relabels (and re-embeds): see knowledge_map/identity.py.
         model_files=MODEL_FILES,
         # Changing the labelling code relabels: see knowledge_map/triggers.py.

@@ -1,14 +1,14 @@
 """Rule cell_labels: map + corpus + the articles' model -> results/<model>/map/cell_labels.json."""
 
 from knowledge_map.corpus import read_corpus
-from knowledge_map.embed import embed_texts
+from knowledge_map.embed import text_embedder
 from knowledge_map.identity import same_space
 from knowledge_map.io import write_json
 from knowledge_map.label_quality import label_metrics
 from knowledge_map.labels import RULE_KEYS, cell_labels
 from knowledge_map.mapping import read_coords
 from knowledge_map.merge import read_attrs, read_embeddings
-from knowledge_map.models import load_model, resolve_prompt
+from knowledge_map.models import resolve_prompt
 from knowledge_map.workflow import run_rule
 
 
@@ -22,7 +22,8 @@ def main(snakemake):
     # Names are chosen in the articles' embedding space: the same model files, prompt and length.
     space = same_space(read_attrs(snakemake.input.embeddings), snakemake.input.embeddings, model_name, prompt, max_seq_length)
     # Names are few and short: embed them on the CPU, in float32, wherever this rule runs.
-    model = load_model(model_name, "cpu", "float32", max_seq_length)
+    embed = text_embedder(model_name, max_seq_length, prompt, snakemake.params.backend, snakemake.input.corpus,
+                          snakemake.params.cache_dir, snakemake.threads)
     embeddings = read_embeddings(snakemake.input.embeddings)
     titles = table.column("title").to_pylist()
     labels = cell_labels(
@@ -35,12 +36,12 @@ def main(snakemake):
         n_keywords=params["keywords"],
         n_top=params["top_articles"],
         rules={key: params[key] for key in RULE_KEYS},
-        embed=lambda texts: embed_texts(model, texts, 64, prompt),
+        embed=embed,
     )
     labels["names_model"] = space
     # The label measure (knowledge_map.label_quality) with the model already loaded here; map_metrics copies it
     # into metrics.json without loading the model again.
-    labels["quality"] = label_metrics(labels, xy, embeddings, lambda texts: embed_texts(model, texts, 64, prompt), titles)
+    labels["quality"] = label_metrics(labels, xy, embeddings, embed, titles)
     write_json(snakemake.output[0], labels)
 
 

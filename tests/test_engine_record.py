@@ -13,8 +13,9 @@ import h5py
 import numpy as np
 import pytest
 
+from knowledge_map.backends import cosines
 from knowledge_map.corpus import load_corpus, write_corpus
-from knowledge_map.embed import embed_shard
+from knowledge_map.embed import embed_shard, text_embedder
 from knowledge_map.engine_record import FIXED_PROBES, JsonTokenizer, json_tokenizer_for, record_fields, record_path
 from knowledge_map.models import load_model, resolve_model_path
 
@@ -22,11 +23,23 @@ COMMON = dict(max_seq_length=128, batch_size=16, device="cpu", backend="openvino
 RESTART = """
 import json, logging, sys
 logging.basicConfig(level=logging.INFO)
-from knowledge_map.embed import embed_shard
+from knowledge_map.backends import cosines
+from knowledge_map.embed import embed_shard, text_embedder
 corpus, out, cache, model, settings = sys.argv[1:]
 embed_shard(corpus, 0, 2, out, model_name=model, cache_dir=cache, **json.loads(settings))
 print(json.dumps(sorted(name for name in ("sentence_transformers", "transformers") if name in sys.modules)))
 """
+
+TEXTS_RESTART = """
+import json, logging, sys
+logging.basicConfig(level=logging.INFO)
+from knowledge_map.embed import text_embedder
+corpus, cache, texts = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
+vectors = text_embedder("all-MiniLM-L6-v2", 128, "", "auto", corpus, cache)(texts)
+imported = sorted(name for name in ("sentence_transformers", "transformers") if name in sys.modules)
+print(json.dumps({"imported": imported, "vectors": vectors.tolist()}))
+"""
+NAMES = ["What is photosynthesis?", "Kings of France", "Chemical elements", "Rivers and lakes"]
 
 
 @pytest.fixture(scope="module")
@@ -192,14 +205,30 @@ def test_left_padding_is_kept():
 
 
 def test_each_setting_has_its_own_record(tmp_path):
-    base = dict(model_sha256="a" * 64, corpus_sha256="b" * 64, max_seq_length=256, prompt="", precision="int8",
-                int8={"calibration_texts": 300, "guard_texts": 500, "min_overlap": 0.9})
+    base = dict(model_sha256="a" * 64, corpus_sha256="b" * 64, max_seq_length=256, prompt="")
     paths = {record_path(str(tmp_path), record_fields(**base))}
     for key, value in (("model_sha256", "c" * 64), ("corpus_sha256", "d" * 64), ("max_seq_length", 128),
-                       ("prompt", "query: "), ("precision", "bfloat16"),
-                       ("int8", {"calibration_texts": 300, "guard_texts": 500, "min_overlap": 0.95})):
+                       ("prompt", "query: ")):
         paths.add(record_path(str(tmp_path), record_fields(**{**base, key: value})))
-    assert len(paths) == 7
-    # Settings that do not apply do not split records: int8 settings under float32.
-    float32 = record_fields(**{**base, "precision": "float32"})
-    assert float32 == record_fields(**{**base, "precision": "float32", "int8": None})
+    assert len(paths) == 5
+    assert record_path(str(tmp_path), record_fields(**base)) in paths  # the same settings, the same record
+
+
+@pytest.mark.slow  # converts the model
+def test_questions_and_label_names_share_the_record_and_embed_in_float32(corpus, tmp_path, caplog):
+    cache = tmp_path / "cache"
+    first = text_embedder("all-MiniLM-L6-v2", 128, "", "auto", corpus, str(cache))(NAMES)
+    assert len(records(cache)) == 1
+    done = subprocess.run([sys.executable, "-c", TEXTS_RESTART, corpus, str(cache), json.dumps(NAMES)],
+                          capture_output=True, text=True, check=True)
+    later = json.loads(done.stdout.strip().splitlines()[-1])
+    assert later["imported"] == []
+    assert np.asarray(later["vectors"], dtype=np.float32).tobytes() == first.tobytes()
+    # OpenVINO float32 is PyTorch float32 within the conversion check's bar.
+    torch_vectors = text_embedder("all-MiniLM-L6-v2", 128, "", "torch", corpus, str(cache))(NAMES)
+    assert not np.array_equal(torch_vectors, first) and cosines(first, torch_vectors).min() >= 0.9999
+    # The record is the model's, not the precision's: a shard starts from the one the questions wrote.
+    with caplog.at_level(logging.INFO, logger="knowledge_map"):
+        embed_shard(corpus, 0, 2, str(tmp_path / "shard.h5"), model_name="all-MiniLM-L6-v2", cache_dir=str(cache),
+                    **COMMON)
+    assert any("restarted the engine" in r.getMessage() for r in caplog.records)
