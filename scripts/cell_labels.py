@@ -23,7 +23,7 @@ def main(snakemake):
     space = same_space(read_attrs(snakemake.input.embeddings), snakemake.input.embeddings, model_name, prompt, max_seq_length)
     # Names are few and short: embed them on the CPU, in float32, wherever this rule runs.
     embed = text_embedder(model_name, max_seq_length, prompt, snakemake.params.backend, snakemake.input.corpus,
-                          snakemake.params.cache_dir, snakemake.threads)
+                          snakemake.params.cache_dir)
     embeddings = read_embeddings(snakemake.input.embeddings)
     titles = table.column("title").to_pylist()
     labels = cell_labels(

@@ -12,7 +12,7 @@ def main(snakemake):
     # Questions are few: embed them on the CPU, in float32, wherever this rule runs.
     prompt = resolve_prompt(params.model, params.prompt)
     embed = text_embedder(params.model, params.max_seq_length, prompt, params.backend, snakemake.input.corpus,
-                          params.cache_dir, snakemake.threads)
+                          params.cache_dir)
     embeddings = embed([question_text(q) for q in questions])
     write_question_embeddings(snakemake.output[0], embeddings, question_keys(questions), {"model": params.model})
 
