@@ -104,28 +104,32 @@ def main(argv=None) -> dict:
 
     from knowledge_map.config import validate_config
     from knowledge_map.corpus import read_corpus
-    from knowledge_map.embed import embed_texts
+    from knowledge_map.embed import text_embedder
     from knowledge_map.mapping import read_coords
-    from knowledge_map.models import load_model, model_slug, resolve_prompt
+    from knowledge_map.models import model_slug, resolve_prompt
 
     results = Path(args.results)
     model_dir = results / model_slug(args.model)
     table = read_corpus(results / "corpus.parquet", columns=("id", "title", "text"))
     ids = table.column("id").to_pylist()
     xy, _ = read_coords(model_dir / "map" / "coords.h5")
-    model = load_model(args.model, "cpu", "float32", 256)
     prompt = resolve_prompt(args.model, None)
+    # The workflow's engine for label names (knowledge_map.embed.text_embedder), started from the run's cache.
+    embed_texts = text_embedder(args.model, 256, prompt, "auto", str(results / "corpus.parquet"),
+                                str(results / "cache" / "openvino"))
     cache: dict[str, np.ndarray] = {}
 
     def embed(texts: list[str]) -> np.ndarray:
         new = sorted(set(texts) - cache.keys())
-        cache.update(zip(new, embed_texts(model, new, 64, prompt)))
+        if new:
+            cache.update(zip(new, embed_texts(new)))
         return np.array([cache[t] for t in texts]).reshape(len(texts), -1)
 
     texts = descriptions(ids)
-    reference = np.zeros((len(texts), model.get_embedding_dimension()), dtype=np.float32)
     has = [i for i, t in enumerate(texts) if t]
-    reference[has] = embed_texts(model, [texts[i] for i in has], 64, prompt)
+    described = embed_texts([texts[i] for i in has])
+    reference = np.zeros((len(texts), described.shape[1]), dtype=np.float32)
+    reference[has] = described
 
     out = {"benchmark": "label_reference", "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
            "articles": len(ids), "with_description": len(has), "runs": {}}

@@ -41,9 +41,9 @@ def main(argv=None) -> dict:
 
     from knowledge_map.corpus import load_vital_articles
     from knowledge_map.devtools.perf import peak_rss_bytes, timed
-    from knowledge_map.embed import embed_texts
+    from knowledge_map.embed import text_embedder
     from knowledge_map.labels import cell_labels
-    from knowledge_map.models import load_model, resolve_prompt
+    from knowledge_map.models import resolve_prompt
     from knowledge_map.placement import place_questions
     from knowledge_map.questions import load_questions
 
@@ -60,12 +60,13 @@ def main(argv=None) -> dict:
     question_embeddings = rng.standard_normal((len(questions), args.dim), dtype=np.float32)
     question_embeddings /= np.linalg.norm(question_embeddings, axis=1, keepdims=True)
 
-    model = load_model(args.model, "cpu", "float32", 256)
     prompt = resolve_prompt(args.model, None)
+    # The workflow's engine for label names (no cache: the synthetic corpus has no file to key a record on).
+    embed_names = text_embedder(args.model, 256, prompt, "auto", None, None)
     embedded = {"texts": 0, "seconds": 0.0}
 
     def embed(names):
-        seconds, vectors = timed(lambda: embed_texts(model, names, 64, prompt))
+        seconds, vectors = timed(lambda: embed_names(names))
         embedded["texts"] += len(names)
         embedded["seconds"] += seconds
         return vectors

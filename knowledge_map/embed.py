@@ -334,7 +334,7 @@ def embed_shard(
 
 
 def text_embedder(
-    model_name: str, max_seq_length: int, prompt: str, backend: str, corpus_path: str, cache_dir: str | None,
+    model_name: str, max_seq_length: int, prompt: str, backend: str, corpus_path: str | None, cache_dir: str | None,
     threads: int | None = None,
 ) -> Callable[[Sequence[str]], np.ndarray]:
     """Embed short texts (questions, label names) on the CPU in float32, into the articles' model space.
@@ -342,7 +342,8 @@ def text_embedder(
     The engine is the CPU's for ``backend`` (config ``model.backend``; auto
     is OpenVINO): OpenVINO float32, started from the engine record when one
     holds (:mod:`knowledge_map.engine_record`, no PyTorch model loaded), else
-    built in full and recorded for the next job; or PyTorch float32.  The
+    built in full and recorded for the next job (with no ``cache_dir`` or
+    ``corpus_path``, converted in memory); or PyTorch float32.  The
     same settings always give the same engine, wherever the rule runs.
     ``threads`` defaults to PyTorch's own count (the cores the process may
     use), as the PyTorch model these rules loaded before used: label names
@@ -361,7 +362,7 @@ def text_embedder(
     files_sha = model_sha256(model_name)
     model = encoder = restart = None
     if resolve_backend(backend, "cpu") == "openvino":
-        if cache_dir and files_sha:
+        if cache_dir and files_sha and corpus_path:
             fields = record_fields(files_sha, file_sha256(corpus_path), max_seq_length, prompt)
             restart = EngineRestart(cache_dir, corpus_path, prompt, fields)
             model, encoder = restart.start("float32", threads)
