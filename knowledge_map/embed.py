@@ -343,7 +343,9 @@ def text_embedder(
     is OpenVINO): OpenVINO float32, started from the engine record when one
     holds (:mod:`knowledge_map.engine_record`, no PyTorch model loaded), else
     built in full and recorded for the next job (with no ``cache_dir`` or
-    ``corpus_path``, converted in memory); or PyTorch float32.  The
+    ``corpus_path``, converted in memory); or PyTorch float32, also where
+    OpenVINO cannot run the model (its conversion fails or disagrees with
+    PyTorch: warned once per job, and recorded so later jobs do not try).  The
     same settings always give the same engine, wherever the rule runs.
     ``threads`` defaults to PyTorch's own count (the cores the process may
     use), as the PyTorch model these rules loaded before used: label names
@@ -366,12 +368,23 @@ def text_embedder(
             fields = record_fields(files_sha, file_sha256(corpus_path), max_seq_length, prompt)
             restart = EngineRestart(cache_dir, corpus_path, prompt, fields)
             model, encoder = restart.start("float32", threads)
-        if encoder is None:
+        if encoder is None and not (restart and restart.failure):
             model = load_model(model_name, "cpu", "float32", max_seq_length)
-            encoder = OpenVINOEncoder(model, "float32", threads, files_sha, cache_dir if files_sha else None)
-            if restart:
-                restart.record(model, encoder)
-    else:
+            try:
+                encoder = OpenVINOEncoder(model, "float32", threads, files_sha, cache_dir if files_sha else None)
+            except Exception as error:  # noqa: BLE001 - any conversion failure: PyTorch runs the model itself
+                reason = f"{type(error).__name__}: {' '.join(str(error).split())[:300]}"
+                if restart:
+                    restart.record_failure(reason)
+                log.warning("%s: OpenVINO cannot run this model (%s); short texts are embedded by PyTorch float32",
+                            model_name, reason)
+            else:
+                if restart:
+                    restart.record(model, encoder)
+        elif restart and restart.failure:
+            log.warning("%s: OpenVINO cannot run this model (recorded in %s: %s); short texts are embedded by "
+                        "PyTorch float32", model_name, restart.path, restart.failure)
+    if encoder is None and model is None:
         model = load_model(model_name, "cpu", "float32", max_seq_length)
 
     def embed(texts: Sequence[str]) -> np.ndarray:

@@ -259,7 +259,7 @@ def restart_model(record: dict[str, Any], max_seq_length: int, probes: Sequence[
 
 
 class EngineRestart:
-    """One shard's use of an engine record: start from it, or record the engine it built in full."""
+    """One job's use of an engine record: start from it, or record the engine it built in full (or its failure)."""
 
     def __init__(self, cache_dir: str, corpus_path: str, prompt: str, fields: dict[str, Any]):
         self.path = record_path(cache_dir, fields)
@@ -269,6 +269,8 @@ class EngineRestart:
         self.fields = fields
         self.started = False
         self.attention = ""
+        #: Why OpenVINO cannot run this model, when a job found out and recorded it (:meth:`record_failure`).
+        self.failure = ""
         self._probes: list[str] | None = None
 
     def probes(self) -> list[str]:
@@ -286,6 +288,9 @@ class EngineRestart:
         record = read_engine_record(self.path, self.fields)
         if record is None:
             return None, None
+        if "failure" in record:
+            self.failure = str(record["failure"])
+            return None, None
         model = restart_model(record, self.fields["max_seq_length"], self.probes(), self.prompt)
         encoder = OpenVINOEncoder.restart(model, record, precision, threads, self.cache_dir, plan, self.prompt) if model else None
         if encoder is None:
@@ -301,3 +306,13 @@ class EngineRestart:
         if write_engine_record(self.path, model, encoder, self.probes(), self.prompt, converted,
                                self.fields):
             log.info("recorded the engine in %s: later jobs start it without PyTorch's model", self.path)
+
+    def record_failure(self, reason: str) -> None:
+        """Record that building the engine failed (``reason``, one line), so later jobs need not try again.
+
+        Only the short-text embedder reads it (it then uses PyTorch); a shard
+        builds in full and fails as the first did, with the same message.
+        """
+        from knowledge_map.io import write_json
+
+        write_json(self.path, {"fields": self.fields, "failure": reason}, indent=None, concurrent=True)

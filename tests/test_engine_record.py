@@ -232,3 +232,28 @@ def test_questions_and_label_names_share_the_record_and_embed_in_float32(corpus,
         embed_shard(corpus, 0, 2, str(tmp_path / "shard.h5"), model_name="all-MiniLM-L6-v2", cache_dir=str(cache),
                     **COMMON)
     assert any("restarted the engine" in r.getMessage() for r in caplog.records)
+
+
+@pytest.mark.slow  # builds a small Qwen3 and tries to convert it
+def test_a_model_openvino_cannot_run_embeds_short_texts_with_pytorch_and_is_tried_once(corpus, tmp_path, caplog):
+    """A 2-layer Qwen3 (left padding, last-token pooling) fails the conversion check: PyTorch float32, warned."""
+    from knowledge_map.devtools.random_model import build_random_qwen3
+
+    model = build_random_qwen3(str(tmp_path / "qwen3"), num_hidden_layers=2, hidden_size=96, intermediate_size=192,
+                               num_attention_heads=4, num_key_value_heads=2, head_dim=24, vocab_size=32000)
+    cache = tmp_path / "cache"
+    with caplog.at_level(logging.INFO, logger="knowledge_map"):
+        first = text_embedder(model, 128, "", "auto", corpus, str(cache))(NAMES)
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1 and "OpenVINO cannot run this model" in warnings[0] and "PyTorch float32" in warnings[0]
+    torch_vectors = text_embedder(model, 128, "", "torch", corpus, str(cache))(NAMES)
+    assert first.tobytes() == torch_vectors.tobytes()
+    # The failure is recorded: the next job goes straight to PyTorch, without converting again.
+    (record_file,) = records(cache)
+    assert "failure" in json.loads(record_file.read_text())
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="knowledge_map"):
+        again = text_embedder(model, 128, "", "auto", corpus, str(cache))(NAMES)
+    assert again.tobytes() == first.tobytes()
+    messages = [r.getMessage() for r in caplog.records]
+    assert sum(f"recorded in {record_file}" in m for m in messages) == 1
