@@ -215,8 +215,12 @@ def write_engine_record(
         "tokenizer": {"json": tokenizer.json, "padding_side": tokenizer.padding_side,
                       "pad_token_id": tokenizer.pad_token_id, "pad_token": tokenizer.pad_token},
         "probe_sha256": digest,
-        "probe_embeddings": encoder.probe(FIXED_PROBES, prompt).tolist(),
     }
+    probes = encoder.probe(FIXED_PROBES, prompt)
+    if not np.isfinite(probes).all():
+        log.info("no engine record: the float32 engine gives non-finite embeddings for a probe text")
+        return False
+    record["probe_embeddings"] = probes.tolist()
     write_json(path, record, indent=None, concurrent=True)
     return True
 
@@ -303,8 +307,13 @@ class EngineRestart:
         from knowledge_map.backends import openvino_cache_record
 
         converted = openvino_cache_record(model, self.fields["model_sha256"])
-        if write_engine_record(self.path, model, encoder, self.probes(), self.prompt, converted,
-                               self.fields):
+        try:
+            written = write_engine_record(self.path, model, encoder, self.probes(), self.prompt, converted, self.fields)
+        except OSError as error:
+            # A record only saves later jobs time: failing to write one must not fail this job.
+            log.warning("%s: engine record not written (%s)", self.path, error)
+            return
+        if written:
             log.info("recorded the engine in %s: later jobs start it without PyTorch's model", self.path)
 
     def record_failure(self, reason: str) -> None:
