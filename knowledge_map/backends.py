@@ -17,7 +17,9 @@ hub needed), cached under ``cache_dir`` keyed by the digest of the model's
 files (:func:`knowledge_map.identity.model_sha256`: weights, config and
 tokenizer, for a hub id those of its downloaded snapshot), the module
 layout and the library versions, and checked against PyTorch float32 on
-fixed sentences before use.  Its int8 version (CPUs with VNNI and no native
+fixed sentences (with the run's prompt) before use; a job that restarts it
+from an engine record (:mod:`knowledge_map.engine_restart`) checks it
+against the float32 probe embeddings that check recorded.  Its int8 version (CPUs with VNNI and no native
 bf16) is made from it by :mod:`knowledge_map.quantize`, cached the same way.  Each cache entry holds the record it was made
 for (``identity.json``), compared on every load; a model whose files are
 unknown is converted in memory and never cached.
@@ -38,7 +40,7 @@ from typing import Any
 
 import numpy as np
 
-from knowledge_map.errors import KnowledgeMapError
+from knowledge_map.errors import ConversionError, KnowledgeMapError
 
 log = logging.getLogger(__name__)
 
@@ -207,11 +209,17 @@ def convert_to_openvino(model: Any) -> Any:
     # is checked against PyTorch on texts of several lengths before use.
     with torch.inference_mode(False), torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        converted = ov.convert_model(
-            sentence_embedding_module(model),
-            example_input=example,
-            input=[("input_ids", [-1, -1], ov.Type.i64), ("attention_mask", [-1, -1], ov.Type.i64)],
-        )
+        try:
+            converted = ov.convert_model(
+                sentence_embedding_module(model),
+                example_input=example,
+                input=[("input_ids", [-1, -1], ov.Type.i64), ("attention_mask", [-1, -1], ov.Type.i64)],
+            )
+        except Exception as error:  # noqa: BLE001 - the converter raises many types; all mean the same here
+            raise ConversionError(
+                f"OpenVINO cannot convert this model ({type(error).__name__}: {' '.join(str(error).split())[:200]}); "
+                "set model.backend: torch"
+            ) from error
     return converted
 
 
@@ -270,7 +278,7 @@ class OpenVINOEncoder:
 
     def __init__(
         self, model: Any, precision: str, threads: int, model_sha256: str = "", cache_dir: str | None = None,
-        int8: Any = None,
+        int8: Any = None, prompt: str = "",
     ):
         import openvino as ov
 
@@ -280,7 +288,7 @@ class OpenVINOEncoder:
         converted = load_openvino_model(model, model_sha256, cache_dir)
         self.float32 = self._compile(core, converted, "float32")
         self.names = [port.get_any_name() for port in converted.inputs]
-        self._check_conversion(self.float32)
+        self._check_conversion(self.float32, prompt)
         converted_key = openvino_cache_key(model, model_sha256) if model_sha256 else ""
         self._finish(core, converted, precision, converted_key, cache_dir, int8)
 
@@ -290,7 +298,7 @@ class OpenVINOEncoder:
         """The engine in ``precision`` from the converted model an engine record names, without PyTorch.
 
         ``model`` is the record's tokenizer-only model
-        (:mod:`knowledge_map.engine_record`).  The recorded conversion stands in
+        (:mod:`knowledge_map.engine_restart`).  The recorded conversion stands in
         for the check against PyTorch: the float32 engine must reproduce the
         recorded probe embeddings.  None (logged) when the converted model is
         missing or not the recorded one, or the probes differ: the caller
@@ -299,12 +307,13 @@ class OpenVINOEncoder:
         """
         import openvino as ov
 
-        from knowledge_map.engine_record import FIXED_PROBES
+        from knowledge_map.engine_restart import FIXED_PROBES
 
         self = cls.__new__(cls)
         self.model, self.threads = model, threads
-        folder = os.path.join(cache_dir, cache_record_key(record["converted"]))
         try:
+            folder = os.path.join(cache_dir, cache_record_key(record["converted"]))
+            recorded = np.asarray(record["probe_embeddings"], dtype=np.float32)
             with open(os.path.join(folder, "identity.json"), encoding="utf-8") as handle:
                 if json.load(handle) != record["converted"]:
                     raise KnowledgeMapError(f"{folder}: not the converted model the engine record names")
@@ -313,10 +322,10 @@ class OpenVINOEncoder:
             self.float32 = self._compile(core, converted, "float32")
             self.names = [port.get_any_name() for port in converted.inputs]
             probes = self._embed(self.float32, FIXED_PROBES, prompt)
-        except (OSError, ValueError, RuntimeError, KnowledgeMapError) as error:
-            log.warning("engine record unusable (%s); building the engine in full", " ".join(str(error).split())[:200])
+        except (OSError, ValueError, TypeError, KeyError, RuntimeError, KnowledgeMapError) as error:
+            log.warning("engine record unusable (%s: %s); building the engine in full", type(error).__name__,
+                        " ".join(str(error).split())[:200])
             return None
-        recorded = np.asarray(record["probe_embeddings"], dtype=np.float32)
         if probes.shape != recorded.shape or not agreement(probes, recorded) >= CONVERSION_MIN_COSINE:
             log.warning("engine record: the cached engine no longer reproduces its probes; building the engine in full")
             return None
@@ -401,18 +410,23 @@ class OpenVINOEncoder:
             out[rows] = np.array(request.infer(self._features([texts[i] for i in rows], prompt))[0])
         return out
 
-    def _check_conversion(self, compiled: Any) -> None:
-        """Refuse a conversion that does not reproduce PyTorch float32 (cosine < CONVERSION_MIN_COSINE)."""
+    def _check_conversion(self, compiled: Any, prompt: str) -> None:
+        """Refuse a conversion that does not reproduce PyTorch float32 (cosine < CONVERSION_MIN_COSINE).
+
+        Checked with the run's prompt: a model whose pooling leaves the prompt
+        out (``prompt_length``, which the converted graph does not take) is
+        refused rather than embedded differently.
+        """
         import torch
 
-        features = self.model.preprocess(list(CHECK_SENTENCES))
+        features = self.model.preprocess(list(CHECK_SENTENCES), prompt=prompt or None)
         with torch.inference_mode():
             reference = self.model(features)["sentence_embedding"].float().numpy()
         request = compiled.create_infer_request()
         converted = np.array(request.infer({n: features[n].numpy() for n in self.names})[0])
         cosine = agreement(reference, converted)
         if not cosine >= CONVERSION_MIN_COSINE:
-            raise KnowledgeMapError(
+            raise ConversionError(
                 f"the OpenVINO conversion of this model disagrees with PyTorch (min cosine {cosine:.5f}); "
                 "set model.backend: torch"
             )
@@ -445,18 +459,20 @@ def make_encoder(
     cache_dir: str | None = None,
     int8: Any = None,
     compile: bool = False,
+    prompt: str = "",
 ):
     """The encoder for resolved settings: OpenVINO, or PyTorch (autocast bfloat16 on a CPU that asks for it).
 
     ``int8`` is the :class:`knowledge_map.quantize.Int8Plan` int8 precision
     calibrates and is judged on; int8 runs on OpenVINO only.  ``compile``
     gives PyTorch with compiled blocks (:class:`knowledge_map.gpu.CompiledEncoder`).
+    ``prompt`` is the run's: OpenVINO's conversion is checked with it.
     """
     import torch
 
     threads = threads or torch.get_num_threads()
     if backend == "openvino":
-        return OpenVINOEncoder(model, cpu_precision, threads, model_sha256, cache_dir, int8)
+        return OpenVINOEncoder(model, cpu_precision, threads, model_sha256, cache_dir, int8, prompt)
     if cpu_precision == "int8":
         raise KnowledgeMapError("model.cpu_precision int8 runs on the OpenVINO engine only; set model.backend: openvino")
     if compile:

@@ -226,7 +226,7 @@ def embed_shard(
 
     from knowledge_map.backends import make_encoder
     from knowledge_map.corpus import corpus_row_count, document_text, read_corpus_slice, shard_bounds
-    from knowledge_map.engine_record import EngineRestart, record_fields
+    from knowledge_map.engine_restart import EngineRestart, record_fields
     from knowledge_map.flops import encoder_flops, model_shape
     from knowledge_map.gpu import resolve_compile
     from knowledge_map.identity import file_sha256, model_sha256, shard_identity
@@ -278,7 +278,7 @@ def embed_shard(
     compiling = resolve_compile(compile, device, backend, flops, device_name(device))
     if encoder is None:
         encoder = make_encoder(model, device, backend, cpu_precision, model_sha256=files_sha, cache_dir=cache_dir,
-                               int8=plan, compile=compiling)
+                               int8=plan, compile=compiling, prompt=prompt)
         if restart:
             restart.record(model, encoder)
     else:
@@ -341,7 +341,7 @@ def text_embedder(
 
     The engine is the CPU's for ``backend`` (config ``model.backend``; auto
     is OpenVINO): OpenVINO float32, started from the engine record when one
-    holds (:mod:`knowledge_map.engine_record`, no PyTorch model loaded), else
+    holds (:mod:`knowledge_map.engine_restart`, no PyTorch model loaded), else
     built in full and recorded for the next job (with no ``cache_dir`` or
     ``corpus_path``, converted in memory); or PyTorch float32, also where
     OpenVINO cannot run the model (its conversion fails or disagrees with
@@ -356,7 +356,8 @@ def text_embedder(
     import torch
 
     from knowledge_map.backends import OpenVINOEncoder
-    from knowledge_map.engine_record import EngineRestart, record_fields
+    from knowledge_map.engine_restart import EngineRestart, record_fields
+    from knowledge_map.errors import ConversionError
     from knowledge_map.identity import file_sha256, model_sha256
     from knowledge_map.models import load_model, resolve_backend
 
@@ -371,9 +372,10 @@ def text_embedder(
         if encoder is None and not (restart and restart.failure):
             model = load_model(model_name, "cpu", "float32", max_seq_length)
             try:
-                encoder = OpenVINOEncoder(model, "float32", threads, files_sha, cache_dir if files_sha else None)
-            except Exception as error:  # noqa: BLE001 - any conversion failure: PyTorch runs the model itself
-                reason = f"{type(error).__name__}: {' '.join(str(error).split())[:300]}"
+                encoder = OpenVINOEncoder(model, "float32", threads, files_sha, cache_dir if files_sha else None,
+                                          prompt=prompt)
+            except ConversionError as error:
+                reason = str(error)
                 if restart:
                     restart.record_failure(reason)
                 log.warning("%s: OpenVINO cannot run this model (%s); short texts are embedded by PyTorch float32",

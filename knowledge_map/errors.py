@@ -14,3 +14,11 @@ class KnowledgeMapError(Exception):
 
     def __str__(self) -> str:
         return " ".join(str(self.args[0]).split()) if self.args else ""
+
+
+class ConversionError(KnowledgeMapError):
+    """OpenVINO cannot run this model: its conversion fails, or disagrees with PyTorch.
+
+    A shard on the OpenVINO engine stops with it (the user sets
+    ``model.backend: torch``); the short-text embedder falls back to PyTorch.
+    """

@@ -225,11 +225,13 @@ def quantized_model(
     """
     import openvino as ov
 
+    from knowledge_map.errors import KnowledgeMapError
+
     if not cache_dir:
         model = make()
         return model, judge(model)
     key = quantization_key(record)
-    folder = quantized_folder(record, cache_dir)
+    folder = os.path.join(cache_dir, f"int8-{key}")
     with exclusive_lock(os.path.join(cache_dir, f".int8-{key}.lock")):
         if not os.path.exists(os.path.join(folder, "guard.json")):
             tmp = tempfile.mkdtemp(dir=cache_dir, prefix=".tmp-")
@@ -249,30 +251,15 @@ def quantized_model(
                     raise
             finally:
                 shutil.rmtree(tmp, ignore_errors=True)
-        return read_quantized_model(record, cache_dir)
-
-
-def quantized_folder(record: dict[str, Any], cache_dir: str) -> str:
-    """The cache folder of the int8 model of ``record``: ``cache_dir/int8-<key>``."""
-    return os.path.join(cache_dir, f"int8-{quantization_key(record)}")
-
-
-def read_quantized_model(record: dict[str, Any], cache_dir: str) -> tuple[Any, dict[str, Any]]:
-    """The cached int8 model of ``record`` and its guard figures; a one-line error for an entry not made for it."""
-    import openvino as ov
-
-    from knowledge_map.errors import KnowledgeMapError
-
-    folder = quantized_folder(record, cache_dir)
-    try:
-        with open(os.path.join(folder, "identity.json"), encoding="utf-8") as handle:
-            stored = json.load(handle)
-        with open(os.path.join(folder, "guard.json"), encoding="utf-8") as handle:
-            guard = json.load(handle)
-    except (OSError, ValueError) as error:
-        raise KnowledgeMapError(f"{folder}: unreadable int8 cache entry ({error}); delete the folder and re-run") from error
-    if stored != record:
-        raise KnowledgeMapError(
-            f"{folder}: this int8 cache entry was not made from this model and corpus sample; delete it and re-run"
-        )
-    return ov.Core().read_model(os.path.join(folder, "model.xml")), guard
+        try:
+            with open(os.path.join(folder, "identity.json"), encoding="utf-8") as handle:
+                stored = json.load(handle)
+            with open(os.path.join(folder, "guard.json"), encoding="utf-8") as handle:
+                guard = json.load(handle)
+        except (OSError, ValueError) as error:
+            raise KnowledgeMapError(f"{folder}: unreadable int8 cache entry ({error}); delete the folder and re-run") from error
+        if stored != record:
+            raise KnowledgeMapError(
+                f"{folder}: this int8 cache entry was not made from this model and corpus sample; delete it and re-run"
+            )
+        return ov.Core().read_model(os.path.join(folder, "model.xml")), guard

@@ -23,7 +23,7 @@ SITE_DATA = "site/data"
 SITE_MAP_DIR = f"{SITE_DATA}/{MODEL}"
 EMBED_CODE = embedding_code_digest(workflow.source_path("../scripts/embed_shard.py"))
 LABEL_CODE = label_code_digest(workflow.source_path("../scripts/cell_labels.py"))
-# Converted (and int8) models and engine records, shared by every job that embeds (README, Starting a shard).
+# Converted (and int8) models and engine records, shared by every job that embeds (README, Starting the engine).
 OPENVINO_CACHE = f"{RESULTS}/cache/openvino"
 # The model's files (a local folder's digest, cached by mtime; a hub id as such): see knowledge_map/identity.py.
 MODEL_FILES = model_trigger(

@@ -6,7 +6,7 @@
 rule embed_questions:
     input:
         questions=get_questions_input,
-        # Read for the engine record's probe texts (knowledge_map/engine_record.py).
+        # Read for the engine record's probe texts (knowledge_map/engine_restart.py).
         corpus=f"{RESULTS}/corpus.parquet",
     output:
         f"{MODEL_DIR}/questions.h5",

@@ -16,7 +16,8 @@ import pytest
 from knowledge_map.backends import cosines
 from knowledge_map.corpus import load_corpus, write_corpus
 from knowledge_map.embed import embed_shard, text_embedder
-from knowledge_map.engine_record import FIXED_PROBES, JsonTokenizer, json_tokenizer_for, record_fields, record_path
+from knowledge_map.engine_restart import FIXED_PROBES, JsonTokenizer, record_fields, record_path, tokenizer_settings
+from knowledge_map.errors import KnowledgeMapError
 from knowledge_map.models import load_model, resolve_model_path
 
 COMMON = dict(max_seq_length=128, batch_size=16, device="cpu", backend="openvino", cpu_precision="float32")
@@ -25,6 +26,7 @@ import json, logging, sys
 logging.basicConfig(level=logging.INFO)
 from knowledge_map.backends import cosines
 from knowledge_map.embed import embed_shard, text_embedder
+from knowledge_map.errors import KnowledgeMapError
 corpus, out, cache, model, settings = sys.argv[1:]
 embed_shard(corpus, 0, 2, out, model_name=model, cache_dir=cache, **json.loads(settings))
 print(json.dumps(sorted(name for name in ("sentence_transformers", "transformers") if name in sys.modules)))
@@ -176,6 +178,8 @@ def test_a_normaliser_that_sentence_transformers_adds_is_kept_by_the_restart(cor
     tokenizer_file.write_text(json.dumps(tokenizer))
     cache = tmp_path / "cache"
     embed_shard(corpus, 0, 2, str(tmp_path / "full.h5"), model_name=model, cache_dir=str(cache), **COMMON)
+    (record_file,) = records(cache)
+    assert "Lowercase" in json.loads(record_file.read_text())["tokenizer"]["json"]  # the step the file lacks
     imported, log = restart_in_fresh_python(corpus, tmp_path / "restart.h5", cache, model)
     assert "restarted the engine" in log and imported == []
     assert shard_contents(tmp_path / "full.h5")[0] == shard_contents(tmp_path / "restart.h5")[0]
@@ -183,7 +187,7 @@ def test_a_normaliser_that_sentence_transformers_adds_is_kept_by_the_restart(cor
 
 def test_the_tokenizer_alone_tokenises_as_the_model_with_a_prompt_and_truncation():
     model = load_model("all-MiniLM-L6-v2", "cpu", "float32", 32)
-    tokenizer = json_tokenizer_for(model)
+    tokenizer = JsonTokenizer(tokenizer_settings(model), 32)
     texts = list(FIXED_PROBES)
     for prompt in ("", "query: "):
         expected = model.preprocess(texts, prompt=prompt or None)
@@ -194,14 +198,24 @@ def test_the_tokenizer_alone_tokenises_as_the_model_with_a_prompt_and_truncation
     # What token_lengths reads: unpadded ids, truncated.
     mine = tokenizer(texts, add_special_tokens=True, truncation=True, max_length=32)["input_ids"]
     assert mine == model.tokenizer(texts, add_special_tokens=True, truncation=True, max_length=32)["input_ids"]
+    with pytest.raises(ValueError, match="truncates at 32 tokens only"):
+        tokenizer(texts, max_length=64)
 
 
-def test_left_padding_is_kept():
-    model = load_model("all-MiniLM-L6-v2", "cpu", "float32", 64)
-    right = json_tokenizer_for(model)
-    left = JsonTokenizer(right.json, 64, "left", right.pad_token_id, right.pad_token)
+def test_padding_and_truncation_sides_follow_the_model():
+    model = load_model("all-MiniLM-L6-v2", "cpu", "float32", 8)
+    settings = tokenizer_settings(model)
+    assert settings["padding_side"] == "right" and settings["truncation_side"] == "right"
+    left = JsonTokenizer({**settings, "padding_side": "left"}, 8)
     short, long = left.features(["Jazz.", "Volcano. A rupture in the crust of a planet."])["attention_mask"]
     assert short[0] == 0 and short[-1] == 1 and long.all()
+    # Left truncation keeps a text's end, as transformers does with truncation_side="left".
+    text = "one two three four five six seven eight nine ten eleven twelve"
+    model.tokenizer.truncation_side = "left"
+    expected = model.preprocess([text])["input_ids"].numpy()
+    kept = JsonTokenizer(tokenizer_settings(model), 8).features([text])["input_ids"]
+    assert np.array_equal(kept, expected)
+    assert "twelve" in model.tokenizer.decode(kept[0]) and "one" not in model.tokenizer.decode(kept[0])
 
 
 def test_each_setting_has_its_own_record(tmp_path):
@@ -257,3 +271,63 @@ def test_a_model_openvino_cannot_run_embeds_short_texts_with_pytorch_and_is_trie
     assert again.tobytes() == first.tobytes()
     messages = [r.getMessage() for r in caplog.records]
     assert sum(f"recorded in {record_file}" in m for m in messages) == 1
+
+
+@pytest.mark.slow  # quantizes the model twice
+def test_an_int8_shard_started_from_a_float32_record_quantizes_as_a_full_build(corpus, tmp_path, caplog):
+    """The record is written by a float32 job; the first int8 shard restarts from it and quantizes itself."""
+    int8 = {"calibration_texts": 24, "guard_texts": 40, "min_overlap": 0.8}
+    settings = {**COMMON, "cpu_precision": "int8", "int8": int8}
+    full = embed_shard(corpus, 0, 2, str(tmp_path / "full.h5"), model_name="all-MiniLM-L6-v2",
+                       cache_dir=str(tmp_path / "full-cache"), **settings)
+    cache = tmp_path / "cache"
+    text_embedder("all-MiniLM-L6-v2", 128, "", "auto", corpus, str(cache))(NAMES)  # writes the record
+    with caplog.at_level(logging.INFO, logger="knowledge_map"):
+        restarted = embed_shard(corpus, 0, 2, str(tmp_path / "restart.h5"), model_name="all-MiniLM-L6-v2",
+                                cache_dir=str(cache), **settings)
+    messages = [r.getMessage() for r in caplog.records]
+    assert any("quantizing to int8" in m for m in messages) and any("restarted the engine" in m for m in messages)
+    assert restarted["quantization"] == full["quantization"] and restarted["int8_guard"] == full["int8_guard"]
+    assert shard_contents(tmp_path / "restart.h5")[0] == shard_contents(tmp_path / "full.h5")[0]
+
+
+@pytest.mark.slow  # converts the model
+def test_a_bfloat16_shard_restarts_to_the_same_bytes(corpus, built, tmp_path, caplog):
+    settings = {**COMMON, "cpu_precision": "bfloat16"}
+    embed_shard(corpus, 1, 2, str(tmp_path / "full.h5"), model_name="all-MiniLM-L6-v2",
+                cache_dir=str(tmp_path / "cache"), **settings)
+    with caplog.at_level(logging.INFO, logger="knowledge_map"):
+        embed_shard(corpus, 1, 2, str(tmp_path / "restart.h5"), model_name="all-MiniLM-L6-v2",
+                    cache_dir=str(tmp_path / "cache"), **settings)
+    assert any("restarted the engine" in r.getMessage() for r in caplog.records)
+    assert shard_contents(tmp_path / "full.h5")[0] == shard_contents(tmp_path / "restart.h5")[0]
+
+
+@pytest.mark.slow  # converts the model
+def test_a_record_that_cannot_be_written_is_a_warning_not_a_failed_shard(corpus, built, tmp_path, caplog):
+    cache = tmp_path / "cache"
+    shutil.copytree(built / "cache", cache)
+    (record_file,) = records(cache)
+    record_file.unlink()
+    record_file.mkdir()  # neither readable as a record nor replaceable by one
+    with caplog.at_level(logging.INFO, logger="knowledge_map"):
+        embed_shard(corpus, 0, 2, str(tmp_path / "shard.h5"), model_name="all-MiniLM-L6-v2", cache_dir=str(cache),
+                    **COMMON)
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert any("unreadable engine record" in m for m in warnings) and any("engine record not written" in m for m in warnings)
+    assert shard_contents(tmp_path / "shard.h5")[0] == shard_contents(built / "full.h5")[0]
+
+
+@pytest.mark.slow  # converts the model
+def test_pooling_that_leaves_the_prompt_out_is_refused_by_openvino_and_embedded_by_pytorch(corpus, tmp_path, caplog):
+    """The converted graph cannot leave the prompt out of the mean: checked with the prompt, it is refused."""
+    model = model_variant(tmp_path)
+    pooling = Path(model) / "1_Pooling" / "config.json"
+    pooling.write_text(json.dumps({**json.loads(pooling.read_text()), "include_prompt": False}))
+    with pytest.raises(KnowledgeMapError, match="disagrees with PyTorch"):
+        embed_shard(corpus, 0, 2, str(tmp_path / "shard.h5"), model_name=model, cache_dir=str(tmp_path / "cache"),
+                    **{**COMMON, "prompt": "query: "})
+    with caplog.at_level(logging.WARNING, logger="knowledge_map"):
+        vectors = text_embedder(model, 128, "query: ", "auto", corpus, str(tmp_path / "cache"))(NAMES)
+    assert sum("OpenVINO cannot run this model" in r.getMessage() for r in caplog.records) == 1
+    assert vectors.tobytes() == text_embedder(model, 128, "query: ", "torch", corpus, None)(NAMES).tobytes()

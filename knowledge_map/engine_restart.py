@@ -54,9 +54,10 @@ FIXED_PROBES = CHECK_SENTENCES + (
     "Ünïcödé ﬁnance — Tōkyō 東京, Ελλάδα, Россия 🙂\u200b\u00ad e\u0301",
     "Truncation. " + " ".join(f"word{i}" for i in range(2048)),
 )
-#: Corpus texts (a seeded sample) tokenised by both tokenizers before a record is written.
-CORPUS_PROBES = 256
-PROBE_SEED = 1
+#: Corpus texts tokenised by both tokenizers before a record is written: PROBE_SLICES runs of PROBE_RUN rows
+#: spread over the corpus (each run one row group, so a shard never reads the whole corpus for them).
+PROBE_SLICES = 8
+PROBE_RUN = 32
 #: Libraries whose versions decide the tokens and the engine.
 RECORD_PACKAGES = ("openvino", "nncf", "tokenizers", "transformers", "sentence-transformers", "torch")
 
@@ -81,16 +82,18 @@ def record_path(cache_dir: str, fields: dict[str, Any]) -> str:
     return os.path.join(cache_dir, f"engine-{key}.json")
 
 
-def probe_texts(corpus_path: str) -> list[str]:
-    """:data:`FIXED_PROBES` plus a seeded sample of :data:`CORPUS_PROBES` corpus texts, as they are embedded."""
-    from knowledge_map.corpus import document_text, read_corpus
+def probe_texts(corpus_path: str, max_seq_length: int) -> list[str]:
+    """The texts whose tokens must agree: :data:`FIXED_PROBES`, one text of twice ``max_seq_length`` words
+    (truncation at any length), and runs of corpus texts spread over the corpus, as they are embedded."""
+    from knowledge_map.corpus import corpus_row_count, document_text, read_corpus_slice
 
-    table = read_corpus(corpus_path, columns=("title", "text"))
-    count = min(CORPUS_PROBES, table.num_rows)
-    rows = np.sort(np.random.default_rng(PROBE_SEED).choice(table.num_rows, count, replace=False))
-    sample = table.take(rows)
-    texts = [document_text(t, x) for t, x in zip(sample.column("title").to_pylist(), sample.column("text").to_pylist())]
-    return list(FIXED_PROBES) + texts
+    n_rows = corpus_row_count(corpus_path)
+    starts = sorted({int(i * n_rows / PROBE_SLICES) for i in range(PROBE_SLICES)})
+    texts = list(FIXED_PROBES) + ["Truncation. " + " ".join(f"word{i}" for i in range(2 * int(max_seq_length) + 16))]
+    for start in starts:
+        table = read_corpus_slice(corpus_path, start, min(start + PROBE_RUN, n_rows), columns=("title", "text"))
+        texts += [document_text(t, x) for t, x in zip(table.column("title").to_pylist(), table.column("text").to_pylist())]
+    return texts
 
 
 def features_sha256(input_ids: np.ndarray, attention_mask: np.ndarray) -> str:
@@ -105,28 +108,33 @@ def features_sha256(input_ids: np.ndarray, attention_mask: np.ndarray) -> str:
 class JsonTokenizer:
     """A tokenizer's JSON run by the ``tokenizers`` library, as ``SentenceTransformer.preprocess`` runs it.
 
-    Truncation at ``max_seq_length`` (longest first), padding to the longest
-    text of the batch on ``padding_side`` with ``pad_token``; called like a
-    transformers tokenizer by :func:`knowledge_map.embed.token_lengths`.
+    ``settings`` (:func:`tokenizer_settings`): the JSON, the padding side,
+    pad token and id, and the truncation side.  Truncation at
+    ``max_seq_length`` (longest first), padding to the longest text of the
+    batch; called like a transformers tokenizer by
+    :func:`knowledge_map.embed.token_lengths`.
     """
 
-    def __init__(self, tokenizer_json: str, max_seq_length: int, padding_side: str, pad_token_id: int, pad_token: str):
+    def __init__(self, settings: dict[str, Any], max_seq_length: int):
         from tokenizers import Tokenizer
 
-        self.json = tokenizer_json
-        self.padding_side = padding_side
-        self.pad_token_id = int(pad_token_id)
-        self.pad_token = pad_token
-        self.unpadded = Tokenizer.from_str(tokenizer_json)
+        self.settings = dict(settings)
+        self.max_seq_length = int(max_seq_length)
+        truncation = {"max_length": self.max_seq_length, "strategy": "longest_first",
+                      "direction": settings["truncation_side"]}
+        self.unpadded = Tokenizer.from_str(settings["json"])
         self.unpadded.no_padding()
-        self.unpadded.enable_truncation(int(max_seq_length), strategy="longest_first")
-        self.padded = Tokenizer.from_str(tokenizer_json)
-        self.padded.enable_truncation(int(max_seq_length), strategy="longest_first")
-        self.padded.enable_padding(direction=padding_side, pad_id=self.pad_token_id, pad_token=pad_token)
+        self.unpadded.enable_truncation(**truncation)
+        self.padded = Tokenizer.from_str(settings["json"])
+        self.padded.enable_truncation(**truncation)
+        self.padded.enable_padding(direction=settings["padding_side"], pad_id=int(settings["pad_token_id"]),
+                                   pad_token=settings["pad_token"])
 
     def __call__(self, texts: Sequence[str], add_special_tokens: bool = True, truncation: bool = True,
                  max_length: int | None = None) -> dict[str, list[list[int]]]:
-        """Token ids of each text, unpadded (only the arguments :func:`token_lengths` passes)."""
+        """Token ids of each text, unpadded, cut at ``max_seq_length`` (the only call :func:`token_lengths` makes)."""
+        if not truncation or max_length not in (None, self.max_seq_length):
+            raise ValueError(f"JsonTokenizer truncates at {self.max_seq_length} tokens only")
         encoded = self.unpadded.encode_batch(list(texts), add_special_tokens=add_special_tokens)
         return {"input_ids": [item.ids for item in encoded]}
 
@@ -137,6 +145,16 @@ class JsonTokenizer:
             "input_ids": np.array([item.ids for item in encoded], dtype=np.int64).reshape(len(encoded), -1),
             "attention_mask": np.array([item.attention_mask for item in encoded], dtype=np.int64).reshape(len(encoded), -1),
         }
+
+
+def tokenizer_settings(model: Any) -> dict[str, Any] | None:
+    """What :class:`JsonTokenizer` needs of a loaded SentenceTransformer's tokenizer; None without a fast one or a pad token."""
+    tokenizer = getattr(model, "tokenizer", None)
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    if backend is None or tokenizer.pad_token is None:
+        return None
+    return {"json": backend.to_str(), "padding_side": tokenizer.padding_side, "pad_token_id": int(tokenizer.pad_token_id),
+            "pad_token": tokenizer.pad_token, "truncation_side": getattr(tokenizer, "truncation_side", "right")}
 
 
 class TokenizerOnlyModel:
@@ -162,16 +180,6 @@ class TokenizerOnlyModel:
         return {name: torch.from_numpy(array) for name, array in self.tokenizer.features(texts).items()}
 
 
-def json_tokenizer_for(model: Any) -> JsonTokenizer | None:
-    """The :class:`JsonTokenizer` of a loaded SentenceTransformer, or None when it has no fast tokenizer or pad token."""
-    tokenizer = getattr(model, "tokenizer", None)
-    backend = getattr(tokenizer, "backend_tokenizer", None)
-    if backend is None or tokenizer.pad_token is None:
-        return None
-    return JsonTokenizer(backend.to_str(), model.max_seq_length, tokenizer.padding_side, tokenizer.pad_token_id,
-                         tokenizer.pad_token)
-
-
 def probe_features_sha256(tokenize: Any, texts: Sequence[str], prompt: str) -> str:
     """Digest of the probes tokenised in batches of 32 (``tokenize(texts, prompt)`` -> features)."""
     digest = hashlib.sha256()
@@ -190,11 +198,12 @@ def write_engine_record(
     """Record a fully built engine for restarts; False (nothing written) when its tokenizer cannot be reproduced."""
     from knowledge_map.io import write_json
 
-    tokenizer = json_tokenizer_for(model)
-    if tokenizer is None:
+    settings = tokenizer_settings(model)
+    if settings is None:
         log.info("no engine record: the model has no fast tokenizer with a pad token")
         return False
-    light = TokenizerOnlyModel(tokenizer, model.max_seq_length, model.get_embedding_dimension())
+    light = TokenizerOnlyModel(JsonTokenizer(settings, model.max_seq_length), model.max_seq_length,
+                               model.get_embedding_dimension())
 
     def full(texts, prompt):
         features = model.preprocess(list(texts), prompt=prompt or None)
@@ -207,20 +216,19 @@ def write_engine_record(
     if probe_features_sha256(restart, probes, prompt) != digest:
         log.info("no engine record: the tokenizer alone does not tokenise as the model's preprocessing does")
         return False
+    embeddings = encoder.probe(FIXED_PROBES, prompt)
+    if not np.isfinite(embeddings).all():
+        log.info("no engine record: the float32 engine gives non-finite embeddings for a probe text")
+        return False
     record = {
         "fields": fields,
         "converted": converted_identity,
         "dimension": model.get_embedding_dimension(),
         "attention": attention_of(model),
-        "tokenizer": {"json": tokenizer.json, "padding_side": tokenizer.padding_side,
-                      "pad_token_id": tokenizer.pad_token_id, "pad_token": tokenizer.pad_token},
+        "tokenizer": settings,
         "probe_sha256": digest,
+        "probe_embeddings": embeddings.tolist(),
     }
-    probes = encoder.probe(FIXED_PROBES, prompt)
-    if not np.isfinite(probes).all():
-        log.info("no engine record: the float32 engine gives non-finite embeddings for a probe text")
-        return False
-    record["probe_embeddings"] = probes.tolist()
     write_json(path, record, indent=None, concurrent=True)
     return True
 
@@ -244,19 +252,18 @@ def read_engine_record(path: str, fields: dict[str, Any]) -> dict[str, Any] | No
 def restart_model(record: dict[str, Any], max_seq_length: int, probes: Sequence[str],
                   prompt: str) -> TokenizerOnlyModel | None:
     """The tokenizer-only model of ``record``, or None when its probes no longer tokenise to the recorded digest."""
-    settings = record["tokenizer"]
     try:
-        tokenizer = JsonTokenizer(settings["json"], max_seq_length, settings["padding_side"], settings["pad_token_id"],
-                                  settings["pad_token"])
-    except Exception as error:  # noqa: BLE001 - tokenizers raises its own exception type for a bad JSON
-        log.warning("engine record: its tokenizer does not load (%s); building the engine in full", error)
+        model = TokenizerOnlyModel(JsonTokenizer(record["tokenizer"], max_seq_length), max_seq_length,
+                                   record["dimension"])
+    except Exception as error:  # noqa: BLE001 - a damaged record: tokenizers raises its own exception type
+        log.warning("engine record: its tokenizer does not load (%s); building the engine in full",
+                    " ".join(str(error).split())[:200])
         return None
-    model = TokenizerOnlyModel(tokenizer, max_seq_length, record["dimension"])
 
     def restart(texts, prompt):
         return model.tokenizer.features([(prompt or "") + text for text in texts])
 
-    if probe_features_sha256(restart, probes, prompt) != record["probe_sha256"]:
+    if probe_features_sha256(restart, probes, prompt) != record.get("probe_sha256"):
         log.warning("engine record: the probes tokenise differently now; building the engine in full")
         return None
     return model
@@ -279,7 +286,7 @@ class EngineRestart:
 
     def probes(self) -> list[str]:
         if self._probes is None:
-            self._probes = probe_texts(self.corpus_path)
+            self._probes = probe_texts(self.corpus_path, self.fields["max_seq_length"])
         return self._probes
 
     def start(self, precision: str, threads: int, plan: Any = None) -> tuple[Any, Any]:
@@ -294,12 +301,14 @@ class EngineRestart:
             return None, None
         if "failure" in record:
             self.failure = str(record["failure"])
+            log.info("%s: OpenVINO could not run this model in an earlier job (%s); building the engine in full",
+                     self.path, self.failure)
             return None, None
         model = restart_model(record, self.fields["max_seq_length"], self.probes(), self.prompt)
         encoder = OpenVINOEncoder.restart(model, record, precision, threads, self.cache_dir, plan, self.prompt) if model else None
         if encoder is None:
             return None, None
-        self.started, self.attention = True, record["attention"]
+        self.started, self.attention = True, str(record.get("attention", ""))
         return model, encoder
 
     def record(self, model: Any, encoder: Any) -> None:
@@ -309,9 +318,9 @@ class EngineRestart:
         converted = openvino_cache_record(model, self.fields["model_sha256"])
         try:
             written = write_engine_record(self.path, model, encoder, self.probes(), self.prompt, converted, self.fields)
-        except OSError as error:
-            # A record only saves later jobs time: failing to write one must not fail this job.
-            log.warning("%s: engine record not written (%s)", self.path, error)
+        except Exception as error:  # noqa: BLE001 - a record only saves later jobs time: it never fails this job
+            log.warning("%s: engine record not written (%s: %s)", self.path, type(error).__name__,
+                        " ".join(str(error).split())[:200])
             return
         if written:
             log.info("recorded the engine in %s: later jobs start it without PyTorch's model", self.path)
@@ -324,4 +333,7 @@ class EngineRestart:
         """
         from knowledge_map.io import write_json
 
-        write_json(self.path, {"fields": self.fields, "failure": reason}, indent=None, concurrent=True)
+        try:
+            write_json(self.path, {"fields": self.fields, "failure": reason}, indent=None, concurrent=True)
+        except OSError as error:
+            log.warning("%s: engine record not written (%s)", self.path, error)
