@@ -321,7 +321,7 @@ class OpenVINOEncoder:
             converted = core.read_model(os.path.join(folder, "model.xml"))
             self.float32 = self._compile(core, converted, "float32")
             self.names = [port.get_any_name() for port in converted.inputs]
-            probes = self._embed(self.float32, FIXED_PROBES, prompt)
+            probes = self.probe(FIXED_PROBES, prompt)
         except (OSError, ValueError, TypeError, KeyError, RuntimeError, KnowledgeMapError) as error:
             log.warning("engine record unusable (%s: %s); building the engine in full", type(error).__name__,
                         " ".join(str(error).split())[:200])
