@@ -320,6 +320,34 @@ def read_corpus_slice(path: str | os.PathLike, start: int, stop: int, columns: I
     return table.slice(start - first, stop - start)
 
 
+def read_corpus_rows(path: str | os.PathLike, rows: Iterable[int], columns: Iterable[str] = CORPUS_COLUMNS) -> pa.Table:
+    """The given rows of the corpus, in the given order, holding one row group in memory at a time.
+
+    For samples spread over a large corpus (the int8 engine's calibration
+    and guard texts): reading the whole text column at 250,000 articles
+    would hold all of it in every shard that asks.
+    """
+    import numpy as np
+
+    wanted = np.asarray(list(rows), dtype=np.int64)
+    parquet = pq.ParquetFile(path)
+    columns = list(columns)
+    if wanted.size and (wanted.min() < 0 or wanted.max() >= parquet.metadata.num_rows):
+        raise ValueError(f"{path}: rows outside 0..{parquet.metadata.num_rows - 1}")
+    unique = np.unique(wanted)
+    pieces, offset = [], 0
+    for group in range(parquet.num_row_groups):
+        size = parquet.metadata.row_group(group).num_rows
+        local = unique[(unique >= offset) & (unique < offset + size)] - offset
+        if local.size:
+            pieces.append(parquet.read_row_group(group, columns=columns).take(pa.array(local)))
+        offset += size
+    if not pieces:
+        return CORPUS_SCHEMA.empty_table().select(columns)
+    table = pa.concat_tables(pieces)
+    return table.take(pa.array(np.searchsorted(unique, wanted)))
+
+
 def document_text(title: str, text: str) -> str:
     """The string embedded for an article: its title, then its text.
 

@@ -95,22 +95,17 @@ def plan_from_texts(texts: Sequence[str], settings: Int8Settings, prompt: str = 
 
 
 def corpus_plan(corpus_path: str, settings: Int8Settings, prompt: str = "") -> Int8Plan:
-    """The corpus texts the int8 engine calibrates and is judged on, as they are embedded (:func:`plan_from_texts`)."""
-    from knowledge_map.corpus import document_text, read_corpus
+    """The corpus texts the int8 engine calibrates and is judged on, as they are embedded (:func:`sample_rows`).
 
-    table = read_corpus(corpus_path, columns=("title", "text"))
+    Reads only the sampled rows, one row group at a time
+    (:func:`knowledge_map.corpus.read_corpus_rows`).
+    """
+    from knowledge_map.corpus import corpus_row_count, document_text, read_corpus_rows
 
-    class CorpusTexts(Sequence[str]):
-        """The embedded text of any row, built only for the rows the plan samples."""
-
-        def __len__(self) -> int:
-            return table.num_rows
-
-        def __getitem__(self, row):
-            record = table.slice(int(row), 1).to_pylist()[0]
-            return document_text(record["title"], record["text"])
-
-    return plan_from_texts(CorpusTexts(), settings, prompt)
+    calibration, guard = sample_rows(corpus_row_count(corpus_path), settings.calibration_texts, settings.guard_texts)
+    table = read_corpus_rows(corpus_path, np.concatenate([calibration, guard]), columns=("title", "text"))
+    texts = [document_text(t, x) for t, x in zip(table.column("title").to_pylist(), table.column("text").to_pylist())]
+    return Int8Plan(settings, texts[: len(calibration)], texts[len(calibration) :], prompt)
 
 
 def texts_sha256(texts: Sequence[str]) -> str:

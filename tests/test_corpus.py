@@ -14,6 +14,7 @@ from knowledge_map.corpus import (
     find_problems,
     load_corpus,
     load_vital_articles,
+    read_corpus_rows,
     read_corpus_slice,
     shard_bounds,
     wikipedia_url,
@@ -177,3 +178,26 @@ def test_corpus_file_is_byte_identical_for_identical_input(tmp_path):
     write_corpus(table, tmp_path / "one.parquet")
     write_corpus(table, tmp_path / "two.parquet")
     assert (tmp_path / "one.parquet").read_bytes() == (tmp_path / "two.parquet").read_bytes()
+
+
+def test_sampled_rows_come_back_in_the_asked_order_from_several_row_groups(tmp_path):
+    """The int8 engine's sample reads only its rows; its texts, and so its model key, are the whole table's."""
+    from knowledge_map.corpus import document_text, read_corpus
+    from knowledge_map.quantize import Int8Settings, corpus_plan, plan_from_texts
+
+    path = tmp_path / "corpus.parquet"
+    write_corpus(load_corpus("vital-articles", limit=5000), path)
+    assert pq.ParquetFile(path).num_row_groups == 3
+    rows = [4999, 0, 2048, 2047, 17, 4096, 17]
+    table = read_corpus(path, columns=("id", "title"))
+    got = read_corpus_rows(path, rows, columns=("id", "title"))
+    assert got.to_pylist() == table.take(pa.array(rows)).to_pylist()
+    assert read_corpus_rows(path, [], columns=("id",)).num_rows == 0
+    with pytest.raises(ValueError, match="rows outside"):
+        read_corpus_rows(path, [5000])
+    settings = Int8Settings(300, 500)
+    whole = read_corpus(path, columns=("title", "text"))
+    texts = [document_text(t, x) for t, x in zip(whole.column("title").to_pylist(), whole.column("text").to_pylist())]
+    expected = plan_from_texts(texts, settings)
+    plan = corpus_plan(str(path), settings)
+    assert plan.calibration == expected.calibration and plan.guard == expected.guard
