@@ -173,11 +173,15 @@ class TokenizerOnlyModel:
     def get_embedding_dimension(self) -> int:
         return self.dimension
 
+    def features(self, texts: Sequence[str], prompt: str | None = None) -> dict[str, np.ndarray]:
+        """``input_ids`` and ``attention_mask`` of ``prompt + text`` for each text (the prompt joined as
+        sentence-transformers joins it), as NumPy arrays."""
+        return self.tokenizer.features([(prompt or "") + text for text in texts])
+
     def preprocess(self, texts: Sequence[str], prompt: str | None = None) -> dict[str, Any]:
         import torch
 
-        texts = [(prompt or "") + text for text in texts]
-        return {name: torch.from_numpy(array) for name, array in self.tokenizer.features(texts).items()}
+        return {name: torch.from_numpy(array) for name, array in self.features(texts, prompt).items()}
 
 
 def probe_features_sha256(tokenize: Any, texts: Sequence[str], prompt: str) -> str:
@@ -209,11 +213,8 @@ def write_engine_record(
         features = model.preprocess(list(texts), prompt=prompt or None)
         return {name: features[name].numpy() for name in ("input_ids", "attention_mask")}
 
-    def restart(texts, prompt):
-        return {k: v.numpy() for k, v in light.preprocess(texts, prompt).items()}
-
     digest = probe_features_sha256(full, probes, prompt)
-    if probe_features_sha256(restart, probes, prompt) != digest:
+    if probe_features_sha256(light.features, probes, prompt) != digest:
         log.info("no engine record: the tokenizer alone does not tokenise as the model's preprocessing does")
         return False
     embeddings = encoder.probe(FIXED_PROBES, prompt)
@@ -260,10 +261,7 @@ def restart_model(record: dict[str, Any], max_seq_length: int, probes: Sequence[
                     " ".join(str(error).split())[:200])
         return None
 
-    def restart(texts, prompt):
-        return model.tokenizer.features([(prompt or "") + text for text in texts])
-
-    if probe_features_sha256(restart, probes, prompt) != record.get("probe_sha256"):
+    if probe_features_sha256(model.features, probes, prompt) != record.get("probe_sha256"):
         log.warning("engine record: the probes tokenise differently now; building the engine in full")
         return None
     return model
@@ -301,8 +299,7 @@ class EngineRestart:
             return None, None
         if "failure" in record:
             self.failure = str(record["failure"])
-            log.info("%s: OpenVINO could not run this model in an earlier job (%s); building the engine in full",
-                     self.path, self.failure)
+            log.info("%s: OpenVINO could not run this model in an earlier job (%s)", self.path, self.failure)
             return None, None
         model = restart_model(record, self.fields["max_seq_length"], self.probes(), self.prompt)
         encoder = OpenVINOEncoder.restart(model, record, precision, threads, self.cache_dir, plan, self.prompt) if model else None
