@@ -67,6 +67,9 @@ step minilm-all 120 $B --paths naive,careful,eager,workflow --texts 10033 --base
 # Texts of every length (vital articles, a shard of the embedded default): how many compiles; warm compile cache.
 step qwen-vital 120 $B --model $QWEN --max-seq-length 512 --texts 10033 --paths workflow --compile true \
   --repeats 1 --out "$OUT/qwen_vital.json"
+# Where the time goes: kernel time by kind (torch.profiler), then the host's share (features made beforehand).
+step qwen-profile 150 python3 benchmarks/gpu_profile.py --model $QWEN --texts 2048 --encoder compiled --out "$OUT/qwen_profile.json"
+step qwen-decompose 200 python3 benchmarks/gpu_decompose.py --model $QWEN
 # A bigger token budget, then CUDA graphs.
 step qwen-long-b128 120 $B --model $QWEN --long --max-seq-length 512 --texts 8192 --paths workflow --compile true \
   --batch-size 128 --repeats 1 --out "$OUT/qwen_long_b128.json"

@@ -144,6 +144,18 @@ class TorchEncoder:
         if self.length_multiple > 1:
             length = bucket_length(features["input_ids"].shape[1], self.length_multiple, self.model.max_seq_length)
             features = pad_features(features, length, self.side, self.pad_id)
+        return self._pinned(features)
+
+    def from_arrays(self, arrays: dict[str, Any]) -> dict[str, Any]:
+        """Features from padded NumPy arrays (:meth:`knowledge_map.tokens.TokenizedTexts.features`) and any
+        other entries ``preprocess`` gives (:class:`knowledge_map.tokens.FastTokenizer`), as the model takes them."""
+        import torch
+
+        return self._pinned({key: torch.from_numpy(value) if isinstance(value, np.ndarray) else value
+                             for key, value in arrays.items()})
+
+    def _pinned(self, features: dict[str, Any]) -> dict[str, Any]:
+        """``features`` in page-locked memory on CUDA, so the copy to the GPU does not wait for the host."""
         if self.pin:
             features = {k: v.pin_memory() if hasattr(v, "pin_memory") else v for k, v in features.items()}
         return features
@@ -307,7 +319,7 @@ class OpenVINOEncoder:
         """
         import openvino as ov
 
-        from knowledge_map.engine_restart import FIXED_PROBES
+        from knowledge_map.tokens import FIXED_PROBES
 
         self = cls.__new__(cls)
         self.model, self.threads = model, threads
@@ -438,6 +450,10 @@ class OpenVINOEncoder:
 
     def prepare(self, texts: Sequence[str], prompt: str) -> dict[str, np.ndarray]:
         return self._features(texts, prompt)
+
+    def from_arrays(self, arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """The model's inputs from padded arrays (:meth:`knowledge_map.tokens.TokenizedTexts.features`)."""
+        return {name: arrays[name] for name in self.names}
 
     def context(self):
         return contextlib.nullcontext()

@@ -34,6 +34,28 @@ def token_lengths(model: Any, texts: Sequence[str]) -> np.ndarray:
     return np.fromiter((len(ids) for ids in encoded["input_ids"]), dtype=np.int64, count=len(texts))
 
 
+#: Texts :func:`estimated_flops` tokenises (evenly spaced over the job).
+FLOP_SAMPLE = 1024
+
+
+def estimated_flops(model: Any, texts: Sequence[str]) -> float:
+    """The encoder's FLOP for ``texts``, from the token lengths of at most :data:`FLOP_SAMPLE` of them.
+
+    Only :func:`knowledge_map.gpu.resolve_compile` uses it, to tell a shard
+    worth compiling from one that is not (a factor of several apart); the
+    embedding loop tokenises every text once itself.  Tokenising all of a
+    shard's texts for this figure cost 0.46 s per 2,048 texts of 512 tokens
+    on an H200's host, before the GPU started.
+    """
+    from knowledge_map.flops import encoder_flops, model_shape
+
+    if not texts:
+        return 0.0
+    step = max(1, len(texts) // FLOP_SAMPLE)
+    sample = [texts[i] for i in range(0, len(texts), step)]
+    return encoder_flops(token_lengths(model, sample), *model_shape(model)) * len(texts) / len(sample)
+
+
 def plan_batches(
     lengths: np.ndarray, batch_size: int, token_budget: int, multiple: int = 1, cap: int | None = None
 ) -> list[np.ndarray]:
@@ -65,6 +87,20 @@ def l2_normalise(matrix: np.ndarray) -> np.ndarray:
     return matrix / np.where(norms == 0, 1, norms)
 
 
+#: Texts tokenised and planned together: the first chunk is FIRST_CHUNK_BATCHES batches (the engine starts
+#: soon), the next ones CHUNK_TEXTS texts, each tokenised in the background while the engine runs the one before.
+FIRST_CHUNK_BATCHES = 4
+CHUNK_TEXTS = 4096
+
+
+def text_chunks(n: int, batch_size: int) -> list[np.ndarray]:
+    """Row ranges of ``n`` texts: one of ``FIRST_CHUNK_BATCHES * batch_size``, then of :data:`CHUNK_TEXTS`."""
+    bounds = [0, min(n, FIRST_CHUNK_BATCHES * batch_size)]
+    while bounds[-1] < n:
+        bounds.append(min(n, bounds[-1] + CHUNK_TEXTS))
+    return [np.arange(a, b) for a, b in zip(bounds, bounds[1:]) if b > a]
+
+
 def embed_texts(
     model: Any,
     texts: Sequence[str],
@@ -72,56 +108,73 @@ def embed_texts(
     prompt: str = "",
     progress: Callable[[int, int], None] | None = None,
     encoder: Any = None,
-    lengths: np.ndarray | None = None,
 ) -> np.ndarray:
     """Embed ``texts`` into L2-normalised float32 rows, in input order.
 
-    Batches follow :func:`plan_batches` (longest first, at most
-    ``batch_size`` texts and ``batch_size * max_seq_length`` padded tokens).
-    A background thread tokenises batch i+1 while ``encoder`` (default: the
-    model's PyTorch forward pass, see :mod:`knowledge_map.backends`) runs
-    batch i.  Outputs stay on the encoder's device until the end: the loop
-    never waits for a GPU, one copy to the host at the end does.
-    ``progress(done, total)`` is called after every batch is queued.
-    ``lengths`` (:func:`token_lengths` of ``texts``) saves tokenising twice
-    when the caller has them.
+    Texts go in chunks (:func:`text_chunks`).  Each chunk is tokenised
+    once, by the tokenizer alone where it gives exactly what
+    ``SentenceTransformer.preprocess`` gives (:func:`knowledge_map.tokens.fast_tokenizer`;
+    else through ``preprocess``, batch by batch), then cut into batches by
+    :func:`plan_batches` (longest first, at most ``batch_size`` texts and
+    ``batch_size * max_seq_length`` padded tokens), all in a background
+    thread while ``encoder`` (default: the model's PyTorch forward pass,
+    see :mod:`knowledge_map.backends`) runs the chunk before.  Outputs stay
+    on the encoder's device until the end, and so do row indices on the
+    host: the loop never waits for a GPU, one copy to the host at the end
+    does.  ``progress(done, total)`` is
+    called after every batch is queued.
     """
     from concurrent.futures import ThreadPoolExecutor
 
     import torch
 
     from knowledge_map.backends import TorchEncoder
+    from knowledge_map.tokens import TokenizedTexts, fast_tokenizer
 
     dim = model.get_embedding_dimension()
     if not texts:
         return np.zeros((0, dim), dtype=np.float32)
     encoder = encoder or TorchEncoder(model)
-    # The prompt costs the same tokens in every text, so sort on the text alone.
-    if lengths is None:
-        lengths = token_lengths(model, texts)
     multiple = getattr(encoder, "length_multiple", 1)
-    batches = plan_batches(lengths, batch_size, batch_size * model.max_seq_length, multiple, model.max_seq_length)
+    cap = model.max_seq_length
+    fast = fast_tokenizer(model, texts, prompt)
 
-    def prepare(batch: np.ndarray):
-        index = torch.from_numpy(np.ascontiguousarray(batch, dtype=np.int64))
-        return encoder.prepare([texts[i] for i in batch], prompt), index
+    def prepare(rows: np.ndarray) -> list[tuple[Any, np.ndarray]]:
+        """The chunk ``rows`` as planned batches: (features for the encoder, their rows in ``texts``)."""
+        chunk = [texts[i] for i in rows]
+        if fast is not None:
+            tokens = TokenizedTexts.encode(fast.tokenizer, chunk, prompt, fast.keys)
+            lengths = tokens.lengths
+        else:  # The prompt costs the same tokens in every text, so sort on the text alone.
+            lengths = token_lengths(model, chunk)
+        out = []
+        for batch in plan_batches(lengths, batch_size, batch_size * cap, multiple, cap):
+            if fast is not None:
+                features = encoder.from_arrays({**tokens.features(batch, multiple, cap), **fast.extras})
+            else:
+                features = encoder.prepare([chunk[i] for i in batch], prompt)
+            out.append((features, rows[batch]))
+        return out
 
-    out = None
+    chunks = text_chunks(len(texts), batch_size)
+    vectors, order = [], []
     done = 0
     with ThreadPoolExecutor(max_workers=1) as pool, encoder.context():
-        pending = pool.submit(prepare, batches[0])
-        for number in range(len(batches)):
-            features, index = pending.result()
-            if number + 1 < len(batches):
-                pending = pool.submit(prepare, batches[number + 1])
-            vectors = encoder(features)
-            if out is None:
-                out = torch.zeros((len(texts), vectors.shape[1]), dtype=torch.float32, device=vectors.device)
-            out[index.to(vectors.device, non_blocking=True)] = vectors
-            done += len(index)
-            if progress is not None:
-                progress(done, len(texts))
-    return l2_normalise(out.cpu().numpy())
+        pending = pool.submit(prepare, chunks[0])
+        for number in range(len(chunks)):
+            batches = pending.result()
+            if number + 1 < len(chunks):
+                pending = pool.submit(prepare, chunks[number + 1])
+            for features, index in batches:
+                vectors.append(encoder(features))
+                order.append(index)
+                done += len(index)
+                if progress is not None:
+                    progress(done, len(texts))
+    # Put back in input order on the host, after one copy: no per-batch transfer of row indices to the device.
+    out = np.empty((len(texts), vectors[0].shape[1]), dtype=np.float32)
+    out[np.concatenate(order)] = torch.cat(vectors).float().cpu().numpy()
+    return l2_normalise(out)
 
 
 class ProgressLog:
@@ -227,7 +280,6 @@ def embed_shard(
     from knowledge_map.backends import make_encoder
     from knowledge_map.corpus import corpus_row_count, document_text, read_corpus_slice, shard_bounds
     from knowledge_map.engine_restart import EngineRestart, record_fields
-    from knowledge_map.flops import encoder_flops, model_shape
     from knowledge_map.gpu import resolve_compile
     from knowledge_map.identity import file_sha256, model_sha256, shard_identity
     from knowledge_map.models import (
@@ -272,9 +324,8 @@ def embed_shard(
     model, encoder = restart.start(cpu_precision, torch.get_num_threads(), plan) if restart else (None, None)
     if encoder is None:
         model = load_model(model_name, device, dtype, max_seq_length)
-    # Sorted by these (embed_texts) and, on CUDA, the shard's FLOP that decide whether compiling pays.
-    lengths = token_lengths(model, texts)
-    flops = encoder_flops(lengths, *model_shape(model)) if device == "cuda" else 0.0
+    # On CUDA, the shard's FLOP decide whether compiling pays.
+    flops = estimated_flops(model, texts) if device == "cuda" else 0.0
     compiling = resolve_compile(compile, device, backend, flops, device_name(device))
     if encoder is None:
         encoder = make_encoder(model, device, backend, cpu_precision, model_sha256=files_sha, cache_dir=cache_dir,
@@ -289,7 +340,7 @@ def embed_shard(
     if compiling:
         log.info("shard %d: compiled %s", shard, encoder.record())
     try:
-        embeddings = embed_texts(model, texts, batch_size, prompt, ProgressLog(f"shard {shard}"), encoder, lengths)
+        embeddings = embed_texts(model, texts, batch_size, prompt, ProgressLog(f"shard {shard}"), encoder)
     except (RuntimeError, MemoryError) as error:
         if not is_out_of_memory(error):
             raise

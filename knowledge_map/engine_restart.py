@@ -40,20 +40,13 @@ from typing import Any
 
 import numpy as np
 
-from knowledge_map.backends import CHECK_SENTENCES
 from knowledge_map.models import attention_of
+from knowledge_map.tokens import FIXED_PROBES, JsonTokenizer, tokenizer_settings
 
 log = logging.getLogger(__name__)
 
 #: Version of the record's layout; a change makes old records unused (never misread).
 RECORD_FORMAT = 1
-#: Texts whose embeddings the record keeps: the conversion check's sentences plus texts that stress tokenisation.
-FIXED_PROBES = CHECK_SENTENCES + (
-    "",
-    "   ",
-    "Ünïcödé ﬁnance — Tōkyō 東京, Ελλάδα, Россия 🙂\u200b\u00ad e\u0301",
-    "Truncation. " + " ".join(f"word{i}" for i in range(2048)),
-)
 #: Corpus texts tokenised by both tokenizers before a record is written: PROBE_SLICES runs of PROBE_RUN rows
 #: spread over the corpus (each run one row group, so a shard never reads the whole corpus for them).
 PROBE_SLICES = 8
@@ -103,58 +96,6 @@ def features_sha256(input_ids: np.ndarray, attention_mask: np.ndarray) -> str:
         array = np.ascontiguousarray(array, dtype=np.int64)
         digest.update(repr(array.shape).encode() + array.tobytes())
     return digest.hexdigest()
-
-
-class JsonTokenizer:
-    """A tokenizer's JSON run by the ``tokenizers`` library, as ``SentenceTransformer.preprocess`` runs it.
-
-    ``settings`` (:func:`tokenizer_settings`): the JSON, the padding side,
-    pad token and id, and the truncation side.  Truncation at
-    ``max_seq_length`` (longest first), padding to the longest text of the
-    batch; called like a transformers tokenizer by
-    :func:`knowledge_map.embed.token_lengths`.
-    """
-
-    def __init__(self, settings: dict[str, Any], max_seq_length: int):
-        from tokenizers import Tokenizer
-
-        self.settings = dict(settings)
-        self.max_seq_length = int(max_seq_length)
-        truncation = {"max_length": self.max_seq_length, "strategy": "longest_first",
-                      "direction": settings["truncation_side"]}
-        self.unpadded = Tokenizer.from_str(settings["json"])
-        self.unpadded.no_padding()
-        self.unpadded.enable_truncation(**truncation)
-        self.padded = Tokenizer.from_str(settings["json"])
-        self.padded.enable_truncation(**truncation)
-        self.padded.enable_padding(direction=settings["padding_side"], pad_id=int(settings["pad_token_id"]),
-                                   pad_token=settings["pad_token"])
-
-    def __call__(self, texts: Sequence[str], add_special_tokens: bool = True, truncation: bool = True,
-                 max_length: int | None = None) -> dict[str, list[list[int]]]:
-        """Token ids of each text, unpadded, cut at ``max_seq_length`` (the only call :func:`token_lengths` makes)."""
-        if not truncation or max_length not in (None, self.max_seq_length):
-            raise ValueError(f"JsonTokenizer truncates at {self.max_seq_length} tokens only")
-        encoded = self.unpadded.encode_batch(list(texts), add_special_tokens=add_special_tokens)
-        return {"input_ids": [item.ids for item in encoded]}
-
-    def features(self, texts: Sequence[str]) -> dict[str, np.ndarray]:
-        """``input_ids`` and ``attention_mask`` of a padded batch, int64."""
-        encoded = self.padded.encode_batch(list(texts))
-        return {
-            "input_ids": np.array([item.ids for item in encoded], dtype=np.int64).reshape(len(encoded), -1),
-            "attention_mask": np.array([item.attention_mask for item in encoded], dtype=np.int64).reshape(len(encoded), -1),
-        }
-
-
-def tokenizer_settings(model: Any) -> dict[str, Any] | None:
-    """What :class:`JsonTokenizer` needs of a loaded SentenceTransformer's tokenizer; None without a fast one or a pad token."""
-    tokenizer = getattr(model, "tokenizer", None)
-    backend = getattr(tokenizer, "backend_tokenizer", None)
-    if backend is None or tokenizer.pad_token is None:
-        return None
-    return {"json": backend.to_str(), "padding_side": tokenizer.padding_side, "pad_token_id": int(tokenizer.pad_token_id),
-            "pad_token": tokenizer.pad_token, "truncation_side": getattr(tokenizer, "truncation_side", "right")}
 
 
 class TokenizerOnlyModel:

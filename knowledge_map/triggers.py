@@ -22,7 +22,7 @@ from knowledge_map.io import sha256_file
 
 #: Modules whose code decides the numbers in a shard file.
 EMBEDDING_MODULES = ("knowledge_map.embed", "knowledge_map.models", "knowledge_map.backends", "knowledge_map.corpus",
-                     "knowledge_map.quantize", "knowledge_map.engine_restart")
+                     "knowledge_map.quantize", "knowledge_map.engine_restart", "knowledge_map.tokens")
 #: Modules whose code decides the cell labels and their measure (the rule's model runs embedding code too, but that
 #: code re-embeds the articles and so relabels anyway).
 LABEL_MODULES = ("knowledge_map.labels", "knowledge_map.phrases", "knowledge_map.label_quality", "knowledge_map.grid")

@@ -10,6 +10,7 @@ on one); CI has none.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -192,6 +193,24 @@ def test_the_gpu_benchmark_runs_every_path_and_reports_the_job(tmp_path, mini_qw
     assert result["workflow"]["compiled"]["used"] is True
     assert result["workflow"]["projected_250k_s"] > result["workflow"]["setup_s"]
     assert result["workflow"]["min_cosine_vs_float32"] >= COMPILE_MIN_COSINE
+
+
+@pytest.mark.slow  # the device script's two diagnostic steps, on the CPU with the miniature
+def test_the_gpu_diagnostics_run_and_report(tmp_path, mini_qwen3):
+    profile = tmp_path / "profile.json"
+    common = ["--device", "cpu", "--model", mini_qwen3, "--texts", "32", "--batch-size", "8"]
+    subprocess.run([sys.executable, str(REPO / "benchmarks" / "gpu_profile.py"), *common, "--encoder", "compiled",
+                    "--max-seq-length", "128", "--profile-batches", "2", "--out", str(profile)],
+                   check=True, capture_output=True, text=True, timeout=600)
+    result = json.loads(profile.read_text())
+    assert result["compiled"]["used"] is True and result["texts_per_s"] > 0
+    assert set(result["profile"]) >= {"wall_s", "kernel_s", "by_kind_share", "top_kernels"}
+    done = subprocess.run([sys.executable, str(REPO / "benchmarks" / "gpu_decompose.py"), *common],
+                          check=True, capture_output=True, text=True, timeout=600, env={**os.environ, "OUT": str(tmp_path)})
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result == json.loads((tmp_path / "decompose.json").read_text())
+    assert result["embed_texts_texts_per_s"] > 0 and result["forward_only_texts_per_s"] > 0
+    assert result["tokenising"]["tokenizers_per_batch_s"] > 0 and result["tokenising"]["preprocess_per_batch_s"] > 0
 
 
 @pytest.mark.skipif(not __import__("torch").cuda.is_available(), reason="needs a CUDA GPU")
