@@ -43,8 +43,8 @@ FIXED_PROBES = CHECK_SENTENCES + (
     "Ünïcödé ﬁnance — Tōkyō 東京, Ελλάδα, Россия 🙂\u200b\u00ad e\u0301",
     "Truncation. " + " ".join(f"word{i}" for i in range(2048)),
 )
-#: Feature keys the tokenizers library gives (``type_ids`` as ``token_type_ids``); any other key in a model's
-#: ``preprocess`` output (``prompt_length``, ...) means: tokenise through ``preprocess``.
+#: Feature keys the tokenizers library gives (``type_ids`` as ``token_type_ids``); any other array in a model's
+#: ``preprocess`` output means: tokenise through ``preprocess``.
 TOKEN_KEYS = ("input_ids", "attention_mask", "token_type_ids")
 #: Job texts among the probes of :func:`fast_tokenizer` (evenly spaced over the job).
 SAMPLED_TEXTS = 32
@@ -123,7 +123,7 @@ class TokenizedTexts:
 
     def features(self, rows: np.ndarray, multiple: int = 1, cap: int | None = None) -> dict[str, np.ndarray]:
         """The padded batch of ``rows``: padded to its longest text, rounded up as the engine buckets lengths."""
-        length = bucket_length(int(self.lengths[rows].max()), multiple, cap) if multiple > 1 else int(self.lengths[rows].max())
+        length = bucket_length(int(self.lengths[rows].max()), multiple, cap)
         out = {"input_ids": np.full((len(rows), length), self.pad_id, dtype=np.int64),
                "attention_mask": np.zeros((len(rows), length), dtype=np.int64)}
         if self.type_ids is not None:
@@ -171,13 +171,14 @@ def fast_tokenizer(model: Any, texts: Sequence[str], prompt: str) -> FastTokeniz
 def check_fast_tokenizer(model: Any, texts: Sequence[str], prompt: str) -> FastTokenizer | None:
     """The model's tokenizer in ``tokenizers`` alone, with what its features must hold; None where it differs.
 
-    Compared with ``model.preprocess`` in batches of 32 on :data:`FIXED_PROBES`,
+    :meth:`TokenizedTexts.features` (what the embedding loop runs) is
+    compared with ``model.preprocess`` in batches of 32 on :data:`FIXED_PROBES`,
     a text of twice ``max_seq_length`` words and :data:`SAMPLED_TEXTS` of
     ``texts`` (evenly spaced), with ``prompt``: every key and value must be
-    equal.  A model whose ``preprocess`` gives per-token arrays other than
-    :data:`TOKEN_KEYS` (``prompt_length`` is one, and depends on the
-    prompt), entries that change between batches, or no fast tokenizer with
-    a pad token, gets None.
+    equal.  A model whose ``preprocess`` gives arrays other than
+    :data:`TOKEN_KEYS`, other entries that change between batches, or no
+    fast tokenizer with a pad token, gets None (entries that stay the same,
+    such as ``modality``, are passed on with every batch).
     """
     settings = tokenizer_settings(model)
     if settings is None:
@@ -201,7 +202,7 @@ def check_fast_tokenizer(model: Any, texts: Sequence[str], prompt: str) -> FastT
             log.info("tokenising through preprocess: its %s change between batches", sorted(others))
             return None
         extras = others
-        got = tokenizer.features([(prompt or "") + text for text in batch], keys)
+        got = TokenizedTexts.encode(tokenizer, batch, prompt, keys).features(np.arange(len(batch)))
         if any(got[key].shape != expected[key].shape or not np.array_equal(got[key], expected[key]) for key in keys):
             log.info("tokenising through preprocess: the tokenizer alone tokenises differently")
             return None
