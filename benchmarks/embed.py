@@ -56,6 +56,8 @@ def parse_args(argv=None):
                         help="float32 FLOP per cycle per core for the CPU peak (doubled for native bfloat16)")
     parser.add_argument("--skip-naive", action="store_true", help="only the workflow path (large models on GPU)")
     parser.add_argument("--long", action="store_true", help="texts of at least --max-seq-length tokens (joined articles)")
+    parser.add_argument("--min-chars", type=int, default=None,
+                        help="texts of at least this many characters (joined articles: whole-article lengths)")
     parser.add_argument("--paths", default="naive,careful,eager,workflow",
                         help="CUDA: which paths to time (naive, careful, eager, workflow)")
     parser.add_argument("--baseline-texts", type=int, default=1024, help="CUDA: texts for the naive and careful paths")
@@ -102,6 +104,24 @@ def long_texts(tokenizer, n: int, min_tokens: int, seed: int = 0) -> list[str]:
             index = order[position % len(order)]
             parts.append(articles[index])
             tokens += counts[index] + 1
+            position += 1
+        texts.append(" ".join(parts))
+    return texts
+
+
+def article_length_texts(n: int, min_chars: int, seed: int = 0) -> list[str]:
+    """``n`` texts of at least ``min_chars`` characters, vital articles (seeded order) joined: the length of
+    whole Wikipedia articles (tens of thousands of characters), where the corpus holds summaries."""
+    from knowledge_map.corpus import document_text, load_vital_articles
+
+    articles = [document_text(r["title"], r["text"]) for r in load_vital_articles()]
+    order = np.random.default_rng(seed).permutation(len(articles))
+    texts, position = [], 0
+    while len(texts) < n:
+        parts, chars = [], 0
+        while chars < min_chars:
+            parts.append(articles[order[position % len(order)]])
+            chars += len(parts[-1]) + 1
             position += 1
         texts.append(" ".join(parts))
     return texts
@@ -284,6 +304,8 @@ def main(argv=None) -> dict:
 
         texts = long_texts(AutoTokenizer.from_pretrained(resolve_model_path(model_name)), args.texts,
                            args.max_seq_length)
+    elif args.min_chars:
+        texts = article_length_texts(args.texts, args.min_chars)
     else:
         texts = load_texts(args.texts)
     if device == "cuda" or args.cuda_steps_on_cpu:
@@ -360,6 +382,7 @@ def main(argv=None) -> dict:
         "device_name": name,
         "model": args.model,
         "texts": len(texts),
+        "mean_chars": round(float(np.mean([len(t) for t in texts])), 1),
         "tokens": int(lengths.sum()),
         "repeats": args.repeats,
         "threads": args.threads,

@@ -48,6 +48,11 @@ FIXED_PROBES = CHECK_SENTENCES + (
 TOKEN_KEYS = ("input_ids", "attention_mask", "token_type_ids")
 #: Job texts among the probes of :func:`fast_tokenizer` (evenly spaced over the job).
 SAMPLED_TEXTS = 32
+#: A text longer than this many characters per kept token is tokenised from a prefix (:func:`cut_text`) first.
+#: English prose runs 4-5 characters per token (the vital articles: 4.5 with MiniLM's tokenizer).
+CUT_CHARS_PER_TOKEN = 8
+#: Tokens a prefix must give beyond ``max_seq_length`` for its first ones to be kept; else the whole text is tokenised.
+CUT_MARGIN = 32
 
 
 class JsonTokenizer:
@@ -115,8 +120,27 @@ class TokenizedTexts:
 
     @classmethod
     def encode(cls, tokenizer: JsonTokenizer, texts: Sequence[str], prompt: str, keys: Sequence[str]) -> TokenizedTexts:
-        """``prompt + text`` for each text (as sentence-transformers joins them), in one parallel batch."""
-        encoded = tokenizer.unpadded.encode_batch([(prompt or "") + text for text in texts])
+        """``prompt + text`` for each text (as sentence-transformers joins them), in one parallel batch.
+
+        A long text is tokenised from its start (its end where truncation is
+        on the left) up to a space (:func:`cut_text`), and kept when the cut
+        lies at least :data:`CUT_MARGIN` tokens past the truncation: the
+        tokens kept come from whole words before the cut, which a tokenizer
+        that splits words at spaces (WordPiece, byte-level BPE, Metaspace)
+        tokenises as the whole text does; :func:`check_fast_tokenizer` runs
+        long texts through this path too.  Otherwise the whole text is
+        tokenised.
+        Wikipedia articles run to tens of thousands of characters, of which
+        a 512-token model reads the first two or three thousand.
+        """
+        joined = [(prompt or "") + text for text in texts]
+        side = tokenizer.settings["truncation_side"]
+        limit = CUT_CHARS_PER_TOKEN * (tokenizer.max_seq_length + CUT_MARGIN)
+        cut = [cut_text(text, limit, side) for text in joined]
+        encoded = tokenizer.unpadded.encode_batch(cut)
+        short = [i for i, item in enumerate(encoded) if cut[i] is not joined[i] and overflow_tokens(item) < CUT_MARGIN]
+        for i, item in zip(short, tokenizer.unpadded.encode_batch([joined[i] for i in short])):
+            encoded[i] = item
         ids = [np.array(item.ids, dtype=np.int64) for item in encoded]
         type_ids = [np.array(item.type_ids, dtype=np.int64) for item in encoded] if "token_type_ids" in keys else None
         return cls(ids, type_ids, tokenizer.settings)
@@ -136,6 +160,23 @@ class TokenizedTexts:
             if self.type_ids is not None:
                 out["token_type_ids"][slot, span] = self.type_ids[row]
         return out
+
+
+def cut_text(text: str, limit: int, side: str) -> str:
+    """The first ``limit`` characters of ``text`` up to its last space (the last ones after a space for
+    ``side`` "left"); ``text`` itself when it is shorter, or has no space in the second half of that span."""
+    if len(text) <= limit:
+        return text
+    if side == "left":
+        start = text.find(" ", len(text) - limit, len(text) - limit // 2)
+        return text[start:] if start >= 0 else text
+    end = text.rfind(" ", limit // 2, limit)
+    return text[:end] if end >= 0 else text
+
+
+def overflow_tokens(encoding: Any) -> int:
+    """Tokens truncation dropped from ``encoding`` (special tokens of the overflow windows not counted)."""
+    return sum(len(window.ids) - sum(window.special_tokens_mask) for window in encoding.overflowing)
 
 
 def preprocess_arrays(model: Any, texts: Sequence[str], prompt: str) -> dict[str, np.ndarray]:

@@ -62,8 +62,15 @@ def is_out_of_space(error: Exception) -> bool:
 
 
 def fail(console, message: str) -> None:
-    """Log ``message`` and print it as one line on the console; exit 1."""
+    """Log ``message`` and print it as one line on the console; exit 1.
+
+    The console is Snakemake's too, and its own lines can arrive in two
+    writes ("Finished jobid: 14 (Rule: ...)", then the newline), so the
+    line is written in one call that starts with a newline: it starts a
+    line of its own whatever was written before it.
+    """
     message = " ".join(message.split())
     logging.getLogger("knowledge_map").error("%s", message)
-    print(f"knowledge-map error: {message}", file=console, flush=True)
+    console.write(f"\nknowledge-map error: {message}\n")
+    console.flush()
     sys.exit(1)

@@ -18,7 +18,15 @@ from knowledge_map.embed import (
 )
 from knowledge_map.flops import encoder_flops, model_shape
 from knowledge_map.models import load_model
-from knowledge_map.tokens import FIXED_PROBES, TokenizedTexts, check_fast_tokenizer, fast_tokenizer, preprocess_arrays
+from knowledge_map.tokens import (
+    CUT_CHARS_PER_TOKEN,
+    FIXED_PROBES,
+    TokenizedTexts,
+    check_fast_tokenizer,
+    cut_text,
+    fast_tokenizer,
+    preprocess_arrays,
+)
 
 
 @pytest.fixture(scope="module")
@@ -90,6 +98,37 @@ def test_planned_batches_equal_the_engines_own_preparation(model, texts, prompt,
                     assert got[key] == value
     finally:
         model.tokenizer.padding_side = kept
+
+
+@pytest.mark.parametrize("side", ["right", "left"])
+def test_long_texts_tokenised_from_a_cut_give_the_whole_texts_tokens(model, side):
+    """Long articles (cut before tokenising) and texts whose cut is too short (words of 150 letters, one
+    [UNK] each: the whole text is tokenised), truncated on either side: exactly what preprocess gives."""
+    limit = CUT_CHARS_PER_TOKEN * (model.max_seq_length + 32)
+    long = [" ".join(spread_articles(60)[i::6]) for i in range(6)]
+    unknown = [" ".join(["x" * 150] * 40), "y" * 5000, "Ends with a long word " + "z" * 3000]
+    assert all(len(t) > limit for t in long + unknown)
+    kept = model.tokenizer.truncation_side
+    model.tokenizer.truncation_side = side
+    try:
+        fast = check_fast_tokenizer(model, long, "")
+        assert fast is not None and fast.tokenizer.settings["truncation_side"] == side
+        tokens = TokenizedTexts.encode(fast.tokenizer, long + unknown, "", fast.keys)
+        got = tokens.features(np.arange(len(long) + len(unknown)))
+        want = preprocess_arrays(model, long + unknown, "")
+        for key in fast.keys:
+            assert np.array_equal(got[key], want[key]), key
+    finally:
+        model.tokenizer.truncation_side = kept
+
+
+def test_cut_text_stops_at_a_space_or_does_not_cut():
+    text = "alpha beta gamma delta " * 10
+    assert cut_text(text, 1000, "right") is text
+    assert cut_text(text, 30, "right") == "alpha beta gamma delta alpha"
+    assert text.endswith(cut_text(text, 30, "left")) and cut_text(text, 30, "left").startswith(" ")
+    assert len(cut_text(text, 30, "left")) <= 30
+    assert cut_text("x" * 100, 30, "right") == "x" * 100  # no space in the second half: not cut
 
 
 def test_a_preprocessing_step_the_tokenizer_lacks_means_preprocess(model, texts):
