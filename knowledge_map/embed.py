@@ -1,7 +1,8 @@
 """Embed a slice of the corpus into a shard file.
 
-Texts are embedded in order of decreasing token length so each batch holds
-texts of similar length (little padding), then put back in corpus order.
+Texts are embedded in chunks, each in order of decreasing token length so
+each batch holds texts of similar length (little padding), then put back
+in corpus order.
 Batches are capped both by count (``batch_size``) and by padded tokens
 (``batch_size * max_seq_length``), so a batch of long texts cannot use more
 memory than a full batch of the longest allowed texts.
@@ -51,8 +52,7 @@ def estimated_flops(model: Any, texts: Sequence[str]) -> float:
 
     if not texts:
         return 0.0
-    step = max(1, len(texts) // FLOP_SAMPLE)
-    sample = [texts[i] for i in range(0, len(texts), step)]
+    sample = [texts[i] for i in np.unique(np.linspace(0, len(texts) - 1, FLOP_SAMPLE).round().astype(int))]
     return encoder_flops(token_lengths(model, sample), *model_shape(model)) * len(texts) / len(sample)
 
 
@@ -91,13 +91,19 @@ def l2_normalise(matrix: np.ndarray) -> np.ndarray:
 #: soon), the next ones CHUNK_TEXTS texts, each tokenised in the background while the engine runs the one before.
 FIRST_CHUNK_BATCHES = 4
 CHUNK_TEXTS = 4096
+#: At most this many padded tokens per chunk (4,096 texts of 512): a chunk's features are held, pinned on
+#: CUDA, until the engine has run it, so a long-context model gets chunks of fewer texts.
+CHUNK_TOKENS = 4096 * 512
 
 
-def text_chunks(n: int, batch_size: int) -> list[np.ndarray]:
-    """Row ranges of ``n`` texts: one of ``FIRST_CHUNK_BATCHES * batch_size``, then of :data:`CHUNK_TEXTS`."""
+def text_chunks(n: int, batch_size: int, max_seq_length: int = 512) -> list[np.ndarray]:
+    """Row ranges of ``n`` texts: one of ``FIRST_CHUNK_BATCHES * batch_size``, then of :data:`CHUNK_TEXTS`
+    (fewer where ``max_seq_length`` would make a chunk more than :data:`CHUNK_TOKENS` tokens, never under
+    one batch)."""
+    size = max(batch_size, min(CHUNK_TEXTS, CHUNK_TOKENS // max(1, max_seq_length)))
     bounds = [0, min(n, FIRST_CHUNK_BATCHES * batch_size)]
     while bounds[-1] < n:
-        bounds.append(min(n, bounds[-1] + CHUNK_TEXTS))
+        bounds.append(min(n, bounds[-1] + size))
     return [np.arange(a, b) for a, b in zip(bounds, bounds[1:]) if b > a]
 
 
@@ -145,8 +151,8 @@ def embed_texts(
         if fast is not None:
             tokens = TokenizedTexts.encode(fast.tokenizer, chunk, prompt, fast.keys)
             lengths = tokens.lengths
-        else:  # The prompt costs the same tokens in every text, so sort on the text alone.
-            lengths = token_lengths(model, chunk)
+        else:  # Lengths with the prompt, as the fast path counts them: the same plan either way.
+            lengths = token_lengths(model, [(prompt or "") + text for text in chunk])
         out = []
         for batch in plan_batches(lengths, batch_size, batch_size * cap, multiple, cap):
             if fast is not None:
@@ -156,7 +162,7 @@ def embed_texts(
             out.append((features, rows[batch]))
         return out
 
-    chunks = text_chunks(len(texts), batch_size)
+    chunks = text_chunks(len(texts), batch_size, cap)
     vectors, order = [], []
     done = 0
     with ThreadPoolExecutor(max_workers=1) as pool, encoder.context():

@@ -16,8 +16,9 @@ as a :class:`JsonTokenizer`, and keeps it only when it gives exactly the
 features ``preprocess`` gives (every key, every id, padding and truncation
 included) on :data:`FIXED_PROBES`, a text of twice ``max_seq_length``
 words and a sample of the job's own texts, with the job's prompt.
-Otherwise the loop tokenises per batch through ``preprocess`` as before,
-so the features an engine sees never depend on which path made them.
+Otherwise the loop tokenises per batch through ``preprocess`` as before;
+both paths plan on the lengths of ``prompt + text``, so the batches and the
+features an engine sees do not depend on which path made them.
 :class:`TokenizedTexts` holds one chunk's ids, unpadded;
 :meth:`TokenizedTexts.features` pads a planned batch the way the tokenizer
 and :func:`knowledge_map.backends.pad_features` would.
@@ -147,7 +148,9 @@ class TokenizedTexts:
 
     def features(self, rows: np.ndarray, multiple: int = 1, cap: int | None = None) -> dict[str, np.ndarray]:
         """The padded batch of ``rows``: padded to its longest text, rounded up as the engine buckets lengths."""
-        length = bucket_length(int(self.lengths[rows].max()), multiple, cap)
+        longest = int(self.lengths[rows].max())
+        # As TorchEncoder.prepare: rounded up only when the engine buckets (a batch of empty texts stays empty).
+        length = bucket_length(longest, multiple, cap) if multiple > 1 else longest
         out = {"input_ids": np.full((len(rows), length), self.pad_id, dtype=np.int64),
                "attention_mask": np.zeros((len(rows), length), dtype=np.int64)}
         if self.type_ids is not None:
@@ -201,7 +204,7 @@ _CHECKED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 def fast_tokenizer(model: Any, texts: Sequence[str], prompt: str) -> FastTokenizer | None:
     """:func:`check_fast_tokenizer` once per model object, prompt and ``max_seq_length`` (a job embeds label
-    names in many calls)."""
+    names in many calls), on the texts of the first call."""
     answers = _CHECKED.setdefault(model, {})
     key = (prompt or "", int(model.max_seq_length))
     if key not in answers:
@@ -213,7 +216,8 @@ def check_fast_tokenizer(model: Any, texts: Sequence[str], prompt: str) -> FastT
     """The model's tokenizer in ``tokenizers`` alone, with what its features must hold; None where it differs.
 
     :meth:`TokenizedTexts.features` (what the embedding loop runs) is
-    compared with ``model.preprocess`` in batches of 32 on :data:`FIXED_PROBES`,
+    compared with ``model.preprocess`` in batches of at most 32 (at least
+    two) on :data:`FIXED_PROBES`,
     a text of twice ``max_seq_length`` words and :data:`SAMPLED_TEXTS` of
     ``texts`` (evenly spaced), with ``prompt``: every key and value must be
     equal.  A model whose ``preprocess`` gives arrays other than
@@ -230,8 +234,9 @@ def check_fast_tokenizer(model: Any, texts: Sequence[str], prompt: str) -> FastT
         probes += [texts[i] for i in np.unique(np.linspace(0, len(texts) - 1, SAMPLED_TEXTS).round().astype(int))]
     keys: tuple[str, ...] = ()
     extras: dict[str, Any] | None = None
-    for start in range(0, len(probes), 32):
-        batch = probes[start : start + 32]
+    size = min(32, len(probes) // 2)  # at least two batches, so entries that change between batches show
+    for start in range(0, len(probes), size):
+        batch = probes[start : start + size]
         expected = preprocess_arrays(model, batch, prompt)
         arrays = {key for key, value in expected.items() if isinstance(value, np.ndarray)}
         keys = tuple(key for key in TOKEN_KEYS if key in arrays)

@@ -20,11 +20,13 @@ from knowledge_map.flops import encoder_flops, model_shape
 from knowledge_map.models import load_model
 from knowledge_map.tokens import (
     CUT_CHARS_PER_TOKEN,
+    CUT_MARGIN,
     FIXED_PROBES,
     TokenizedTexts,
     check_fast_tokenizer,
     cut_text,
     fast_tokenizer,
+    overflow_tokens,
     preprocess_arrays,
 )
 
@@ -104,7 +106,7 @@ def test_planned_batches_equal_the_engines_own_preparation(model, texts, prompt,
 def test_long_texts_tokenised_from_a_cut_give_the_whole_texts_tokens(model, side):
     """Long articles (cut before tokenising) and texts whose cut is too short (words of 150 letters, one
     [UNK] each: the whole text is tokenised), truncated on either side: exactly what preprocess gives."""
-    limit = CUT_CHARS_PER_TOKEN * (model.max_seq_length + 32)
+    limit = CUT_CHARS_PER_TOKEN * (model.max_seq_length + CUT_MARGIN)
     long = [" ".join(spread_articles(60)[i::6]) for i in range(6)]
     unknown = [" ".join(["x" * 150] * 40), "y" * 5000, "Ends with a long word " + "z" * 3000]
     assert all(len(t) > limit for t in long + unknown)
@@ -114,6 +116,10 @@ def test_long_texts_tokenised_from_a_cut_give_the_whole_texts_tokens(model, side
         fast = check_fast_tokenizer(model, long, "")
         assert fast is not None and fast.tokenizer.settings["truncation_side"] == side
         tokens = TokenizedTexts.encode(fast.tokenizer, long + unknown, "", fast.keys)
+        # The long articles took the cut path and kept it: their prefixes overflow by at least the margin.
+        prefixes = fast.tokenizer.unpadded.encode_batch([cut_text(t, limit, side) for t in long])
+        assert all(cut_text(t, limit, side) is not t for t in long)
+        assert all(overflow_tokens(item) >= CUT_MARGIN for item in prefixes)
         got = tokens.features(np.arange(len(long) + len(unknown)))
         want = preprocess_arrays(model, long + unknown, "")
         for key in fast.keys:
@@ -137,22 +143,48 @@ def test_a_preprocessing_step_the_tokenizer_lacks_means_preprocess(model, texts)
     assert check_fast_tokenizer(WrappedModel(model, extra_key="lengths"), texts, "") is None
 
 
-def test_embeddings_are_the_same_bytes_on_either_path(model, texts):
-    """Through preprocess batch by batch, or the tokenizer alone: the same features, so the same bytes."""
+class RecordingEncoder(TorchEncoder):
+    """The PyTorch engine, keeping the token ids of every batch it runs."""
+
+    def __init__(self, model):
+        super().__init__(model)
+        self.batches = []
+
+    def __call__(self, features):
+        self.batches.append(features["input_ids"].numpy().tolist())
+        return super().__call__(features)
+
+
+def test_either_path_runs_the_same_batches_so_the_same_bytes(model, texts):
+    """Through preprocess batch by batch, or the tokenizer alone: the same batches of the same ids, so the
+    same bytes, with a prompt too.  Texts of 62 and 63 tokens both reach the 64-token cap with the prompt's
+    two, so a plan on lengths without the prompt would order them the other way."""
     slow = WrappedModel(model, extra_key="lengths")
-    assert fast_tokenizer(slow, texts, "") is None and fast_tokenizer(model, texts, "") is not None
+    near_cap = ["alpha " * k for k in (60, 61, 62)] + texts
+    assert list(token_lengths(model, near_cap[:3])) == [62, 63, 64]
     for prompt in ("", "query: "):
-        assert embed_texts(model, texts, 8, prompt).tobytes() == embed_texts(slow, texts, 8, prompt).tobytes()
+        assert fast_tokenizer(slow, near_cap, prompt) is None
+        assert fast_tokenizer(model, near_cap, prompt) is not None
+        quick, careful = RecordingEncoder(model), RecordingEncoder(slow)
+        fast = embed_texts(model, near_cap, 2, prompt, encoder=quick)
+        assert fast.tobytes() == embed_texts(slow, near_cap, 2, prompt, encoder=careful).tobytes()
+        assert quick.batches == careful.batches
 
 
 def test_the_check_runs_once_per_model_prompt_and_length(texts):
     model = load_model("all-MiniLM-L6-v2", "cpu", "float32", 64)
     first = fast_tokenizer(model, texts, "")
     assert fast_tokenizer(model, texts, "") is first
-    assert fast_tokenizer(model, texts, "query: ") is not first
+    prompted = fast_tokenizer(model, texts, "query: ")
+    assert prompted is not None and prompted is not first
     model.max_seq_length = 32
     shorter = fast_tokenizer(model, texts, "")
     assert shorter is not first and shorter.tokenizer.max_seq_length == 32
+
+
+def test_long_context_models_get_chunks_of_fewer_texts():
+    assert [len(c) for c in text_chunks(20_000, 8, 32_768)][:3] == [32, 64, 64]  # CHUNK_TOKENS / 32,768 tokens
+    assert [len(c) for c in text_chunks(300, 64, 10**6)] == [256, 44]  # never under one batch of 64
 
 
 def test_chunks_cover_every_text_once():
