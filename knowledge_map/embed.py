@@ -125,10 +125,9 @@ def embed_texts(
     ``batch_size * max_seq_length`` padded tokens), all in a background
     thread while ``encoder`` (default: the model's PyTorch forward pass,
     see :mod:`knowledge_map.backends`) runs the chunk before.  Outputs stay
-    on the encoder's device until the end, and so do row indices on the
-    host: the loop never waits for a GPU, one copy to the host at the end
-    does.  ``progress(done, total)`` is
-    called after every batch is queued.
+    on the encoder's device until the end, and row indices on the host:
+    the loop never waits for a GPU, one copy to the host at the end does.
+    ``progress(done, total)`` is called after every batch is queued.
     """
     from concurrent.futures import ThreadPoolExecutor
 
