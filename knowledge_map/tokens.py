@@ -61,9 +61,9 @@ class JsonTokenizer:
 
     ``settings`` (:func:`tokenizer_settings`): the JSON, the padding side,
     pad token and id, and the truncation side.  Truncation at
-    ``max_seq_length`` (longest first), padding to the longest text of the
-    batch; called like a transformers tokenizer by
-    :func:`knowledge_map.embed.token_lengths`.
+    ``max_seq_length`` (longest first); padding is
+    :meth:`TokenizedTexts.features`'s.  Called like a transformers
+    tokenizer by :func:`knowledge_map.embed.token_lengths`.
     """
 
     def __init__(self, settings: dict[str, Any], max_seq_length: int):
@@ -76,10 +76,6 @@ class JsonTokenizer:
         self.unpadded = Tokenizer.from_str(settings["json"])
         self.unpadded.no_padding()
         self.unpadded.enable_truncation(**truncation)
-        self.padded = Tokenizer.from_str(settings["json"])
-        self.padded.enable_truncation(**truncation)
-        self.padded.enable_padding(direction=settings["padding_side"], pad_id=int(settings["pad_token_id"]),
-                                   pad_token=settings["pad_token"])
 
     def __call__(self, texts: Sequence[str], add_special_tokens: bool = True, truncation: bool = True,
                  max_length: int | None = None) -> dict[str, list[list[int]]]:
@@ -90,11 +86,11 @@ class JsonTokenizer:
         return {"input_ids": [item.ids for item in encoded]}
 
     def features(self, texts: Sequence[str], keys: Sequence[str] = TOKEN_KEYS[:2]) -> dict[str, np.ndarray]:
-        """``keys`` of a padded batch (``input_ids``, ``attention_mask``, ``token_type_ids``), int64."""
-        encoded = self.padded.encode_batch(list(texts))
-        fields = {"input_ids": "ids", "attention_mask": "attention_mask", "token_type_ids": "type_ids"}
-        return {key: np.array([getattr(item, fields[key]) for item in encoded], dtype=np.int64).reshape(len(encoded), -1)
-                for key in keys}
+        """``keys`` of ``texts`` as one padded batch (``input_ids``, ``attention_mask``, ``token_type_ids``), int64:
+        :meth:`TokenizedTexts.features`, the padding the embedding loop runs."""
+        tokens = TokenizedTexts.encode(self, texts, "", keys)
+        out = tokens.features(np.arange(len(texts)))
+        return {key: out[key] for key in keys}
 
 
 def tokenizer_settings(model: Any) -> dict[str, Any] | None:
