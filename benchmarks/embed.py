@@ -89,42 +89,37 @@ def load_texts(n: int, seed: int = 0) -> list[str]:
     return [document_text(records[r]["title"], records[r]["text"]) for r in rows]
 
 
-def long_texts(tokenizer, n: int, min_tokens: int, seed: int = 0) -> list[str]:
-    """``n`` texts of at least ``min_tokens`` tokens, each consecutive vital articles (seeded order) joined."""
-    from knowledge_map.corpus import document_text, load_vital_articles
-
-    records = load_vital_articles()
-    articles = [document_text(r["title"], r["text"]) for r in records]
-    counts = [len(ids) for ids in tokenizer(articles, add_special_tokens=False)["input_ids"]]
-    order = np.random.default_rng(seed).permutation(len(articles))
-    texts, position = [], 0
-    while len(texts) < n:
-        parts, tokens = [], 0
-        while tokens < min_tokens:
-            index = order[position % len(order)]
-            parts.append(articles[index])
-            tokens += counts[index] + 1
-            position += 1
-        texts.append(" ".join(parts))
-    return texts
-
-
-def article_length_texts(n: int, min_chars: int, seed: int = 0) -> list[str]:
-    """``n`` texts of at least ``min_chars`` characters, vital articles (seeded order) joined: the length of
-    whole Wikipedia articles (tens of thousands of characters), where the corpus holds summaries."""
+def joined_articles(n: int, size, minimum: int, seed: int = 0) -> list[str]:
+    """``n`` texts of at least ``minimum`` by ``size`` (one value per vital article, counted with one more for each
+    join), each consecutive vital articles (seeded order) joined."""
     from knowledge_map.corpus import document_text, load_vital_articles
 
     articles = [document_text(r["title"], r["text"]) for r in load_vital_articles()]
+    sizes = size(articles)
     order = np.random.default_rng(seed).permutation(len(articles))
     texts, position = [], 0
     while len(texts) < n:
-        parts, chars = [], 0
-        while chars < min_chars:
-            parts.append(articles[order[position % len(order)]])
-            chars += len(parts[-1]) + 1
+        parts, total = [], 0
+        while total < minimum:
+            index = order[position % len(order)]
+            parts.append(articles[index])
+            total += sizes[index] + 1
             position += 1
         texts.append(" ".join(parts))
     return texts
+
+
+def long_texts(tokenizer, n: int, min_tokens: int, seed: int = 0) -> list[str]:
+    """``n`` texts of at least ``min_tokens`` tokens (``--long``)."""
+    return joined_articles(
+        n, lambda articles: [len(ids) for ids in tokenizer(articles, add_special_tokens=False)["input_ids"]],
+        min_tokens, seed)
+
+
+def article_length_texts(n: int, min_chars: int, seed: int = 0) -> list[str]:
+    """``n`` texts of at least ``min_chars`` characters (``--min-chars``): the length of whole Wikipedia articles
+    (tens of thousands of characters), where the corpus holds summaries."""
+    return joined_articles(n, lambda articles: [len(text) for text in articles], min_chars, seed)
 
 
 def resolve_model_name(name: str, shape: str | None = None) -> str:
