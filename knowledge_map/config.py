@@ -10,6 +10,7 @@ fail), and every string value obeys :mod:`knowledge_map.textsafety`.
 from __future__ import annotations
 
 import copy
+import math
 from importlib import resources
 from typing import Any
 
@@ -44,18 +45,21 @@ def _with_defaults(validator_class):
     return validators.extend(validator_class, {"properties": set_defaults}, type_checker=type_checker)
 
 
-def _string_problems(value: Any, key: str = ""):
-    """``(key, problem)`` for every string in ``value`` (nested dicts and lists) that cannot be stored."""
+def _value_problems(value: Any, key: str = ""):
+    """``(key, problem)`` for every string in ``value`` (nested dicts and lists) that cannot be stored, and every
+    number that is not finite (a schema's ``minimum`` never refuses NaN: every comparison with it is false)."""
     if isinstance(value, str):
         problem = string_problem(value)
         if problem:
             yield key, problem
+    elif isinstance(value, float) and not math.isfinite(value):
+        yield key, f"must be a finite number, got {value}"
     elif isinstance(value, dict):
         for name, item in value.items():
-            yield from _string_problems(item, f"{key}.{name}" if key else str(name))
+            yield from _value_problems(item, f"{key}.{name}" if key else str(name))
     elif isinstance(value, list):
         for index, item in enumerate(value):
-            yield from _string_problems(item, f"{key}.{index}")
+            yield from _value_problems(item, f"{key}.{index}")
 
 
 DefaultingValidator = _with_defaults(Draft7Validator)
@@ -68,7 +72,7 @@ def validate_config(config: dict[str, Any]) -> dict[str, Any]:
         error = errors[0]
         key = ".".join(str(part) for part in error.absolute_path) or "(top level)"
         raise KnowledgeMapError(f"config: {key}: {error.message}")
-    for key, problem in _string_problems(config):
+    for key, problem in _value_problems(config):
         raise KnowledgeMapError(f"config: {key}: {problem}")
     if config["corpus"]["source"] == "file" and not config["corpus"]["path"]:
         raise KnowledgeMapError("config: corpus.path: required when corpus.source is 'file'")

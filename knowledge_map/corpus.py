@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import logging
 import os
 import pickle
 from collections.abc import Iterable, Iterator
@@ -22,7 +23,7 @@ import pyarrow.parquet as pq
 
 from knowledge_map.errors import KnowledgeMapError
 from knowledge_map.io import atomic_path, sha256_file, write_json
-from knowledge_map.textsafety import string_problem
+from knowledge_map.textsafety import safe_url, string_problem
 
 CORPUS_COLUMNS = ("row", "id", "title", "url", "text", "topic")
 CORPUS_SCHEMA = pa.schema(
@@ -114,6 +115,9 @@ def read_records(path: str | os.PathLike, allow_pickle: bool = False) -> list[An
             return pq.read_table(path).to_pylist()
         except (pa.ArrowException, OSError) as exc:
             raise KnowledgeMapError(f"{path}: not a readable Parquet file ({exc})") from exc
+        except UnicodeDecodeError as exc:  # a string column another tool wrote without checking its bytes
+            raise KnowledgeMapError(f"{path}: a string column is not valid UTF-8 ({exc.reason} at byte {exc.start} "
+                                    "of a value); rewrite the file with valid UTF-8 text") from exc
     if suffix == ".jsonl":
         return list(_read_jsonl(path))
     with open(path, "rb") as handle:
@@ -132,7 +136,7 @@ def _read_json_file(path: Path) -> Any:
     except FileNotFoundError as exc:
         raise KnowledgeMapError(f"{path}: file not found") from exc
     try:
-        return json.loads(raw.decode("utf-8"))
+        return json.loads(raw.decode("utf-8-sig"))  # -sig: a byte-order mark (Windows editors) is not content
     except UnicodeDecodeError as exc:
         raise KnowledgeMapError(f"{path}: not valid UTF-8 at byte {exc.start}") from exc
     except json.JSONDecodeError as exc:
@@ -145,7 +149,7 @@ def _read_jsonl(path: Path) -> Iterator[Any]:
             if not raw.strip():
                 continue
             try:
-                line = raw.decode("utf-8")
+                line = raw.decode("utf-8-sig" if number == 1 else "utf-8")  # a byte-order mark is not content
             except UnicodeDecodeError as exc:
                 raise KnowledgeMapError(
                     f"{path}: line {number}: not valid UTF-8 at byte {exc.start} of the line"
@@ -180,6 +184,8 @@ def find_problems(records: Iterable[Any], source: str) -> list[str]:
             continue
         for field in REQUIRED_FIELDS:
             value = record.get(field)
+            if field == "id" and is_integer_id(value):
+                continue  # pandas writes numeric ids as integers; they are stored as their decimal string
             if value is None:
                 problems.append(f"{where}: field {field!r} is missing")
             elif not isinstance(value, str):
@@ -191,11 +197,13 @@ def find_problems(records: Iterable[Any], source: str) -> list[str]:
         for field in OPTIONAL_FIELDS:
             value = record.get(field)
             if value is not None and not isinstance(value, str):
-                problems.append(f"{where}: field {field!r} must be a string or null, got {type(value).__name__}")
+                got = "NaN (pandas' missing value; write None)" if value != value else type(value).__name__
+                problems.append(f"{where}: field {field!r} must be a string or null, got {got}")
             elif isinstance(value, str) and string_problem(value):
                 problems.append(f"{where}: field {field!r} {string_problem(value)}")
         rid = record.get("id")
-        if isinstance(rid, str):
+        if isinstance(rid, str) or is_integer_id(rid):
+            rid = str(rid)  # 7 and "7" are one id once stored
             if rid in seen:
                 problems.append(f"{where}: field 'id' duplicates record {seen[rid]}")
             else:
@@ -203,6 +211,11 @@ def find_problems(records: Iterable[Any], source: str) -> list[str]:
     if count == 0:
         problems.append(f"{source}: the corpus is empty (no records)")
     return problems
+
+
+def is_integer_id(value: Any) -> bool:
+    """An id written as an integer (a numeric id column from pandas), stored as ``str(value)``; never a bool."""
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def validate_records(records: list[Any], source: str) -> None:
@@ -216,16 +229,19 @@ def validate_records(records: list[Any], source: str) -> None:
 def normalise(records: list[dict[str, Any]], limit: int | None = None) -> pa.Table:
     """Validated records -> the corpus table, first ``limit`` rows, in input order.
 
-    Missing urls are built from the title; missing topics stay null.
+    Integer ids become their decimal string.  Missing urls and topics stay
+    null: a link is only ever the one the corpus gives (a made-up Wikipedia
+    link would send a private document's title to a third party), and the
+    page shows no link for an article without one.
     """
     if limit is not None:
         records = records[:limit]
     columns: dict[str, list[Any]] = {name: [] for name in CORPUS_COLUMNS}
     for row, record in enumerate(records):
         columns["row"].append(row)
-        columns["id"].append(record["id"])
+        columns["id"].append(str(record["id"]))
         columns["title"].append(record["title"])
-        columns["url"].append(record.get("url") or wikipedia_url(record["title"]))
+        columns["url"].append(record.get("url") or None)
         columns["text"].append(record["text"])
         columns["topic"].append(record.get("topic") or None)
     return pa.table(columns, schema=CORPUS_SCHEMA)
@@ -249,7 +265,20 @@ def load_corpus(
     if limit is not None:
         records = records[:limit]
     validate_records(records, str(file))
-    return normalise(records)
+    table = normalise(records)
+    warn_unlinkable_urls(table.column("url").to_pylist(), str(file))
+    return table
+
+
+def warn_unlinkable_urls(urls: list[str | None], source: str) -> int:
+    """Log one line when some urls are not http(s): the page links only those, so the rest show no link."""
+    bad = [(row, url) for row, url in enumerate(urls) if url is not None and safe_url(url) is None]
+    if bad:
+        row, url = bad[0]
+        logging.getLogger(__name__).warning(
+            "%s: %d record(s) have a url that is not http(s), e.g. record %d: %r; the map shows no link for them",
+            source, len(bad), row, url[:80])
+    return len(bad)
 
 
 def write_corpus(table: pa.Table, path: str | os.PathLike) -> None:

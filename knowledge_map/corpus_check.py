@@ -21,7 +21,7 @@ def summarise(records: list[Any], source: str) -> dict[str, Any]:
     topics: Counter[str] = Counter()
     for record in records:
         if isinstance(record, dict):
-            fields.update(key for key, value in record.items() if value is not None)
+            fields.update(str(key) for key, value in record.items() if value is not None)  # a pickle may hold any key
             if isinstance(record.get("text"), str):
                 lengths.append(len(record["text"]))
             if isinstance(record.get("topic"), str):

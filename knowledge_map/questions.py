@@ -11,6 +11,7 @@ by title, which must then be unique in the corpus (:func:`source_rows`).
 from __future__ import annotations
 
 import json
+import logging
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -35,9 +36,16 @@ def _check_question(item: Any, where: str) -> dict[str, Any]:
     options = item.get("options")
     if not isinstance(options, list) or len(options) < 2:
         raise KnowledgeMapError(f"{where}: field 'options' must be a list of at least 2 strings")
+    first_of: dict[str, int] = {}
     for number, option in enumerate(options):
         if not isinstance(option, str) or not option.strip():
-            raise KnowledgeMapError(f"{where}: field 'options' item {number} is missing, empty or not a string")
+            got = "" if isinstance(option, str) or option is None else f", got {type(option).__name__}"
+            raise KnowledgeMapError(f"{where}: field 'options' item {number} is missing, empty or not a string{got}")
+        same = " ".join(option.split()).casefold()  # what a learner sees as the same button
+        if same in first_of:
+            raise KnowledgeMapError(f"{where}: field 'options' item {number} {option!r} repeats item {first_of[same]}; "
+                                    "a learner could not tell the two apart")
+        first_of[same] = number
     correct = item.get("correctIndex")
     if isinstance(correct, bool) or not isinstance(correct, int) or not 0 <= correct < len(options):
         raise KnowledgeMapError(
@@ -46,9 +54,12 @@ def _check_question(item: Any, where: str) -> dict[str, Any]:
     qid = item.get("id")
     if qid is not None and (isinstance(qid, bool) or not isinstance(qid, (str, int)) or not str(qid).strip()):
         raise KnowledgeMapError(f"{where}: field 'id' must be a non-empty string or an integer, got {qid!r}")
+    source_id = item.get("source_id")
+    if isinstance(source_id, int) and not isinstance(source_id, bool):
+        item = {**item, "source_id": str(source_id)}  # as the corpus stores an integer id
     for field in OPTIONAL_FIELDS:
         if item.get(field) is not None and not isinstance(item[field], str):
-            raise KnowledgeMapError(f"{where}: field {field!r} must be a string or null")
+            raise KnowledgeMapError(f"{where}: field {field!r} must be a string or null, got {type(item[field]).__name__}")
     strings = [("'question'", text), *((f"'options' item {n}", o) for n, o in enumerate(options)),
                *((repr(f), item[f]) for f in OPTIONAL_FIELDS if item.get(f) is not None),
                *([("'id'", str(qid))] if qid is not None else [])]
@@ -67,7 +78,7 @@ def load_questions(path: str | Path | None = None) -> list[dict[str, Any]]:
     """Validated questions from ``path`` (default: the shipped set), in file order."""
     path = Path(path) if path is not None else default_questions_path()
     try:
-        data = json.loads(path.read_bytes().decode("utf-8"))
+        data = json.loads(path.read_bytes().decode("utf-8-sig"))  # -sig: a byte-order mark is not content
     except FileNotFoundError as exc:
         raise KnowledgeMapError(f"{path}: questions file not found") from exc
     except UnicodeDecodeError as exc:
@@ -78,12 +89,15 @@ def load_questions(path: str | Path | None = None) -> list[dict[str, Any]]:
         raise KnowledgeMapError(f"{path}: expected a non-empty JSON list of questions")
     questions = [_check_question(item, f"{path}: question {index}") for index, item in enumerate(data)]
     seen: dict[str, int] = {}
-    for index, question in enumerate(questions):
-        if question["id"] is not None:
-            if question["id"] in seen:
-                first = seen[question["id"]]
-                raise KnowledgeMapError(f"{path}: question {index}: field 'id' {question['id']!r} repeats question {first}")
-            seen[question["id"]] = index
+    for index, (question, key) in enumerate(zip(questions, question_keys(questions))):
+        if key in seen:  # a responses file names a question by this key, so two may never share one
+            first = seen[key]
+            if question["id"] is not None and questions[first]["id"] is not None:
+                raise KnowledgeMapError(f"{path}: question {index}: field 'id' {key!r} repeats question {first}")
+            raise KnowledgeMapError(
+                f"{path}: question {index}: answers name it {key!r}, as they name question {first} "
+                "(a question without 'id' is named by its 0-based index); give every question an 'id', or none")
+        seen[key] = index
     return questions
 
 
@@ -122,7 +136,22 @@ def source_rows(questions: list[dict[str, Any]], ids: list[str], titles: list[st
                 "name the article with 'source_id' instead"
             )
         rows.append(matches[0] if matches else None)
+    warn_missing_sources(questions, rows, source)
     return rows
+
+
+def warn_missing_sources(questions: list[dict[str, Any]], rows: list[int | None], source: str) -> int:
+    """Log one line when questions name a source article the corpus does not have (usually a typo or another
+    corpus): those questions then drop out of the source-rank metrics, which would otherwise go unnoticed."""
+    missing = [(n, q) for n, (q, row) in enumerate(zip(questions, rows))
+               if row is None and (q.get("source_id") is not None or q.get("source_article"))]
+    if missing:
+        number, question = missing[0]
+        field = "source_id" if question.get("source_id") is not None else "source_article"
+        logging.getLogger(__name__).warning(
+            "%s: %d question(s) name a source article the corpus does not have, e.g. question %d: field %r %r",
+            source, len(missing), number, field, question[field])
+    return len(missing)
 
 
 def attach_sources(placed: list[dict[str, Any]], rows: list[int | None], question_embeddings, embeddings, xy) -> None:

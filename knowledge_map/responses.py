@@ -11,6 +11,7 @@ asks each question once; a repeat is usually a re-submitted form).
 from __future__ import annotations
 
 import csv
+import io
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,6 +19,7 @@ import numpy as np
 
 from knowledge_map.errors import KnowledgeMapError
 from knowledge_map.questions import question_keys
+from knowledge_map.textsafety import control_problem, decode_text, string_problem
 
 COLUMNS = ("learner", "session", "question", "correct")
 TRUE = {"1", "true", "yes", "right", "correct"}
@@ -38,42 +40,55 @@ class Responses:
 
     def person(self) -> np.ndarray:
         """One integer per (learner, session): the unit whose ability the models estimate."""
-        pairs = np.array([f"{learner}\x1f{session}" for learner, session in zip(self.learner, self.session)])
-        return np.unique(pairs, return_inverse=True)[1]
+        pairs = {pair: None for pair in sorted(zip(self.learner.tolist(), self.session.tolist()))}
+        number = {pair: index for index, pair in enumerate(pairs)}
+        return np.array([number[pair] for pair in zip(self.learner.tolist(), self.session.tolist())], dtype=np.int64)
 
 
 def read_responses(path: str | Path, questions: list[dict]) -> Responses:
-    """Validated answers from ``path``, questions resolved to indices."""
+    """Validated answers from ``path``, questions resolved to indices.
+
+    Errors name the file's physical line (blank lines and cells spanning
+    lines counted).  A byte-order mark (Excel's "CSV UTF-8") is skipped, and
+    so are rows with every cell empty (what a spreadsheet leaves where rows
+    were cleared).
+    """
     path = Path(path)
     keys = {key: index for index, key in enumerate(question_keys(questions))}
-    try:
-        handle = open(path, encoding="utf-8", newline="")
-    except FileNotFoundError as exc:
-        raise KnowledgeMapError(f"{path}: responses file not found") from exc
+    text = decode_text(path, "responses file")
     rows: dict[tuple[str, str, int], int] = {}
-    with handle:
-        try:
-            reader = csv.DictReader(handle)
-            missing = [c for c in COLUMNS if c not in (reader.fieldnames or [])]
-            if missing:
-                raise KnowledgeMapError(f"{path}: line 1: missing column(s) {', '.join(missing)} "
-                                        f"(expected a header {','.join(COLUMNS)})")
-            for line, record in enumerate(reader, start=2):
-                learner, session = (record.get("learner") or "").strip(), (record.get("session") or "").strip()
-                if not learner:
-                    raise KnowledgeMapError(f"{path}: line {line}: field 'learner' is empty")
-                key = (record.get("question") or "").strip()
-                if key not in keys:
-                    raise KnowledgeMapError(f"{path}: line {line}: field 'question' {key!r} is not a question id "
-                                            f"(or, for questions without ids, a 0-based index) in the questions file")
-                value = (record.get("correct") or "").strip().lower()
-                if value not in TRUE and value not in FALSE:
-                    raise KnowledgeMapError(f"{path}: line {line}: field 'correct' must be 1 or 0, got {value!r}")
-                rows.setdefault((learner, session, keys[key]), int(value in TRUE))
-        except UnicodeDecodeError as exc:
-            raise KnowledgeMapError(f"{path}: not valid UTF-8 at byte {exc.start}") from exc
-        except csv.Error as exc:
-            raise KnowledgeMapError(f"{path}: line {reader.line_num}: {exc}") from exc
+    reader = csv.reader(io.StringIO(text, newline=""))
+    try:
+        header = next(reader, None)
+        names = [name.strip() for name in header or []]
+        missing = [c for c in COLUMNS if c not in names]
+        if missing:
+            raise KnowledgeMapError(f"{path}: line 1: missing column(s) {', '.join(missing)} (expected a header "
+                                    f"{','.join(COLUMNS)} separated by commas, found {(header or [''])[0][:80]!r}"
+                                    f"{' and more' if len(header or []) > 1 else ''})")
+        column = {c: names.index(c) for c in COLUMNS}
+        for cells in reader:
+            line = reader.line_num
+            if not any(cell.strip() for cell in cells):
+                continue
+            if len(cells) < len(names):
+                raise KnowledgeMapError(f"{path}: line {line}: has {len(cells)} field(s), the header {len(names)}")
+            learner, session, key, value = (cells[column[c]].strip() for c in COLUMNS)
+            if not learner:
+                raise KnowledgeMapError(f"{path}: line {line}: field 'learner' is empty")
+            for field, label in (("learner", learner), ("session", session)):
+                problem = string_problem(label) or control_problem(label)
+                if problem:
+                    raise KnowledgeMapError(f"{path}: line {line}: field {field!r} {problem}")
+            if key not in keys:
+                raise KnowledgeMapError(f"{path}: line {line}: field 'question' {key!r} is not a question id "
+                                        f"(or, for questions without ids, a 0-based index) in the questions file")
+            value = value.lower()
+            if value not in TRUE and value not in FALSE:
+                raise KnowledgeMapError(f"{path}: line {line}: field 'correct' must be 1 or 0, got {value!r}")
+            rows.setdefault((learner, session, keys[key]), int(value in TRUE))
+    except csv.Error as exc:
+        raise KnowledgeMapError(f"{path}: line {reader.line_num}: {exc}") from exc
     if not rows:
         raise KnowledgeMapError(f"{path}: no answers (expected a header {','.join(COLUMNS)} and rows)")
     learners, sessions, question, correct = zip(*[(k[0], k[1], k[2], v) for k, v in rows.items()])

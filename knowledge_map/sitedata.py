@@ -53,6 +53,7 @@ import numpy as np
 
 from knowledge_map.errors import KnowledgeMapError
 from knowledge_map.io import atomic_path, exclusive_lock, read_json, write_json
+from knowledge_map.textsafety import safe_url
 
 #: Credit line per corpus source when ``corpus.attribution`` is null.  A corpus file may be
 #: anything, so it is not credited to Wikipedia unless the config says so.
@@ -132,13 +133,6 @@ def points_bytes(q: np.ndarray, codes: np.ndarray) -> bytes:
 def points_layout(n: int) -> dict[str, int]:
     """Byte offsets of the three blocks of ``points.bin`` (x and y stay 2-byte aligned)."""
     return {"x_offset": 0, "y_offset": 2 * n, "topic_offset": 4 * n, "bytes": 5 * n}
-
-
-def safe_url(url: str | None) -> str | None:
-    """``url`` if it is http(s), else None: a ``javascript:`` link in a data file must never be clickable."""
-    if isinstance(url, str) and url.lower().startswith(("https://", "http://")):
-        return url
-    return None
 
 
 def detail_chunks(urls: list[str], texts: list[str], chunk_rows: int, excerpt_chars: int) -> Iterator[dict[str, Any]]:

@@ -11,6 +11,11 @@ silently altered.
 
 from __future__ import annotations
 
+import codecs
+from pathlib import Path
+
+from knowledge_map.errors import KnowledgeMapError
+
 
 def string_problem(value: str) -> str | None:
     """Why ``value`` cannot be stored (``None`` when it can): a NUL character or invalid UTF-8."""
@@ -21,6 +26,41 @@ def string_problem(value: str) -> str | None:
         value.encode("utf-8")
     except UnicodeEncodeError:
         return "is not valid UTF-8 text"
+    return None
+
+
+def control_problem(value: str) -> str | None:
+    """Why a short label (a learner or session id) is unfit to show or write to a CSV: a control character."""
+    for position, char in enumerate(value):
+        if ord(char) < 32 or 127 <= ord(char) < 160:
+            return f"contains a control character (U+{ord(char):04X}) at position {position}; remove it"
+    return None
+
+
+def decode_text(path: Path, what: str) -> str:
+    """A whole text file as UTF-8, a leading byte-order mark dropped; one line naming the line and byte if it is not.
+
+    Excel writes "CSV UTF-8" with a byte-order mark and plain "CSV" in the
+    machine's code page (cp1252 on Western Windows); the second is refused
+    with the line and byte where it stops being UTF-8.
+    """
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError as exc:
+        raise KnowledgeMapError(f"{path}: {what} not found") from exc
+    skip = len(codecs.BOM_UTF8) if raw.startswith(codecs.BOM_UTF8) else 0
+    try:
+        return raw[skip:].decode("utf-8")
+    except UnicodeDecodeError as exc:
+        byte = skip + exc.start
+        line = raw.count(b"\n", 0, byte) + 1
+        raise KnowledgeMapError(f"{path}: line {line}: not valid UTF-8 at byte {byte} (save the file as UTF-8)") from exc
+
+
+def safe_url(url: str | None) -> str | None:
+    """``url`` if it is http(s), else None: a ``javascript:`` link in a data file must never be clickable."""
+    if isinstance(url, str) and url.lower().startswith(("https://", "http://")):
+        return url
     return None
 
 

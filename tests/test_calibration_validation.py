@@ -40,6 +40,12 @@ def test_responses_resolve_ids_and_indices_and_keep_the_first_repeat(tmp_path):
         ("learner,session,question,correct\nann,1,q-a,1\nann,1,q-b,maybe\n", "line 3: field 'correct' must be 1 or 0"),
         ("learner,session,question,correct\n,1,q-a,1\n", "line 2: field 'learner' is empty"),
         ("learner,session,question,correct\n", "no answers"),
+        # what an editor shows: blank lines and a cell spanning two lines count
+        ("learner,session,question,correct\n\nann,1,q-a,1\n\nann,1,q-z,1\n", "line 5: field 'question' 'q-z'"),
+        ('learner,session,question,correct,note\nann,1,q-a,1,"two\nlines"\nbob,1,q-z,1,\n', "line 4: field 'question'"),
+        ("learner,session,question,correct\nann,1\n", "line 2: has 2 field(s), the header 4"),
+        ("learner;session;question;correct\nann;1;q-a;1\n", "separated by commas, found 'learner;session;question;correct'"),
+        ("learner,session,question,correct\nann\x07,1,q-a,1\n", "line 2: field 'learner' contains a control character (U+0007)"),
     ],
 )
 def test_bad_responses_are_one_line_errors_naming_file_line_and_field(tmp_path, text, message):
@@ -47,6 +53,31 @@ def test_bad_responses_are_one_line_errors_naming_file_line_and_field(tmp_path, 
     with pytest.raises(KnowledgeMapError) as error:
         read_responses(path, QUESTIONS)
     assert message in str(error.value) and str(path) in str(error.value) and "\n" not in str(error.value)
+
+
+def test_excel_csv_utf8_with_a_byte_order_mark_and_cleared_rows_reads_as_written(tmp_path):
+    """Excel's "CSV UTF-8" starts with a byte-order mark and keeps ",,," where rows were cleared."""
+    path = tmp_path / "r.csv"
+    path.write_bytes(b"\xef\xbb\xbflearner,session,question,correct\r\nann,1,q-a,1\r\n,,,\r\nbob,1,q-b,0\r\n")
+    answers = read_responses(path, QUESTIONS)
+    assert answers.learner.tolist() == ["ann", "bob"] and answers.question.tolist() == [0, 1]
+
+
+def test_a_windows_code_page_file_is_refused_at_its_real_line_and_byte(tmp_path):
+    """A cp1252 "José" deep in a file: the offset is the file's, not the decoder buffer's (it was 4351 for 28927)."""
+    path = tmp_path / "r.csv"
+    head = b"learner,session,question,correct\n" + b"ann,1,q-a,1\n" * 3000
+    path.write_bytes(head + "jos\u00e9,1,q-b,1\n".encode("cp1252"))
+    with pytest.raises(KnowledgeMapError) as error:
+        read_responses(path, QUESTIONS)
+    assert f"{path}: line 3002: not valid UTF-8 at byte {len(head) + 3} (save the file as UTF-8)" == str(error.value)
+
+
+def test_learner_and_session_are_one_pair_whatever_characters_they_hold():
+    """Two different (learner, session) pairs are two people (a joined string could make them one)."""
+    answers = Responses(np.array(["a b", "a"], dtype=object), np.array(["", "b "], dtype=object),
+                        np.array([0, 0]), np.array([1, 0]))
+    assert sorted(answers.person().tolist()) == [0, 1]
 
 
 def test_responses_that_are_not_utf8_or_missing_are_refused(tmp_path):

@@ -26,12 +26,12 @@ def test_inspect_the_embedded_default():
 
 def test_inspect_lists_every_problem_and_fails(tmp_path):
     path = tmp_path / "bad.jsonl"
-    path.write_text('{"id":"a","title":"","text":"x"}\n{"id":"a","title":"B","text":""}\n{"id":3,"title":"C","text":"z"}\n')
+    path.write_text('{"id":"a","title":"","text":"x"}\n{"id":"a","title":"B","text":""}\n{"id":3.5,"title":"C","text":"z"}\n')
     result = cli("inspect", str(path))
     assert result.returncode == 1
     assert "problems: 4" in result.stdout
     assert "record 1 (id='a'): field 'id' duplicates record 0" in result.stdout
-    assert "record 2 (id=3): field 'id' must be a string, got int" in result.stdout
+    assert "record 2 (id=3.5): field 'id' must be a string, got float" in result.stdout
 
 
 def test_convert_a_trusted_pickle_to_parquet(tmp_path):

@@ -44,6 +44,11 @@ def test_partial_sections_keep_other_defaults():
         ({"corpus": {"source": "file"}}, r"config: corpus.path: required when corpus.source is 'file'"),
         ({"model": {"compile": True, "device": "cpu"}}, r"config: model.compile: true runs on CUDA .*device is 'cpu'"),
         ({"model": {"compile": True, "backend": "openvino"}}, r"config: model.compile: true .*backend 'openvino'"),
+        # YAML's .nan passes every minimum/maximum (comparisons with NaN are false) and broke placement hours later
+        ({"heatmap": {"temperature": float("nan")}}, r"config: heatmap.temperature: must be a finite number, got nan"),
+        ({"umap": {"min_dist": float("inf")}}, r"config: umap.min_dist: inf is greater than the maximum of 1"),
+        ({"placement": {"temperature": float("-inf")}}, r"config: placement.temperature: .*"),
+        ({"umap": {"metric": "cosin"}}, r"config: umap.metric: 'cosin' is not one of \['cosine', 'euclidean'"),
     ],
 )
 def test_bad_config_names_the_key(change, message):

@@ -70,9 +70,38 @@ def test_limit_keeps_the_first_rows(tmp_path):
     assert table.column("id").to_pylist() == ["a", "b"]
 
 
-def test_missing_url_is_built_from_the_title(tmp_path):
-    table = load_corpus("file", write_jsonl(tmp_path / "c.jsonl", [{"id": "x", "title": "Big Bang", "text": "t"}]))
-    assert table.column("url").to_pylist() == ["https://en.wikipedia.org/wiki/Big_Bang"]
+def test_a_file_corpus_links_only_its_own_urls(tmp_path, caplog):
+    """No link is made up from a title (it would send a private document's title to Wikipedia); a url the page
+    will not link (not http(s)) is reported once."""
+    records = [{"id": "x", "title": "Big Bang", "text": "t"}, {"id": "y", "title": "Y", "text": "t", "url": ""},
+               {"id": "z", "title": "Z", "text": "t", "url": "doi:10.1/x"}, {"id": "w", "title": "W", "text": "t", "url": "https://e.org/w"}]
+    table = load_corpus("file", write_jsonl(tmp_path / "c.jsonl", records))
+    assert table.column("url").to_pylist() == [None, None, "doi:10.1/x", "https://e.org/w"]
+    (record,) = caplog.records
+    assert "1 record(s) have a url that is not http(s), e.g. record 2: 'doi:10.1/x'" in record.getMessage()
+
+
+def test_integer_ids_and_a_byte_order_mark_are_read(tmp_path):
+    """pandas writes a numeric id column as integers; Windows editors start UTF-8 files with a byte-order mark."""
+    path = tmp_path / "c.jsonl"
+    path.write_bytes(b"\xef\xbb\xbf" + b"\n".join(json.dumps({"id": i, "title": f"T{i}", "text": "t"}).encode() for i in (7, 8)))
+    assert load_corpus("file", path).column("id").to_pylist() == ["7", "8"]
+    path.write_text("\n".join(json.dumps(r) for r in [{"id": 7, "title": "A", "text": "t"}, {"id": "7", "title": "B", "text": "t"}]))
+    with pytest.raises(KnowledgeMapError, match="record 1 \\(id='7'\\): field 'id' duplicates record 0"):
+        load_corpus("file", path)
+    path.write_text(json.dumps({"id": True, "title": "A", "text": "t"}))
+    with pytest.raises(KnowledgeMapError, match="field 'id' must be a string, got bool"):
+        load_corpus("file", path)
+
+
+def test_parquet_with_invalid_utf8_strings_is_one_line(tmp_path):
+    """A file another tool wrote with bytes that are not UTF-8 in a string column (Arrow does not check on write)."""
+    path = tmp_path / "c.parquet"
+    bad = pa.array([b"\xffab"], pa.binary()).view(pa.string())
+    pq.write_table(pa.table({"id": bad, "title": ["T"], "text": ["t"]}), path)
+    with pytest.raises(KnowledgeMapError) as error:
+        load_corpus("file", path)
+    assert str(error.value).startswith(f"{path}: a string column is not valid UTF-8") and "\n" not in str(error.value)
 
 
 def test_pickle_is_refused_without_opt_in_and_never_opened(tmp_path):
@@ -103,7 +132,8 @@ def test_unknown_format_is_refused(tmp_path):
         ([{"id": "a", "title": "", "text": "x"}], r"record 0 \(id='a'\): field 'title' is empty"),
         ([{"id": "a", "text": "x"}], r"record 0 \(id='a'\): field 'title' is missing"),
         ([{"id": "a", "title": "A", "text": "   "}], r"record 0 \(id='a'\): field 'text' is empty"),
-        ([{"id": 7, "title": "A", "text": "x"}], r"record 0 \(id=7\): field 'id' must be a string, got int"),
+        ([{"id": 7.0, "title": "A", "text": "x"}], r"record 0 \(id=7.0\): field 'id' must be a string, got float"),
+        ([{"id": "a", "title": "A", "text": "x", "topic": float("nan")}], r"field 'topic' must be a string or null, got NaN"),
         (
             [{"id": "a", "title": "A", "text": "x"}, {"id": "a", "title": "B", "text": "y"}],
             r"record 1 \(id='a'\): field 'id' duplicates record 0",

@@ -8,7 +8,7 @@ import pytest
 
 from knowledge_map.corpus import load_vital_articles
 from knowledge_map.errors import KnowledgeMapError
-from knowledge_map.questions import load_questions, question_text
+from knowledge_map.questions import load_questions, question_text, source_rows
 
 
 def test_shipped_set_covers_the_vital_article_topics():
@@ -46,6 +46,9 @@ def test_incoming_coordinates_are_dropped(tmp_path):
         ({"question": "", "options": ["a", "b"], "correctIndex": 0}, "field 'question' is missing or empty"),
         ({"options": ["a", "b"], "correctIndex": 0}, "field 'question' is missing or empty"),
         ({"question": "Q?", "options": ["a", "b"], "correctIndex": 0, "source_article": 5}, "field 'source_article' must be a string"),
+        ({"question": "Q?", "options": ["Paris", "Rome", " paris "], "correctIndex": 0},
+         "field 'options' item 2 ' paris ' repeats item 0"),
+        ({"question": "Q?", "options": [1789, 1799], "correctIndex": 0}, "item 0 is missing, empty or not a string, got int"),
     ],
 )
 def test_bad_questions_name_the_question_and_field(tmp_path, item, message):
@@ -65,3 +68,30 @@ def test_unreadable_question_files(tmp_path, content, message):
     path.write_bytes(content)
     with pytest.raises(KnowledgeMapError, match=message):
         load_questions(path)
+
+
+def test_a_question_without_id_may_not_share_its_index_name_with_another_id(tmp_path):
+    """Answers name a question by its id, or by its index when it has none: "1" would name two questions."""
+    path = tmp_path / "questions.json"
+    path.write_text(json.dumps([{"id": "1", "question": "A?", "options": ["a", "b"], "correctIndex": 0},
+                                {"question": "B?", "options": ["a", "b"], "correctIndex": 0}]))
+    with pytest.raises(KnowledgeMapError, match=r"question 1: answers name it '1', as they name question 0"):
+        load_questions(path)
+
+
+def test_a_byte_order_mark_and_integer_source_ids_are_read(tmp_path):
+    path = tmp_path / "questions.json"
+    path.write_bytes(b"\xef\xbb\xbf" + json.dumps([{"question": "A?", "options": ["a", "b"], "correctIndex": 0,
+                                                     "source_id": 42}]).encode())
+    (question,) = load_questions(path)
+    assert question["source_id"] == "42"
+
+
+def test_a_source_the_corpus_lacks_is_reported_in_one_warning(caplog):
+    questions = [{"question": "A?", "source_id": "nope"}, {"question": "B?", "source_article": "Mars"},
+                 {"question": "C?", "source_article": "Not here"}]
+    rows = source_rows(questions, ["m"], ["Mars"], "q.json")
+    assert rows == [None, 0, None]
+    (record,) = caplog.records
+    assert record.getMessage() == "q.json: 2 question(s) name a source article the corpus does not have, " \
+        "e.g. question 0: field 'source_id' 'nope'"

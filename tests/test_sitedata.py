@@ -20,13 +20,13 @@ from knowledge_map.sitedata import (
     points_bytes,
     points_layout,
     quantise,
-    safe_url,
     site_labels,
     site_questions,
     topic_codes,
     write_site_data,
     write_site_index,
 )
+from knowledge_map.textsafety import safe_url
 
 HEATMAP = {"space": "embedding", "temperature": 0.1, "sigma": 0.15, "prior_weight": 0.003, "raster": 64, "bandwidth": 2.0}
 
