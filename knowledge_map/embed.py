@@ -329,6 +329,11 @@ def embed_shard(
     model, encoder = restart.start(cpu_precision, torch.get_num_threads(), plan) if restart else (None, None)
     if encoder is None:
         model = load_model(model_name, device, dtype, max_seq_length)
+        # A hub model is only on disk once loaded: bind the shard to the files it was made with.
+        files_sha = files_sha or model_sha256(model_name)
+        if not files_sha:
+            raise KnowledgeMapError(f"model {model_name!r}: loaded, but its files cannot be found to record which "
+                                    "ones made this shard; download it first (huggingface-cli download) or give a folder")
     # On CUDA, the shard's FLOP decide whether compiling pays.
     flops = estimated_flops(model, texts) if device == "cuda" else 0.0
     compiling = resolve_compile(compile, device, backend, flops, device_name(device))

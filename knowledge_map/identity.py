@@ -153,6 +153,16 @@ def identity_mismatch(reference: dict[str, Any], other: dict[str, Any]) -> str |
 TEXT_SPACE_FIELDS = ("model", "model_sha256", "prompt", "max_seq_length")
 
 
+def space_mismatch(reference: dict[str, Any], other: dict[str, Any]) -> str | None:
+    """The first :data:`TEXT_SPACE_FIELDS` field two embedding files' attributes disagree on, as ``"field a"`` against
+    ``"field b"``; None when they share one space."""
+    for name in TEXT_SPACE_FIELDS:
+        mine, theirs = _plain(other.get(name)), _plain(reference.get(name))
+        if mine != theirs:
+            return f"{name} {short(mine)}, against {name} {short(theirs)}"
+    return None
+
+
 def same_space(attrs: dict[str, Any], path: str, model: str, prompt: str, max_seq_length: int) -> dict[str, Any]:
     """The articles' embedding space record, checked against the model a rule is about to embed other texts with.
 

@@ -75,6 +75,9 @@ def check_identity(path: str, identity: dict[str, Any], reference: tuple[str, di
         raise KnowledgeMapError(
             f"{path}: no {missing[0]!r} in its identity record (made by an older knowledge-map); {rebuild_hint(path)}"
         )
+    if identity["model_sha256"] == "":  # a hub model's shard made before its files were on disk (older versions)
+        raise KnowledgeMapError(f"{path}: no digest of the model's files in its identity record, so nothing binds it "
+                                f"to the weights that made it; {rebuild_hint(path)}")
     if corpus_sha256 is not None and identity["corpus_sha256"] != corpus_sha256:
         raise KnowledgeMapError(
             f"{path}: made from another corpus (corpus_sha256 {short(identity['corpus_sha256'])} vs the current "

@@ -194,9 +194,25 @@ def write_question_embeddings(path: str | Path, embeddings, keys: list[str], att
                 h5.attrs[key] = value
 
 
-def read_question_embeddings(path: str | Path):
-    """(embeddings, keys) from :func:`write_question_embeddings`'s file."""
+def read_question_embeddings(path: str | Path, articles: str | Path | None = None):
+    """(embeddings, keys) from :func:`write_question_embeddings`'s file.
+
+    With ``articles`` (the merged ``embeddings.h5``), the questions must have
+    been embedded in the articles' space (:data:`knowledge_map.identity.TEXT_SPACE_FIELDS`:
+    model, its files' digest, prompt, length), else one line says which
+    field differs: questions from old weights placed among re-embedded
+    articles would be compared in two spaces without a word.
+    """
     import h5py
 
     with h5py.File(path, "r") as h5:
-        return h5["embeddings"][()], h5["keys"].asstr()[()].tolist()
+        embeddings, keys, attrs = h5["embeddings"][()], h5["keys"].asstr()[()].tolist(), dict(h5.attrs)
+    if articles is not None:
+        from knowledge_map.identity import space_mismatch
+        from knowledge_map.merge import read_attrs
+
+        problem = space_mismatch(read_attrs(articles), attrs)
+        if problem:
+            raise KnowledgeMapError(f"{path}: the questions were embedded with {problem} of {articles}; "
+                                    "rerun embed_questions (snakemake --forcerun embed_questions)")
+    return embeddings, keys

@@ -22,6 +22,7 @@ MAP_DIR = f"{MODEL_DIR}/map"
 SITE_DATA = "site/data"
 SITE_MAP_DIR = f"{SITE_DATA}/{MODEL}"
 EMBED_CODE = embedding_code_digest(workflow.source_path("../scripts/embed_shard.py"))
+QUESTION_CODE = embedding_code_digest(workflow.source_path("../scripts/embed_questions.py"))
 LABEL_CODE = label_code_digest(workflow.source_path("../scripts/cell_labels.py"))
 # Converted (and int8) models and engine records, shared by every job that embeds (README, Starting the engine).
 OPENVINO_CACHE = f"{RESULTS}/cache/openvino"

@@ -8,6 +8,8 @@ rule embed_questions:
         questions=get_questions_input,
         # Read for the engine record's probe texts (knowledge_map/engine_restart.py).
         corpus=f"{RESULTS}/corpus.parquet",
+        # The articles' space: questions are embedded in it (checked, recorded) and redone when it is.
+        embeddings=f"{MODEL_DIR}/embeddings.h5",
     output:
         f"{MODEL_DIR}/questions.h5",
     log:
@@ -24,6 +26,8 @@ rule embed_questions:
         cache_dir=OPENVINO_CACHE,
         # The packaged questions are not an input (see rules/common.smk): their content is.
         packaged=get_packaged_questions_digest,
+        model_files=MODEL_FILES,
+        code=QUESTION_CODE,
     script:
         "../scripts/embed_questions.py"
 

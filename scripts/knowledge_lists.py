@@ -15,7 +15,7 @@ from knowledge_map.workflow import run_rule
 def main(snakemake):
     heatmap = snakemake.params.heatmap
     settings = Settings.from_config(heatmap)
-    question_embeddings, _ = read_question_embeddings(snakemake.input.question_embeddings)
+    question_embeddings, _ = read_question_embeddings(snakemake.input.question_embeddings, snakemake.input.embeddings)
     embeddings = read_embeddings(snakemake.input.embeddings)
     xy, _ = read_coords(snakemake.input.coords)
     with open(snakemake.input.questions, encoding="utf-8") as handle:

@@ -26,7 +26,7 @@ def main(snakemake):
         k=params["k"],
         sample=params["sample"],
         ignore_topics=tuple(params["ignore_topics"]),
-        question_embeddings=read_question_embeddings(snakemake.input.question_embeddings)[0],
+        question_embeddings=read_question_embeddings(snakemake.input.question_embeddings, snakemake.input.embeddings)[0],
     )
     metrics["knowledge_sparse_vs_full"] = read_lists(snakemake.input.knowledge_lists)[1]["sparse_vs_full"]
     attrs = read_attrs(snakemake.input.embeddings)

@@ -33,13 +33,15 @@ def test_new_weights_in_a_local_model_folder_re_embed_and_a_mix_is_refused(tmp_p
               "model": {"name": str(model), "backend": "torch"}}
     shards = [f"results/{model_slug(str(model))}/shards/shard-{i:04d}.h5" for i in range(2)]
     merged = f"results/{model_slug(str(model))}/embeddings.h5"
+    questions = f"results/{model_slug(str(model))}/questions.h5"
     work = tmp_path / "work"
-    run_snakemake(work, config, *shards)
-    assert "Nothing to be done" in run_snakemake(work, config, "-n", *shards).stdout
+    run_snakemake(work, config, *shards, questions)
+    assert "Nothing to be done" in run_snakemake(work, config, "-n", *shards, questions).stdout
 
     replace_weights(model)
-    planned = run_snakemake(work, config, "-n", *shards).stdout
+    planned = run_snakemake(work, config, "-n", *shards, questions).stdout
     assert "embed_shard" in planned and "Nothing to be done" not in planned, planned[-2000:]
+    assert "embed_questions" in planned, planned[-2000:]  # questions are embedded in the articles' space, again
 
     # Bypass the trigger on purpose (only mtimes count), redo one shard: the merge must still refuse the mix.
     run_snakemake(work, config, "--rerun-triggers=mtime", f"--forcerun={shards[1]}", *shards)

@@ -152,6 +152,15 @@ def test_shards_from_another_corpus_are_not_merged(tmp_path):
         merge(tmp_path, paths)
 
 
+def test_shards_that_do_not_know_their_model_files_are_not_merged(tmp_path):
+    """Every shard of a hub model made before its files were on disk recorded '' and would have merged unbound."""
+    paths, data = make_shards(tmp_path)
+    for path, rows in zip(paths, (slice(0, 4), slice(4, 7), slice(7, 10))):
+        write_shard(path, data[rows], np.arange(N)[rows], shard_attrs(model_sha256=""))
+    with pytest.raises(KnowledgeMapError, match=r"shard-0000.h5: no digest of the model's files .*--forcerun"):
+        merge(tmp_path, paths)
+
+
 def test_shard_without_identity_record_is_refused(tmp_path):
     """A shard from before identity records cannot prove what made it."""
     paths, data = make_shards(tmp_path)

@@ -95,3 +95,27 @@ def test_a_source_the_corpus_lacks_is_reported_in_one_warning(caplog):
     (record,) = caplog.records
     assert record.getMessage() == "q.json: 2 question(s) name a source article the corpus does not have, " \
         "e.g. question 0: field 'source_id' 'nope'"
+
+
+def test_questions_from_another_space_are_refused_where_they_meet_the_articles(tmp_path):
+    """questions.h5 records the space it was embedded in; a reader given the articles' file compares the two."""
+    import h5py
+    import numpy as np
+
+    from knowledge_map.questions import read_question_embeddings, write_question_embeddings
+
+    space = {"model": "m", "model_sha256": "a" * 64, "prompt": "", "max_seq_length": 256}
+    articles = tmp_path / "embeddings.h5"
+    with h5py.File(articles, "w") as h5:
+        h5.create_dataset("embeddings", data=np.zeros((2, 3), np.float32))
+        h5.attrs.update(space)
+    questions = tmp_path / "questions.h5"
+    write_question_embeddings(questions, np.ones((1, 3)), ["0"], space)
+    assert read_question_embeddings(questions, articles)[1] == ["0"]
+    write_question_embeddings(questions, np.ones((1, 3)), ["0"], {**space, "model_sha256": "b" * 64})
+    with pytest.raises(KnowledgeMapError) as error:
+        read_question_embeddings(questions, articles)
+    assert str(error.value) == (f"{questions}: the questions were embedded with model_sha256 'bbbbbbbbbbbb…', against "
+                                f"model_sha256 'aaaaaaaaaaaa…' of {articles}; rerun embed_questions "
+                                "(snakemake --forcerun embed_questions)")
+    assert read_question_embeddings(questions)[1] == ["0"]  # without the articles' file: no comparison
