@@ -51,6 +51,11 @@ def load():
     return embeddings, xy, placed, q_emb.astype(np.float64), q_xy, topics
 
 
+#: Simulated learners by topic: (sd of overall ability, sd of each topic's effect).  "topic" is the world
+#: the defaults were first chosen on; "mixed" gives learners the spread of overall ability real quizzes show.
+WORLDS = {"topic": (0.5, 1.5), "mixed": (1.0, 0.75)}
+
+
 def simulated_responses(kind, n_learners, q_xy, q_topics, xy, rng):
     """A Responses object of ``n_learners`` answering every question once, in one session."""
     from knowledge_map.devtools.simulated_learners import simulate_difficulties, simulate_learner
@@ -63,9 +68,10 @@ def simulated_responses(kind, n_learners, q_xy, q_topics, xy, rng):
     for learner in range(n_learners):
         if kind == "map":
             theta = simulate_learner(xy, q_xy, rng).question_theta
-        else:
-            effect = dict(zip(topic_names, rng.normal(0.0, 1.5, size=len(topic_names))))
-            theta = rng.normal(0.0, 0.5) + np.array([effect[t] for t in q_topics])
+        else:  # topic: mostly what the learner knows by topic; mixed: mostly how much they know overall
+            overall, by_topic = WORLDS[kind]
+            effect = dict(zip(topic_names, rng.normal(0.0, by_topic, size=len(topic_names))))
+            theta = rng.normal(0.0, overall) + np.array([effect[t] for t in q_topics])
         p = 1.0 / (1.0 + np.exp(-(theta - b)))
         outcome = (rng.random(n_q) < p).astype(int)
         learners += [f"L{learner}"] * n_q
@@ -85,11 +91,14 @@ def cmd_defaults(args):
     embeddings, xy, placed, q_emb, q_xy, topics = load()
     q_topics = [q["topic"] for q in placed]
     keys = [str(i) for i in range(len(placed))]
-    candidates = [Settings("map", sigma=s, prior_weight=p) for s in (0.05, 0.15) for p in (0.1, 1.0)]
-    candidates += [Settings("embedding", temperature=t, prior_weight=p)
-                   for t in (0.05, 0.1, 0.15, 0.2, 0.3) for p in (0.0003, 0.001, 0.003, 0.01, 0.03)]
-    out = {"learners": args.learners, "fields": {}}
-    for kind in ("map", "topic"):
+    if args.grid == "all":
+        candidates = [Settings("map", sigma=s, prior_weight=p) for s in (0.05, 0.15) for p in (0.1, 1.0)]
+        candidates += [Settings("embedding", temperature=t, prior_weight=p)
+                       for t in (0.05, 0.1, 0.15, 0.2, 0.3) for p in (0.0003, 0.001, 0.003, 0.01, 0.03)]
+    else:  # the default and the seed's kernel
+        candidates = [Settings("map", sigma=0.15, prior_weight=0.1), Settings()]
+    out = {"learners": args.learners, "seeds": args.seeds, "fields": {}}
+    for kind in ("map", "topic", "mixed"):
         rows = []
         for seed in range(args.seeds):
             responses = simulated_responses(kind, args.learners, q_xy, q_topics, xy, np.random.default_rng(seed))
@@ -111,6 +120,8 @@ def cmd_defaults(args):
                 "pooled_auc_calibrated": float(np.mean([r[2]["estimate_calibrated"] for r in mine])),
                 "own_proportion_pooled": float(np.mean([r[2]["own_proportion"] for r in mine])),
                 "difficulty_only_pooled": float(np.mean([r[2]["difficulty_only"] for r in mine])),
+                **({"ability_difficulty_pooled": float(np.mean([r[2]["ability_difficulty"] for r in mine]))}
+                   if "ability_difficulty" in mine[0][2] else {}),
             }
         out["fields"][kind] = table
     iu = np.triu_indices(len(q_emb), 1)
@@ -192,6 +203,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("command", choices=["defaults", "sparse", "order"])
     parser.add_argument("--learners", type=int, default=100)
+    parser.add_argument("--grid", choices=["all", "default"], default="all", help="defaults: every setting, or the default and the seed's")
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--steps", type=int, default=30)
     parser.add_argument("--neighbours", type=int, default=1000)

@@ -15,9 +15,13 @@ answers in the same session, as the page would estimate it:
 Scored with the AUC (the chance that a right answer gets a higher estimate
 than a wrong one; ties count one half), per session pooled over learners and
 within learner (the mean of per-learner AUCs, over learners with both right
-and wrong answers).  Two baselines say what the map adds: the learner's own
-proportion right on the other answers (``(right + 1) / (n + 2)``) and the
-difficulty alone (``sigma(-b_q)``).  A permutation null shuffles which
+and wrong answers).  Both estimates centre their prior at the learner's
+overall ability from the other answers (:func:`loo_overall`).  Three
+baselines say what the map adds: the learner's own proportion right on the
+other answers (``(right + 1) / (n + 2)``), the difficulty alone
+(``sigma(-b_q)``), and ability and difficulty without the map
+(``sigma(a - b_q)``, the Rasch model: what the calibrated estimate must beat
+for the map to mean something).  A permutation null shuffles which
 question sits where (the kernel matrix's rows and columns together, keeping
 the answers and difficulties) ``permutations`` times; ``p`` is
 ``(1 + #{null AUC >= observed}) / (1 + permutations)``.
@@ -33,7 +37,7 @@ import numpy as np
 from sklearn.metrics import roc_auc_score
 
 from knowledge_map.calibration import posterior_mode
-from knowledge_map.knowledge import Settings, local_ability, sigmoid
+from knowledge_map.knowledge import ABILITY_PRECISION, Settings, local_ability, sigmoid
 from knowledge_map.responses import Responses
 
 
@@ -57,7 +61,7 @@ def within_learner_auc(scores, labels, learners) -> float | None:
     return float(np.mean(values)) if values else None
 
 
-def loo_ability(weights, answered, correct, difficulty, precision: float):
+def loo_ability(weights, answered, correct, difficulty, precision: float, centre=None):
     """Leave-one-out local ability of each learner at each question they answered, in a session.
 
     weights: (Q, Q) kernel between the session's questions; answered, correct:
@@ -68,6 +72,8 @@ def loo_ability(weights, answered, correct, difficulty, precision: float):
     each learner's k answers against each other (L x k x k, padded to the
     most answers any learner gave), not every question against every
     question (L x Q x Q), which the permutation test repeats a thousand times.
+    ``centre`` (L, Q): the prior's mean for each held-out pair (the learner's
+    overall ability without that answer, :func:`loo_overall`); 0 without it.
     """
     n_learners = answered.shape[0]
     k = max(int(answered.sum(axis=1).max()), 1) if n_learners else 1
@@ -77,11 +83,22 @@ def loo_ability(weights, answered, correct, difficulty, precision: float):
     w = weights[asked[:, :, None], asked[:, None, :]] * (valid[:, :, None] & valid[:, None, :]) * (1.0 - np.eye(k))
     c = np.take_along_axis(correct, asked, axis=1)
     b = np.take_along_axis(difficulty, asked, axis=1)
-    theta_k, _ = local_ability(w, c[:, None, :], b[:, None, :], precision)
+    mean = 0.0 if centre is None else np.take_along_axis(np.asarray(centre, dtype=np.float64), asked, axis=1)
+    theta_k, _ = local_ability(w, c[:, None, :], b[:, None, :], precision, mean)
     theta = np.zeros(answered.shape)
     rows = np.broadcast_to(np.arange(n_learners)[:, None], asked.shape)
     theta[rows[valid], asked[valid]] = theta_k[valid]
     return theta
+
+
+def loo_overall(answered, correct, difficulty):
+    """Each learner's overall ability from every answer in the session but the held-out one, (L, Q).
+
+    :func:`knowledge_map.knowledge.overall_ability` leave-one-out: the same
+    solve with every other answer at weight 1 and the ability prior.
+    """
+    everyone = np.ones((answered.shape[1], answered.shape[1]))
+    return loo_ability(everyone, answered, correct, difficulty, ABILITY_PRECISION)
 
 
 def session_matrices(responses: Responses, session) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -135,14 +152,16 @@ def validate(responses: Responses, question_weights: np.ndarray, settings: Setti
     rng = np.random.default_rng(seed)
     rows: list[dict] = []
     sessions = {}
-    pooled = {"correct": [], "estimate": [], "estimate_calibrated": [], "own_proportion": [], "difficulty_only": []}
+    pooled = {"correct": [], "estimate": [], "estimate_calibrated": [], "own_proportion": [], "difficulty_only": [],
+              "ability_difficulty": []}
     for session in sorted(np.unique(responses.session.astype(str))):
         learners, questions, answered, correct = session_matrices(responses, session)
         weights = question_weights[np.ix_(questions, questions)]
         b = np.stack([difficulty_without[learner][questions] for learner in learners])
         zeros = np.zeros_like(b)
-        theta = loo_ability(weights, answered, correct, zeros, settings.precision)
-        theta_cal = loo_ability(weights, answered, correct, b, settings.precision)
+        overall, overall_cal = loo_overall(answered, correct, zeros), loo_overall(answered, correct, b)
+        theta = loo_ability(weights, answered, correct, zeros, settings.precision, overall)
+        theta_cal = loo_ability(weights, answered, correct, b, settings.precision, overall_cal)
         estimate, calibrated = sigmoid(theta), sigmoid(theta_cal - b)
         others = answered.sum(axis=1, keepdims=True) - answered
         own = ((correct.sum(axis=1, keepdims=True) - correct) + 1.0) / (others + 2.0)
@@ -154,6 +173,7 @@ def validate(responses: Responses, question_weights: np.ndarray, settings: Setti
             "estimate_calibrated": calibrated[l_at, q_at],
             "own_proportion": own[l_at, q_at],
             "difficulty_only": difficulty_only[l_at, q_at],
+            "ability_difficulty": sigmoid(overall_cal - b)[l_at, q_at],
         }
         for li, q, c, e, ec in zip(l_at, q_at, outcome, scores["estimate"], scores["estimate_calibrated"]):
             rows.append({"learner": learners[li], "session": session, "question": question_keys[questions[q]],
@@ -162,9 +182,9 @@ def validate(responses: Responses, question_weights: np.ndarray, settings: Setti
         for _ in range(permutations):
             order = rng.permutation(len(questions))
             shuffled = weights[np.ix_(order, order)]
-            theta_null = loo_ability(shuffled, answered, correct, zeros, settings.precision)
+            theta_null = loo_ability(shuffled, answered, correct, zeros, settings.precision, overall)
             null["estimate"].append(auc(sigmoid(theta_null)[l_at, q_at], outcome))
-            theta_null = loo_ability(shuffled, answered, correct, b, settings.precision)
+            theta_null = loo_ability(shuffled, answered, correct, b, settings.precision, overall_cal)
             null["estimate_calibrated"].append(auc(sigmoid(theta_null - b)[l_at, q_at], outcome))
         sessions[session] = session_summary(learners[l_at], outcome, scores, null, permutations)
         pooled["correct"].extend(outcome.tolist())

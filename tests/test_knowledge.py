@@ -7,6 +7,8 @@ import pytest
 
 from knowledge_map.heatmap import heat_raster
 from knowledge_map.knowledge import (
+    ABILITY_PRECISION,
+    THETA_MAX,
     NeighbourLists,
     Settings,
     article_state,
@@ -14,6 +16,7 @@ from knowledge_map.knowledge import (
     local_ability,
     map_kernel,
     neighbour_lists,
+    overall_ability,
     question_weights,
     sigmoid,
     sparse_error,
@@ -93,8 +96,46 @@ def test_state_from_lists_equals_the_dense_computation():
     for field in ("theta", "information", "evidence", "known", "value"):
         np.testing.assert_allclose(getattr(sparse, field), getattr(dense, field), rtol=0, atol=1e-12)
     untouched = sparse.evidence == 0
-    assert untouched.any()
-    np.testing.assert_allclose(sparse.value[untouched], sigmoid(-0.2))
+    assert untouched.any()  # no answer near: the learner's overall level, not an average learner's
+    overall = overall_ability(correct, b[answered])
+    assert sparse.overall == dense.overall == overall and overall > 0  # two right of three
+    np.testing.assert_allclose(sparse.theta[untouched], overall)
+    np.testing.assert_allclose(sparse.value[untouched], sigmoid(overall - 0.2))
+
+
+def test_overall_ability_is_the_rasch_estimate_of_all_answers():
+    """Each answer at weight 1 under N(0, 1): the gradient is zero at the result; no answers give 0."""
+    correct, b = np.array([1, 1, 0, 1, 0, 1]), np.array([0.5, -1.0, 0.3, 2.0, -0.4, 0.0])
+    a = overall_ability(correct, b)
+    assert abs((correct - sigmoid(a - b)).sum() - a * ABILITY_PRECISION) < 1e-10
+    assert overall_ability([], []) == 0.0
+    assert overall_ability([1] * 20, np.zeros(20)) > overall_ability([1] * 5, np.zeros(5)) > 0  # more evidence, further
+
+
+def test_a_target_without_evidence_rests_at_the_centre_and_evidence_moves_it_from_there():
+    theta, _ = local_ability(np.array([[0.0], [0.2]]), np.zeros(1), np.zeros(1), 0.05, centre=np.array([1.5, 1.5]))
+    assert theta[0] == 1.5 and theta[1] < 1.5  # a wrong answer nearby pulls this target below the learner's level
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_newton_reaches_the_optimum_where_plain_steps_cycle(seed):
+    """w = [0.0209, 0.1705], c = [0, 1], b = [3.98, 2.13]: plain Newton cycled 7.98, -3.93, 8, ... and stopped at
+    the clamp 8 (optimum 4.08).  The safeguarded steps end where the gradient is zero, here and on random hard
+    cases (calibrated difficulties up to +-4, weights over four orders of magnitude)."""
+    rng = np.random.default_rng(seed)
+    k = 1 + 2 * seed
+    w = np.vstack([np.resize([0.0209, 0.1705, 0, 0, 0, 0, 0], k), 10 ** rng.uniform(-4, 0, size=(5000, k))])
+    c = np.vstack([np.resize([0, 1, 0, 0, 0, 0, 0], k), rng.integers(0, 2, size=(5000, k))]).astype(float)
+    b = np.vstack([np.resize([3.98, 2.13, 0, 0, 0, 0, 0], k), rng.uniform(-4, 4, size=(5000, k))])
+    precision = 0.0025
+    theta, information = local_ability(w, c, b, precision)
+    gradient = (w * (c - sigmoid(theta[:, None] - b))).sum(axis=1) - precision * theta
+    inside = np.abs(theta) < THETA_MAX
+    assert np.abs(gradient[inside] / information[inside]).max() < 1e-12  # a Newton step from here moves < 1e-12
+    if k == 1:
+        return
+    assert theta[0] == pytest.approx(4.08, abs=0.01)
+    assert (np.sign(gradient[~inside]) == np.sign(theta[~inside])).all()  # at the bound only when the optimum is past it
 
 
 def test_full_lists_cost_nothing_and_short_lists_little():

@@ -149,7 +149,8 @@ def test_past_answers_calibrate_the_questions_and_validate_the_map(workflow_run,
     summary = json.loads((validation / "summary.json").read_text())
     assert summary["permutations"] == 100 and summary["answers"] == 160
     for session in summary["sessions"].values():
-        assert set(session["auc_pooled"]) == {"estimate", "estimate_calibrated", "own_proportion", "difficulty_only"}
+        assert set(session["auc_pooled"]) == {"estimate", "estimate_calibrated", "own_proportion", "difficulty_only",
+                                              "ability_difficulty"}
         assert 0 < session["permutation"]["estimate"]["p"] <= 1
 
 

@@ -94,7 +94,7 @@ export function heatGradientCss() {
 
 /** A words-only reading of an estimate and its confidence (share of it that is evidence, not prior), for the readout. */
 export function describe(estimate, confidence) {
-  if (confidence < 0.05) return "no evidence yet";
+  if (confidence < 0.05) return "no answer near here: your overall level";
   if (estimate >= 0.75) return "probably known";
   if (estimate >= 0.55) return "partly known";
   if (estimate > 0.45) return "uncertain";

@@ -6,11 +6,15 @@
 // theta at an article is the MAP ability from the answers j, each weighted by
 // the kernel w_j between the answered question and the article (an entry of
 // the question's neighbour list), with a Gaussian prior of precision
-// lambda = prior_weight / 4 ("no evidence": theta = 0), by NEWTON_STEPS
-// Newton steps from 0, clamped to |theta| <= THETA_MAX.
+// lambda = prior_weight / 4 centred at the learner's overall ability a (the
+// same model over all answers at weight 1, prior precision ABILITY_PRECISION;
+// a = 0 before any answer), by NEWTON_STEPS safeguarded Newton steps from a,
+// within |theta| <= THETA_MAX.
 
 export const NEWTON_STEPS = 25;
 export const THETA_MAX = 8.0;
+export const STEP_MAX = 4.0;
+export const ABILITY_PRECISION = 1.0;
 
 export function sigmoid(z) {
   return 1.0 / (1.0 + Math.exp(-z));
@@ -27,16 +31,57 @@ export function parseLists(buffer, layout) {
 }
 
 /**
+ * MAP ability from entries lo..hi-1 of (w, c, b) under a prior N(mean, 1/precision):
+ * Newton's steps of at most STEP_MAX, safeguarded by the bracket the gradient's
+ * sign gives (a step leaving it bisects it), as knowledge.py's local_ability.
+ */
+export function solveAbility(w, c, b, lo, hi, precision, mean) {
+  const centre = Math.min(THETA_MAX, Math.max(-THETA_MAX, mean));
+  let t = centre;
+  let low = -THETA_MAX - 1.0; // just past the bounds: no end evaluated yet, so a first step may reach a bound
+  let high = THETA_MAX + 1.0;
+  for (let step = 0; step < NEWTON_STEPS; step++) {
+    let g = 0;
+    let h = 0;
+    for (let k = lo; k < hi; k++) {
+      const p = sigmoid(t - b[k]);
+      g += w[k] * (c[k] - p);
+      h += w[k] * p * (1.0 - p);
+    }
+    g -= precision * (t - centre);
+    h += precision;
+    if (g > 0) low = t;
+    if (g < 0) high = t;
+    const next = Math.min(THETA_MAX, Math.max(-THETA_MAX, t + Math.min(STEP_MAX, Math.max(-STEP_MAX, g / h))));
+    const keep = (next > low && next < high) || next === t; // (next === t: converged)
+    t = keep ? next : Math.min(THETA_MAX, Math.max(-THETA_MAX, 0.5 * (low + high)));
+  }
+  return t;
+}
+
+/** The learner's overall ability from answers [{q, correct}] (each of weight 1), as knowledge.py's overall_ability. */
+export function overallAbility(answers, difficulty) {
+  const m = answers.length;
+  if (m === 0) return 0.0;
+  const w = new Float64Array(m).fill(1.0);
+  const c = Float64Array.from(answers, (a) => (a.correct ? 1 : 0));
+  const b = Float64Array.from(answers, (a) => difficulty[a.q]);
+  return solveAbility(w, c, b, 0, m, ABILITY_PRECISION, 0.0);
+}
+
+/**
  * The estimate over n articles after answers [{q, correct}] (in answering order).
- * Returns {theta, information, evidence, known, value} (Float64Array each).
+ * Returns {theta, information, evidence, known, value} (Float64Array each) and
+ * overall, the learner's overall ability (where theta rests without local evidence).
  */
 export function articleState(lists, answers, difficulty, priorWeight, meanDifficulty, n) {
   const precision = priorWeight / 4.0;
-  const theta = new Float64Array(n);
+  const overall = overallAbility(answers, difficulty);
+  const theta = new Float64Array(n).fill(overall);
   const information = new Float64Array(n).fill(precision);
   const evidence = new Float64Array(n);
   const known = new Float64Array(n);
-  const value = new Float64Array(n).fill(sigmoid(-meanDifficulty));
+  const value = new Float64Array(n).fill(sigmoid(overall - meanDifficulty));
   // Entries per article, in answering order: CSR over the touched articles.
   const count = new Uint32Array(n);
   for (const a of answers) {
@@ -64,17 +109,7 @@ export function articleState(lists, answers, difficulty, priorWeight, meanDiffic
     if (count[i] === 0) continue;
     const lo = start[i];
     const hi = start[i + 1];
-    let t = 0;
-    for (let step = 0; step < NEWTON_STEPS; step++) {
-      let g = 0;
-      let h = 0;
-      for (let k = lo; k < hi; k++) {
-        const p = sigmoid(t - entryB[k]);
-        g += entryW[k] * (entryC[k] - p);
-        h += entryW[k] * p * (1.0 - p);
-      }
-      t = Math.min(THETA_MAX, Math.max(-THETA_MAX, t + (g - precision * t) / (h + precision)));
-    }
+    const t = solveAbility(entryW, entryC, entryB, lo, hi, precision, overall);
     let h = 0;
     let ev = 0;
     let kn = 0;
@@ -90,7 +125,7 @@ export function articleState(lists, answers, difficulty, priorWeight, meanDiffic
     known[i] = kn;
     value[i] = sigmoid(t - meanDifficulty);
   }
-  return { theta, information, evidence, known, value };
+  return { theta, information, evidence, known, value, overall };
 }
 
 /** Expected reduction of the summed posterior variance from answering question q (focus: optional Uint8Array mask). */
