@@ -5,7 +5,8 @@ see the package code the script calls.  Embedding 250,000 articles costs GPU
 hours, so the rule gets the digest of exactly the code that decides an
 embedding as a ``param``: Snakemake's ``params`` trigger then reruns the
 shards when that code changes, and never for anything else.  The labels
-get the same for the labelling code (:func:`label_code_digest`).
+get the same for the labelling code (:func:`label_code_digest`), and every
+later rule for the modules that decide its output (:data:`RULE_MODULES`).
 
 The digest is over each module's syntax tree without docstrings, so
 comments, formatting and documentation edits do not count as changes.
@@ -26,6 +27,22 @@ EMBEDDING_MODULES = ("knowledge_map.embed", "knowledge_map.models", "knowledge_m
 #: Modules whose code decides the cell labels and their measure (the rule's model runs embedding code too, but that
 #: code re-embeds the articles and so relabels anyway).
 LABEL_MODULES = ("knowledge_map.labels", "knowledge_map.phrases", "knowledge_map.label_quality", "knowledge_map.grid")
+
+
+#: The package modules whose code decides each downstream rule's output (beyond its own script, which Snakemake
+#: watches itself): a change reruns that rule and what follows, never the embedding.
+RULE_MODULES = {
+    "merge_shards": ("knowledge_map.merge",),
+    "umap_map": ("knowledge_map.mapping",),
+    "place_questions": ("knowledge_map.placement", "knowledge_map.questions"),
+    "knowledge_lists": ("knowledge_map.knowledge",),
+    "calibrate_questions": ("knowledge_map.calibration", "knowledge_map.responses", "knowledge_map.questions"),
+    "validate_knowledge": ("knowledge_map.validation", "knowledge_map.knowledge", "knowledge_map.calibration",
+                           "knowledge_map.responses", "knowledge_map.questions"),
+    "map_metrics": ("knowledge_map.metrics",),
+    "map_figure": ("knowledge_map.figure",),
+    "site_data": ("knowledge_map.sitedata",),
+}
 
 
 def _strip_docstrings(tree: ast.AST) -> ast.AST:
@@ -71,6 +88,11 @@ def label_code_digest(script: str | os.PathLike) -> str:
     embeddings and the map, which cost far more, stay.
     """
     return code_digest([*module_paths(LABEL_MODULES), script])
+
+
+def rule_code_digest(rule: str, script: str | os.PathLike) -> str:
+    """Digest of :data:`RULE_MODULES` ``[rule]`` and the rule's ``script``: that rule's ``code`` param."""
+    return code_digest([*module_paths(RULE_MODULES[rule]), script])
 
 
 def file_digest(path: str | os.PathLike) -> str:

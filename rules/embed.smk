@@ -48,5 +48,6 @@ rule merge_shards:
         "../envs/map.yaml"
     params:
         model=config["model"]["name"],
+        code=RULE_CODE["merge_shards"],
     script:
         "../scripts/merge_shards.py"

@@ -46,6 +46,7 @@ rule calibrate_questions:
         "../envs/map.yaml"
     params:
         packaged=get_packaged_questions_digest,
+        code=RULE_CODE["calibrate_questions"],
     script:
         "../scripts/calibrate_questions.py"
 
@@ -66,6 +67,7 @@ rule knowledge_lists:
         "../envs/map.yaml"
     params:
         heatmap=config["heatmap"],
+        code=RULE_CODE["knowledge_lists"],
     script:
         "../scripts/knowledge_lists.py"
 
@@ -93,5 +95,6 @@ rule validate_knowledge:
         heatmap=config["heatmap"],
         validation=config["validation"],
         packaged=get_packaged_questions_digest,
+        code=RULE_CODE["validate_knowledge"],
     script:
         "../scripts/validate_knowledge.py"

@@ -13,6 +13,7 @@ rule umap_map:
     threads: 2
     params:
         umap=config["umap"],
+        code=RULE_CODE["umap_map"],
     script:
         "../scripts/umap_map.py"
 
@@ -35,6 +36,7 @@ rule place_questions:
         placement=config["placement"],
         # The packaged questions are not an input (see rules/common.smk): their content is.
         packaged=get_packaged_questions_digest,
+        code=RULE_CODE["place_questions"],
     script:
         "../scripts/place_questions.py"
 
@@ -91,5 +93,6 @@ rule map_metrics:
         "../envs/map.yaml"
     params:
         metrics=config["metrics"],
+        code=RULE_CODE["map_metrics"],
     script:
         "../scripts/map_metrics.py"

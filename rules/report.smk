@@ -14,6 +14,7 @@ rule map_figure:
         "../envs/map.yaml"
     params:
         model=config["model"]["name"],
+        code=RULE_CODE["map_figure"],
     script:
         "../scripts/map_figure.py"
 

@@ -29,5 +29,6 @@ rule site_data:
         attribution=config["corpus"]["attribution"],
         # Not an output: every model's site_data job rewrites it from the maps beside its own.
         index=f"{SITE_DATA}/index.json",
+        code=RULE_CODE["site_data"],
     script:
         "../scripts/site_data.py"

@@ -163,6 +163,30 @@ def test_the_labelling_code_digest_covers_its_modules_and_the_script(tmp_path):
                                                                            "label_quality.py", "grid.py"]
 
 
+def test_every_later_rule_reruns_when_the_package_code_it_runs_changes(tmp_path, monkeypatch):
+    """Each rule of RULE_MODULES has its script and the code param; the digest follows its modules, not others."""
+    import re
+
+    from knowledge_map import triggers
+
+    rules = "\n".join(path.read_text() for path in sorted((REPO / "rules").glob("*.smk")))
+    for rule in triggers.RULE_MODULES:
+        block = re.search(rf"^rule {rule}:\n(.*?)(?=^rule |\Z)", rules, re.S | re.M)
+        assert block and f'code=RULE_CODE["{rule}"]' in block.group(1), rule
+        assert (REPO / "scripts" / f"{rule}.py").is_file(), rule
+    module = tmp_path / "science.py"
+    module.write_text("K = 1\n")
+    script = tmp_path / "rule.py"
+    script.write_text("x = 1\n")
+    monkeypatch.setattr(triggers, "module_paths", lambda modules: [str(module)] if modules == ("mine",) else [])
+    monkeypatch.setitem(triggers.RULE_MODULES, "mine", ("mine",))
+    before = triggers.rule_code_digest("mine", script)
+    module.write_text('"""Documented."""\nK = 1  # same code\n')
+    assert triggers.rule_code_digest("mine", script) == before
+    module.write_text("K = 2\n")
+    assert triggers.rule_code_digest("mine", script) != before
+
+
 def test_digest_ignores_comments_layout_and_docstrings_but_not_code():
     base = 'def f(x):\n    """Doc."""\n    return x + 1\n'
     assert source_digest(base) == source_digest('def f(x):  # note\n    """Other doc."""\n\n    return (x + 1)\n')
