@@ -85,8 +85,8 @@ def simulated_responses(kind, n_learners, q_xy, q_topics, xy, rng):
 def cmd_defaults(args):
     from scipy.stats import spearmanr
 
-    from knowledge_map.knowledge import Settings, question_weights
-    from knowledge_map.validation import other_learners_difficulty, validate
+    from knowledge_map.knowledge import Settings, neighbour_lists, question_weights
+    from knowledge_map.validation import PageView, other_learners_difficulty, readout_articles, validate
 
     embeddings, xy, placed, q_emb, q_xy, topics = load()
     q_topics = [q["topic"] for q in placed]
@@ -105,7 +105,12 @@ def cmd_defaults(args):
             without = other_learners_difficulty(responses, len(keys))
             for settings in candidates:
                 weights = question_weights(settings, q_emb, q_emb, q_xy, q_xy)
-                _, summary = validate(responses, weights, settings, keys, permutations=0, difficulty_without=without)
+                page = None
+                if args.page:  # the page's readout at each question (default raster 256, bandwidth 2)
+                    lists = neighbour_lists(settings, args.neighbours, q_emb, embeddings, q_xy, xy)
+                    page = PageView(lists, readout_articles(xy, q_xy, 256, 2.0))
+                _, summary = validate(responses, weights, settings, keys, permutations=0, difficulty_without=without,
+                                      page=page)
                 session = summary["sessions"]["s"]
                 rows.append((settings, seed, session["auc_pooled"], session["auc_within_learner"]))
         table = {}
@@ -120,8 +125,8 @@ def cmd_defaults(args):
                 "pooled_auc_calibrated": float(np.mean([r[2]["estimate_calibrated"] for r in mine])),
                 "own_proportion_pooled": float(np.mean([r[2]["own_proportion"] for r in mine])),
                 "difficulty_only_pooled": float(np.mean([r[2]["difficulty_only"] for r in mine])),
-                **({"ability_difficulty_pooled": float(np.mean([r[2]["ability_difficulty"] for r in mine]))}
-                   if "ability_difficulty" in mine[0][2] else {}),
+                **{f"{key}_pooled": float(np.mean([r[2][key] for r in mine]))
+                   for key in ("ability_difficulty", "page", "page_calibrated") if key in mine[0][2]},
             }
         out["fields"][kind] = table
     iu = np.triu_indices(len(q_emb), 1)
@@ -204,6 +209,7 @@ def main(argv=None):
     parser.add_argument("command", choices=["defaults", "sparse", "order"])
     parser.add_argument("--learners", type=int, default=100)
     parser.add_argument("--grid", choices=["all", "default"], default="all", help="defaults: every setting, or the default and the seed's")
+    parser.add_argument("--page", action="store_true", help="defaults: also score the page's heat readout at each question")
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--steps", type=int, default=30)
     parser.add_argument("--neighbours", type=int, default=1000)

@@ -38,7 +38,7 @@ RULE_MODULES = {
     "knowledge_lists": ("knowledge_map.knowledge",),
     "calibrate_questions": ("knowledge_map.calibration", "knowledge_map.responses", "knowledge_map.questions"),
     "validate_knowledge": ("knowledge_map.validation", "knowledge_map.knowledge", "knowledge_map.calibration",
-                           "knowledge_map.responses", "knowledge_map.questions"),
+                           "knowledge_map.responses", "knowledge_map.questions", "knowledge_map.heatmap"),
     "map_metrics": ("knowledge_map.metrics",),
     "map_figure": ("knowledge_map.figure",),
     "site_data": ("knowledge_map.sitedata",),

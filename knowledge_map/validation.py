@@ -32,12 +32,15 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
-from sklearn.metrics import roc_auc_score
+from sklearn.metrics import brier_score_loss, log_loss, roc_auc_score
 
 from knowledge_map.calibration import posterior_mode
-from knowledge_map.knowledge import ABILITY_PRECISION, Settings, local_ability, sigmoid
+from knowledge_map.grid import cell_index
+from knowledge_map.heatmap import gaussian_taps
+from knowledge_map.knowledge import ABILITY_PRECISION, NeighbourLists, Settings, local_ability, sigmoid
 from knowledge_map.responses import Responses
 
 
@@ -101,6 +104,72 @@ def loo_overall(answered, correct, difficulty):
     return loo_ability(everyone, answered, correct, difficulty, ABILITY_PRECISION)
 
 
+@dataclass
+class PageView:
+    """What the page reads its estimate from: the neighbour lists, the map and the heat raster's settings.
+
+    ``readout[q]`` are the articles the heat raster averages at question q's
+    place, and their weights (:func:`readout_articles`).
+    """
+
+    lists: NeighbourLists
+    readout: list[tuple[np.ndarray, np.ndarray]]
+
+
+def readout_articles(xy, question_xy, raster: int, bandwidth: float) -> list[tuple[np.ndarray, np.ndarray]]:
+    """For each question: (rows, weights) of the articles whose values the heat raster averages in the cell under it.
+
+    The raster cell's value is ``sum_i k_i v_i / sum_i k_i`` over the
+    articles within the Gaussian's reach, ``k_i`` the product of the
+    separable taps at the cell offsets (:func:`knowledge_map.heatmap.heat_raster`);
+    a question with no article in reach reads 0.5, as the page does there.
+    """
+    xy = np.asarray(xy, dtype=np.float64)
+    gx, gy = cell_index(xy[:, 0], raster), cell_index(xy[:, 1], raster)
+    taps = gaussian_taps(bandwidth)
+    radius = len(taps) // 2
+    out = []
+    for qx, qy in zip(cell_index(np.asarray(question_xy)[:, 0], raster), cell_index(np.asarray(question_xy)[:, 1], raster)):
+        near = np.flatnonzero((np.abs(gx - qx) <= radius) & (np.abs(gy - qy) <= radius))
+        out.append((near, taps[gx[near] - qx + radius] * taps[gy[near] - qy + radius]))
+    return out
+
+
+def page_loo(page: PageView, questions: np.ndarray, answered, correct, difficulty, precision: float, centre,
+             mean_difficulty: np.ndarray) -> np.ndarray:
+    """What the page's readout says at each answered question's place from the learner's other answers, (L, Q).
+
+    The article values the raster averages there are solved as
+    :func:`knowledge_map.knowledge.state_from_lists` solves them (weights from
+    the neighbour lists, prior centred at ``centre``), then averaged with the
+    raster's weights; 0.5 where no article is in reach.  ``questions`` are the
+    session's question indices (columns of ``answered``), ``mean_difficulty``
+    each learner's mean difficulty (the page's ``sigma(theta - mean)``).
+    """
+    out = np.full(answered.shape, 0.5)
+    for l in range(answered.shape[0]):
+        asked = np.flatnonzero(answered[l])
+        if not len(asked):
+            continue
+        dense = page.lists.dense(questions[asked])  # articles x the learner's answers
+        pair_rows, pair_of, taps = [], [], []
+        for k, q in enumerate(asked):
+            rows, weights = page.readout[questions[q]]
+            pair_rows.append(rows)
+            pair_of.append(np.full(len(rows), k))
+            taps.append(weights)
+        rows, of, taps = np.concatenate(pair_rows), np.concatenate(pair_of), np.concatenate(taps)
+        if not len(rows):
+            continue
+        w = dense[rows] * (of[:, None] != np.arange(len(asked))[None, :])  # never the held-out answer
+        theta, _ = local_ability(w, correct[l, asked], difficulty[l, asked], precision, centre[l, asked][of])
+        values = sigmoid(theta - mean_difficulty[l])
+        sums = np.bincount(of, taps * values, minlength=len(asked))
+        mass = np.bincount(of, taps, minlength=len(asked))
+        out[l, asked] = np.where(mass > 0, sums / np.where(mass > 0, mass, 1.0), 0.5)
+    return out
+
+
 def session_matrices(responses: Responses, session) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """(learners, questions, answered (L x Q), correct (L x Q)) of one session."""
     mask = responses.session == session
@@ -138,13 +207,16 @@ def other_learners_difficulty(responses: Responses, n_questions: int) -> dict[st
 
 
 def validate(responses: Responses, question_weights: np.ndarray, settings: Settings, question_keys: Sequence[str],
-             permutations: int = 1000, seed: int = 0, difficulty_without: dict | None = None) -> tuple[list[dict], dict]:
+             permutations: int = 1000, seed: int = 0, difficulty_without: dict | None = None,
+             page: PageView | None = None) -> tuple[list[dict], dict]:
     """Leave-one-out predictions (rows for predictions.csv) and the summary (see the module docstring).
 
     ``question_weights`` is the (Q x Q) kernel between all questions;
     ``question_keys`` names each question in the output (its id or index).
     ``difficulty_without`` (from :func:`other_learners_difficulty`) may be
     passed to compare settings on the same answers without refitting.
+    With ``page``, also what the page's heat readout says at the held-out
+    question's place (``page``, ``page_calibrated``, :func:`page_loo`).
     """
     n_questions = len(question_keys)
     if difficulty_without is None:
@@ -152,8 +224,7 @@ def validate(responses: Responses, question_weights: np.ndarray, settings: Setti
     rng = np.random.default_rng(seed)
     rows: list[dict] = []
     sessions = {}
-    pooled = {"correct": [], "estimate": [], "estimate_calibrated": [], "own_proportion": [], "difficulty_only": [],
-              "ability_difficulty": []}
+    pooled: dict[str, list] = {"correct": []}
     for session in sorted(np.unique(responses.session.astype(str))):
         learners, questions, answered, correct = session_matrices(responses, session)
         weights = question_weights[np.ix_(questions, questions)]
@@ -175,9 +246,15 @@ def validate(responses: Responses, question_weights: np.ndarray, settings: Setti
             "difficulty_only": difficulty_only[l_at, q_at],
             "ability_difficulty": sigmoid(overall_cal - b)[l_at, q_at],
         }
-        for li, q, c, e, ec in zip(l_at, q_at, outcome, scores["estimate"], scores["estimate_calibrated"]):
+        if page is not None:
+            mean_b = np.array([difficulty_without[learner].mean() for learner in learners])  # the page's sigma(theta - mean)
+            scores["page"] = page_loo(page, questions, answered, correct, zeros, settings.precision, overall,
+                                      np.zeros(len(learners)))[l_at, q_at]
+            scores["page_calibrated"] = page_loo(page, questions, answered, correct, b, settings.precision,
+                                                 overall_cal, mean_b)[l_at, q_at]
+        for i, (li, q, c) in enumerate(zip(l_at, q_at, outcome)):
             rows.append({"learner": learners[li], "session": session, "question": question_keys[questions[q]],
-                         "correct": int(c), "estimate": float(e), "estimate_calibrated": float(ec)})
+                         "correct": int(c), **{key: float(scores[key][i]) for key in PREDICTION_COLUMNS if key in scores}})
         null = {"estimate": [], "estimate_calibrated": []}
         for _ in range(permutations):
             order = rng.permutation(len(questions))
@@ -189,7 +266,7 @@ def validate(responses: Responses, question_weights: np.ndarray, settings: Setti
         sessions[session] = session_summary(learners[l_at], outcome, scores, null, permutations)
         pooled["correct"].extend(outcome.tolist())
         for key in scores:
-            pooled[key].extend(scores[key].tolist())
+            pooled.setdefault(key, []).extend(scores[key].tolist())
     summary = {
         "method": "leave-one-out within learner and session; calibrated difficulty from the other learners only",
         "settings": {"kernel": settings.kernel, "temperature": settings.temperature, "sigma": settings.sigma,
@@ -199,8 +276,24 @@ def validate(responses: Responses, question_weights: np.ndarray, settings: Setti
         "learners": int(len(np.unique(responses.learner.astype(str)))),
         "sessions": sessions,
         "all_sessions_pooled_auc": {key: auc(pooled[key], pooled["correct"]) for key in pooled if key != "correct"},
+        "all_sessions_pooled_log_loss": {key: probability_loss(pooled[key], pooled["correct"], log_loss)
+                                         for key in pooled if key != "correct"},
+        "all_sessions_pooled_brier": {key: probability_loss(pooled[key], pooled["correct"], brier_score_loss)
+                                      for key in pooled if key != "correct"},
     }
     return rows, summary
+
+
+def probability_loss(scores, labels, loss) -> float | None:
+    """A proper scoring rule (log loss, Brier) of probabilities; None without answers.
+
+    AUC only ranks; these also judge the numbers, which the page shows
+    (an over-confident 0.99 for a question the learner misses costs here).
+    """
+    if not len(labels):
+        return None
+    return float(loss(np.asarray(labels, dtype=int), np.clip(np.asarray(scores, dtype=np.float64), 1e-6, 1 - 1e-6),
+                      **({"labels": [0, 1]} if loss is log_loss else {})))
 
 
 def session_summary(learners, outcome, scores: dict, null: dict, permutations: int) -> dict:
@@ -210,6 +303,8 @@ def session_summary(learners, outcome, scores: dict, null: dict, permutations: i
         "answers": int(len(outcome)),
         "proportion_right": float(np.mean(outcome)) if len(outcome) else None,
         "auc_pooled": {key: auc(value, outcome) for key, value in scores.items()},
+        "log_loss": {key: probability_loss(value, outcome, log_loss) for key, value in scores.items()},
+        "brier": {key: probability_loss(value, outcome, brier_score_loss) for key, value in scores.items()},
         "auc_within_learner": {key: within_learner_auc(value, outcome, learners) for key, value in scores.items()},
         "permutation": {},
     }
@@ -228,8 +323,12 @@ def session_summary(learners, outcome, scores: dict, null: dict, permutations: i
     return out
 
 
+#: The predictions written per answer, in predictions.csv's column order (page ones only when the page is given).
+PREDICTION_COLUMNS = ("estimate", "estimate_calibrated", "page", "page_calibrated")
+
+
 def predictions_csv(rows: list[dict]) -> str:
-    """predictions.csv text: learner,session,question,correct,estimate,estimate_calibrated.
+    """predictions.csv text: learner,session,question,correct, then :data:`PREDICTION_COLUMNS` present in the rows.
 
     The text fields (the user's learner, session and question ids) pass
     :func:`knowledge_map.textsafety.spreadsheet_safe`: the file is meant to
@@ -240,11 +339,11 @@ def predictions_csv(rows: list[dict]) -> str:
     from knowledge_map.textsafety import spreadsheet_safe
 
     buffer = io.StringIO()
-    fields = ["learner", "session", "question", "correct", "estimate", "estimate_calibrated"]
+    numbers = [key for key in PREDICTION_COLUMNS if rows and key in rows[0]]
+    fields = ["learner", "session", "question", "correct", *numbers]
     writer = csv.DictWriter(buffer, fieldnames=fields, lineterminator="\r\n")
     writer.writeheader()
     for row in rows:
         text = {key: spreadsheet_safe(str(row[key])) for key in ("learner", "session", "question")}
-        writer.writerow({**row, **text, "estimate": f"{row['estimate']:.6f}",
-                         "estimate_calibrated": f"{row['estimate_calibrated']:.6f}"})
+        writer.writerow({**row, **text, **{key: f"{row[key]:.6f}" for key in numbers}})
     return buffer.getvalue()

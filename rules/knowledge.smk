@@ -78,6 +78,9 @@ rule validate_knowledge:
         responses=get_responses_input,
         question_embeddings=f"{MODEL_DIR}/questions.h5",
         placed=f"{MAP_DIR}/questions.json",
+        # What the page reads its estimate from, to score its readout at each question too.
+        knowledge_lists=f"{MAP_DIR}/knowledge_lists.h5",
+        coords=f"{MAP_DIR}/coords.h5",
     output:
         predictions=f"{MODEL_DIR}/validation/predictions.csv",
         summary=report(

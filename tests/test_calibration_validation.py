@@ -263,3 +263,43 @@ def test_predictions_csv_never_hands_a_spreadsheet_a_formula():
         assert line[0] == line[1] == (value if value == "a\nb" else "'" + value)
     assert parsed[-1][:3] == ["learner 7", "s1", "'=q"]
     assert parsed[-1][3:] == ["1", "0.500000", "0.250000"]
+
+
+def test_the_page_prediction_is_the_heat_readout_at_the_question_from_the_other_answers():
+    """page_loo equals what the page computes: state_from_lists on the learner's other answers, the heat raster
+    of its article values, read in the cell under the held-out question (README, Validating a map)."""
+    from knowledge_map.heatmap import heat_raster
+    from knowledge_map.knowledge import neighbour_lists, overall_ability, state_from_lists
+    from knowledge_map.validation import PageView, page_loo, readout_articles
+
+    rng = np.random.default_rng(4)
+    articles = rng.normal(size=(300, 12))
+    articles /= np.linalg.norm(articles, axis=1, keepdims=True)
+    questions = articles[:6] + 0.2 * rng.normal(size=(6, 12))
+    questions /= np.linalg.norm(questions, axis=1, keepdims=True)
+    xy = rng.uniform(size=(300, 2))
+    question_xy = xy[:6] + 0.01
+    settings = Settings(prior_weight=0.01)
+    lists = neighbour_lists(settings, 80, questions, articles)
+    raster, bandwidth = 32, 1.5
+    page = PageView(lists, readout_articles(xy, question_xy, raster, bandwidth))
+    answered = np.array([[1, 1, 0, 1, 1, 1], [1, 0, 1, 1, 0, 1.0]])
+    correct = np.array([[1, 0, 0, 1, 1, 0], [0, 0, 1, 1, 0, 1.0]])
+    difficulty = rng.normal(size=(2, 6))
+    centre = np.zeros((2, 6))
+    for l in range(2):
+        for q in np.flatnonzero(answered[l]):
+            others = [j for j in np.flatnonzero(answered[l]) if j != q]
+            centre[l, q] = overall_ability(correct[l, others], difficulty[l, others])
+    mean = np.array([0.2, -0.1])
+    got = page_loo(page, np.arange(6), answered, correct, difficulty, settings.precision, centre, mean)
+    for l in range(2):
+        for q in np.flatnonzero(answered[l]):
+            others = [int(j) for j in np.flatnonzero(answered[l]) if j != q]
+            b = np.zeros(6)
+            b[others] = difficulty[l, others]
+            state = state_from_lists(lists, others, correct[l, others], b, settings, mean[l])
+            heat, _ = heat_raster(xy, state.value, raster, bandwidth)
+            cell = heat[int(question_xy[q, 1] * raster), int(question_xy[q, 0] * raster)]
+            assert got[l, q] == pytest.approx(cell, abs=1e-9), (l, q)
+    assert (got[answered == 0] == 0.5).all()
