@@ -12,7 +12,9 @@ reads that field: it is used only here, as a reference no labelling rule
 could have seen.  Same figures as the measure (accuracy among the cell and
 its 8 neighbours, mean similarity, mean margin), for the chosen labels, the
 top-3 c-TF-IDF keywords, and the title of each cell's most central article
-(the labels before issue 11).
+(the labels before issue 11); and a second independent reference, the
+articles' topics (the vital-article sections a person filed each under): the
+share of cells whose label is nearest the name of the cell's majority topic.
 
     python benchmarks/label_reference.py [RESULTS_DIR]   # default: results
     python benchmarks/label_reference.py --relabel text shortlist=1 shortlist=3 shortlist=8
@@ -50,8 +52,9 @@ def descriptions(ids: list[str]) -> list[str]:
     return [(raw.get(i) or {}).get("description") or "" for i in ids]
 
 
-def level_figures(level: dict, xy: np.ndarray, reference: np.ndarray, embed) -> dict:
-    """The measure of one label level against per-article ``reference`` vectors (rows of zeros are left out)."""
+def level_figures(level: dict, xy: np.ndarray, reference: np.ndarray, embed, topics: list[str | None]) -> dict:
+    """The measure of one label level against per-article ``reference`` vectors (rows of zeros are left out),
+    and each label kind's agreement with the cells' majority topic (:func:`topic_agreement`)."""
     from knowledge_map.label_quality import cell_means, label_texts, neighbourhood_scores
 
     n = level["n"]
@@ -64,7 +67,42 @@ def level_figures(level: dict, xy: np.ndarray, reference: np.ndarray, embed) -> 
     for name, table in (("labels", chosen), ("keywords_top3", keywords), ("central_title", central)):
         cells = [c for c in sorted(table) if sizes[c]]
         figures[name] = neighbourhood_scores(n, dict(zip(cells, embed([table[c] for c in cells]))), means, sizes)
+        figures[name]["topic_agreement"] = topic_agreement(n, table, xy, topics, embed)
     return figures
+
+
+#: Cells smaller than this have no majority topic worth naming.
+TOPIC_CELL_MIN = 5
+
+
+def topic_agreement(n: int, table: dict[int, str], xy: np.ndarray, topics: list[str | None], embed) -> float | None:
+    """Share of cells (of at least TOPIC_CELL_MIN articles with a topic) whose label is closer to the name of the
+    cell's most common topic than to any other topic's name.
+
+    The topics are the vital articles' sections ("People", "Physical sciences"),
+    a category a person gave each article, which the workflow keeps for the
+    metrics but no labelling rule reads: does a label say what most of its
+    region is, in the terms of an independent reference?  Coarse levels
+    matter most; a fine cell is rightly named more narrowly than its section.
+    """
+    from collections import Counter
+
+    from knowledge_map.grid import cell_index
+
+    names = sorted({t for t in topics if t})
+    if not names:
+        return None
+    cell = cell_index(xy[:, 1], n) * n + cell_index(xy[:, 0], n)
+    majority = {}
+    for c in table:
+        counts = Counter(topics[i] for i in np.flatnonzero(cell == c) if topics[i])
+        if sum(counts.values()) >= TOPIC_CELL_MIN:
+            majority[c] = sorted(counts.items(), key=lambda item: (-item[1], item[0]))[0][0]
+    if not majority:
+        return None
+    cells = sorted(majority)
+    nearest = np.argmax(embed([table[c] for c in cells]) @ embed(names).T, axis=1)
+    return round(float(np.mean([names[k] == majority[c] for k, c in zip(nearest, cells)])), 4)
 
 
 def refitted_maps(embeddings: np.ndarray, seeds: list[int]) -> dict[str, np.ndarray]:
@@ -110,8 +148,9 @@ def main(argv=None) -> dict:
 
     results = Path(args.results)
     model_dir = results / model_slug(args.model)
-    table = read_corpus(results / "corpus.parquet", columns=("id", "title", "text"))
+    table = read_corpus(results / "corpus.parquet", columns=("id", "title", "text", "topic"))
     ids = table.column("id").to_pylist()
+    topics = table.column("topic").to_pylist()
     xy, _ = read_coords(model_dir / "map" / "coords.h5")
     prompt = resolve_prompt(args.model, None)
     # The workflow's engine for label names (knowledge_map.embed.text_embedder), started from the run's cache.
@@ -153,7 +192,7 @@ def main(argv=None) -> dict:
                 package = label_metrics(labels, positions, embeddings, embed, titles)
                 run = {}
                 for level in labels["levels"]:
-                    run[str(level["n"])] = {"reference": level_figures(level, positions, reference, embed),
+                    run[str(level["n"])] = {"reference": level_figures(level, positions, reference, embed, topics),
                                             "package": {k: package[str(level["n"])][k] for k in ("labels", "keywords_top3")}}
                     print(name, *([where] if args.seeds else []), level["n"], json.dumps(run[str(level["n"])]))
                 per_map[where] = run
@@ -166,7 +205,7 @@ def main(argv=None) -> dict:
         labels = json.loads((model_dir / "map" / "cell_labels.json").read_text(encoding="utf-8"))
         run = {}
         for level in labels["levels"]:
-            run[str(level["n"])] = level_figures(level, xy, reference, embed)
+            run[str(level["n"])] = level_figures(level, xy, reference, embed, topics)
             print(level["n"], json.dumps(run[str(level["n"])]))
         out["runs"]["cell_labels.json"] = run
     print(json.dumps(out))
