@@ -94,12 +94,22 @@ def resolve_prompt(name: str, prompt: str | None) -> str:
     return preset_for(name).prompt if prompt is None else prompt
 
 
+def gpus_given() -> str:
+    """``CUDA_VISIBLE_DEVICES`` when it names devices ("0", "2,3", "GPU-..."), else "" (unset, empty, "-1", "NoDevFiles")."""
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES", "").strip()
+    return "" if visible in ("", "-1", "NoDevFiles") or visible.startswith("-") else visible
+
+
 def resolve_device(requested: str) -> str:
     """Turn ``auto|cpu|cuda|mps`` into a device that exists, or fail clearly.
 
-    ``auto`` prefers CUDA, then MPS, then the CPU.  An explicit device that
-    is missing is an error: a run that asked for a GPU must not quietly take
-    days on a CPU.
+    ``auto`` prefers CUDA, then MPS, then the CPU, except in a job that was
+    given GPUs (``CUDA_VISIBLE_DEVICES`` names some: SLURM's ``--gres``, the
+    tensor profile's slots) where torch sees none: that is a broken node
+    (driver mismatch, a CPU-only torch), and a shard would otherwise run for
+    hours on its CPU holding the GPU, then be refused at the merge.  An
+    explicit device that is missing is an error too: a run that asked for a
+    GPU must not quietly take days on a CPU.
     """
     import torch
 
@@ -108,6 +118,13 @@ def resolve_device(requested: str) -> str:
     cuda = torch.cuda.is_available()
     mps = bool(getattr(torch.backends, "mps", None)) and torch.backends.mps.is_available()
     if requested == "auto":
+        given = gpus_given()
+        if given and not cuda:
+            raise KnowledgeMapError(
+                f"model.device auto: this job was given GPU(s) (CUDA_VISIBLE_DEVICES={given!r}) but torch "
+                f"{torch.__version__} (CUDA {torch.version.cuda}) sees none; fix the node's driver or torch build, "
+                "or set model.device: cpu to embed on CPUs"
+            )
         return "cuda" if cuda else "mps" if mps else "cpu"
     if requested == "cuda" and not cuda:
         visible = os.environ.get("CUDA_VISIBLE_DEVICES")

@@ -95,6 +95,11 @@ def scenario_config(name: str) -> dict:
     return config
 
 
+#: The GPU profiles' jobs here are given GPU slots (CUDA_VISIBLE_DEVICES) on a machine without CUDA, which
+#: ``model.device: auto`` refuses as a broken node (knowledge_map.models.resolve_device): they embed on the CPU.
+CPU_ON_FAKE_GPUS = {"device": "cpu"}
+
+
 def small_config(corpus_path: Path, **overrides) -> dict:
     """The small-file scenario's config (``.test/small-file``) on ``corpus_path``, top-level keys replaced by ``overrides``."""
     config = scenario_config("small-file")

@@ -55,6 +55,21 @@ def test_slugs_are_filesystem_safe():
     assert model_slug("all-MiniLM-L6-v2") == "all-MiniLM-L6-v2"
 
 
+@pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="needs a machine without CUDA")
+def test_auto_refuses_the_cpu_in_a_job_that_was_given_gpus(monkeypatch):
+    """A GPU node whose CUDA is broken: SLURM or the tensor profile gave the job GPUs, torch sees none."""
+    for visible in ("0", "2,3"):
+        monkeypatch.setenv("CUDA_VISIBLE_DEVICES", visible)
+        with pytest.raises(KnowledgeMapError, match=rf"this job was given GPU\(s\) \(CUDA_VISIBLE_DEVICES='{visible}'\)"):
+            resolve_device("auto")
+        assert resolve_device("cpu") == "cpu"  # asked for the CPU: fine
+    for none in ("", "-1", "NoDevFiles"):
+        monkeypatch.setenv("CUDA_VISIBLE_DEVICES", none)
+        assert resolve_device("auto") in ("cpu", "mps")
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES")
+    assert resolve_device("auto") in ("cpu", "mps")
+
+
 def test_missing_explicit_devices_are_errors_not_fallbacks():
     import torch
 

@@ -9,7 +9,7 @@ import subprocess
 import numpy as np
 import pytest
 import yaml
-from conftest import MODEL_SLUG, small_config
+from conftest import CPU_ON_FAKE_GPUS, MODEL_SLUG, small_config
 from daemons import REPO, embeddings, snakemake_command, start_slurm, stop_slurm
 
 pytestmark = [pytest.mark.slurm, pytest.mark.e2e,
@@ -28,7 +28,7 @@ def test_slurm_profile_runs_every_embed_job_as_a_slurm_job_with_a_gpu(tmp_path, 
     """Each shard is a SLURM job in the gpu partition with CUDA_VISIBLE_DEVICES set; results equal a local run."""
     workdir = tmp_path / "work"
     workdir.mkdir()
-    (workdir / "test-config.yaml").write_text(yaml.safe_dump(small_config(small_corpus)))
+    (workdir / "test-config.yaml").write_text(yaml.safe_dump(small_config(small_corpus, model=CPU_ON_FAKE_GPUS)))
     # No accounting database here: squeue for status (finished jobs stay visible MinJobAge = 300 s), no account.
     command = snakemake_command(
         workdir, TARGET, "--profile", str(REPO / "profiles" / "slurm"), "-j4", "--slurm-status-command", "squeue",

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
-from conftest import MODEL_SLUG, small_config
+from conftest import CPU_ON_FAKE_GPUS, MODEL_SLUG, small_config
 from daemons import (
     REPO,
     embeddings,
@@ -83,7 +83,7 @@ def test_tensor_profile_over_ssh_kill_one_shard_and_rerun_it(tmp_path, tensor_pr
     """Every embed job goes through ssh with its own GPU; a killed shard fails alone and is the only one redone."""
     workdir = tmp_path / "work"
     workdir.mkdir()
-    (workdir / "test-config.yaml").write_text(yaml.safe_dump(small_config(small_corpus)))
+    (workdir / "test-config.yaml").write_text(yaml.safe_dump(small_config(small_corpus, model=CPU_ON_FAKE_GPUS)))
     run = run_tensor(workdir, tensor_profile)
     try:
         # Freeze the first embed job that holds a GPU and has started embedding, check it has not written
@@ -169,7 +169,7 @@ def test_ctrl_c_cancels_remote_jobs(tmp_path, tensor_profile, small_corpus):
 
     workdir = tmp_path / "work"
     workdir.mkdir()
-    (workdir / "test-config.yaml").write_text(yaml.safe_dump(small_config(small_corpus)))
+    (workdir / "test-config.yaml").write_text(yaml.safe_dump(small_config(small_corpus, model=CPU_ON_FAKE_GPUS)))
     run = run_tensor(workdir, tensor_profile)
     try:
         def running_jobs():
