@@ -41,6 +41,7 @@ from typing import Any
 import numpy as np
 
 from knowledge_map.errors import ConversionError, KnowledgeMapError
+from knowledge_map.io import write_failure
 
 log = logging.getLogger(__name__)
 
@@ -273,9 +274,10 @@ def load_openvino_model(model: Any, model_sha256: str, cache_dir: str | None) ->
                 json.dump(record, handle, sort_keys=True)
             os.replace(tmp, folder)
             log.info("cached the OpenVINO model in %s", folder)
-        except OSError:
-            # Another shard cached it first; theirs is the same conversion.
+        except (OSError, RuntimeError) as error:  # a full disk comes as a bare RuntimeError from OpenVINO
             shutil.rmtree(tmp, ignore_errors=True)
+            if not os.path.exists(xml):  # else another shard cached it first; theirs is the same conversion
+                raise write_failure(cache_dir, "the OpenVINO model", error) from error
     return ov.Core().read_model(xml)
 
 

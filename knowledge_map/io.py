@@ -101,3 +101,23 @@ def exclusive_lock(lock_path: str | os.PathLike, blocking: bool = True) -> Itera
         yield True
     finally:
         os.close(fd)
+
+
+def write_failure(folder: str | os.PathLike, what: str, error: BaseException):
+    """A one-line :class:`KnowledgeMapError` for ``what`` that could not be written under ``folder``, with the free space.
+
+    OpenVINO reports a full disk (or a file-size limit) while saving a
+    model as a bare C++ stream error ("basic_ios::clear: iostream error"),
+    with no errno to tell it by, so the message gives the disk's free space
+    beside the library's words instead of a traceback.
+    """
+    import shutil
+
+    from knowledge_map.errors import KnowledgeMapError
+
+    try:
+        free = f"{shutil.disk_usage(folder).free / 1e9:.1f} GB free there"
+    except OSError:
+        free = "free space unknown"
+    return KnowledgeMapError(f"{folder}: could not write {what} ({type(error).__name__}: {error}; {free}); free space "
+                             "(or raise the file-size limit) and re-run: nothing half-written was kept")

@@ -46,7 +46,7 @@ from typing import Any
 
 import numpy as np
 
-from knowledge_map.io import exclusive_lock
+from knowledge_map.io import exclusive_lock, write_failure
 
 log = logging.getLogger(__name__)
 
@@ -231,7 +231,11 @@ def quantized_model(
         if not os.path.exists(os.path.join(folder, "guard.json")):
             tmp = tempfile.mkdtemp(dir=cache_dir, prefix=".tmp-")
             try:
-                ov.save_model(make(), os.path.join(tmp, "model.xml"), compress_to_fp16=False)
+                quantized = make()
+                try:
+                    ov.save_model(quantized, os.path.join(tmp, "model.xml"), compress_to_fp16=False)
+                except Exception as error:  # noqa: BLE001 - a full disk comes as a bare RuntimeError from OpenVINO
+                    raise write_failure(cache_dir, "the int8 model", error) from error
                 guard = judge(ov.Core().read_model(os.path.join(tmp, "model.xml")))
                 for name, data in (("identity.json", record), ("guard.json", guard)):
                     with open(os.path.join(tmp, name), "w", encoding="utf-8") as handle:
@@ -239,11 +243,11 @@ def quantized_model(
                 os.chmod(tmp, 0o755)
                 os.replace(tmp, folder)
                 log.info("cached the int8 model in %s", folder)
-            except OSError:
+            except (OSError, KnowledgeMapError) as error:
                 # A shard on another host (a cache on a file system without
-                # flock) cached it first; the record check below still holds.
+                # flock) may have cached it first; the record check below still holds.
                 if not os.path.exists(os.path.join(folder, "guard.json")):
-                    raise
+                    raise write_failure(cache_dir, "the int8 model", error) if isinstance(error, OSError) else error
             finally:
                 shutil.rmtree(tmp, ignore_errors=True)
         try:

@@ -82,3 +82,26 @@ def test_two_hub_models_never_share_a_converted_network(tmp_path):
     assert np.abs(np.array(a["openvino"]) - np.array(c["openvino"])).max() > 0.01
     assert out["collision"] is not None and out["collision"].startswith(str(tmp_path / "ov" / c["key"]))
     assert "not made from this model's files" in out["collision"]
+
+
+def test_a_full_disk_while_caching_the_converted_model_is_one_line_and_leaves_nothing(tmp_path):
+    """OpenVINO reports a full disk as a bare C++ stream error; here a 1 MB file-size limit stands in for it."""
+    script = textwrap.dedent(f"""
+        import os, resource, signal
+        from knowledge_map.backends import load_openvino_model
+        from knowledge_map.errors import KnowledgeMapError
+        from knowledge_map.models import load_model
+        model = load_model("all-MiniLM-L6-v2", "cpu", "float32", 64)
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails instead of killing
+        resource.setrlimit(resource.RLIMIT_FSIZE, (1 << 20, 1 << 20))
+        try:
+            load_openvino_model(model, "a" * 64, {str(tmp_path / "cache")!r})
+        except KnowledgeMapError as error:
+            print("ERROR", error)
+    """)
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=600,
+                            env={**os.environ, "PYTHONPATH": str(REPO)})
+    line = [line for line in result.stdout.splitlines() if line.startswith("ERROR")]
+    assert len(line) == 1, result.stdout + result.stderr[-3000:]
+    assert f"{tmp_path / 'cache'}: could not write the OpenVINO model (" in line[0] and "GB free there" in line[0]
+    assert os.listdir(tmp_path / "cache") == []  # no half-written entry, no temporary folder
