@@ -235,3 +235,35 @@ def test_an_unusable_lock_is_a_one_line_error_naming_it(tmp_path):
     finally:
         shutil.rmtree(slots)
         shutil.rmtree(job)
+
+
+@needs_sshd
+def test_outputs_that_fail_to_copy_back_are_fetched_again_not_reported_failed(tmp_path, fleet):
+    """The job ends on the host, the first copy of its outputs fails (a network hiccup): the check says running,
+    the next copies them and says success; the work is not redone."""
+    hosts = write_hosts(tmp_path / "hosts.yaml", fleet, {"tensor02": 1}, tmp_path / "remote")
+    shim = tmp_path / "bin"
+    shim.mkdir()
+    marker = tmp_path / "failed-once"
+    # An rsync that fails the first copy back from a host (--files-from=:...), and works otherwise.
+    (shim / "rsync").write_text(
+        "#!/bin/sh\n"
+        f'case "$*" in *--files-from=:*) if [ ! -e {marker} ]; then touch {marker}; '
+        'echo "rsync: connection reset by peer" >&2; exit 12; fi;; esac\n'
+        f'exec {shutil.which("rsync")} "$@"\n')
+    (shim / "rsync").chmod(0o755)
+    env_path = f"{shim}{os.pathsep}{os.environ['PATH']}"
+    submitted = tensor(tmp_path, hosts, "submit", str(jobscript(tmp_path, 7)))
+    external = submitted.stdout.strip()
+
+    def check() -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "knowledge_map.cluster", "--hosts", str(hosts), "status", external],
+                              cwd=tmp_path, capture_output=True, text=True, timeout=120,
+                              env={**os.environ, "PYTHONPATH": str(REPO), "PATH": env_path})
+
+    wait_for(lambda: marker.exists() or check().stdout.strip() != "running", 60, "the first copy back")
+    assert marker.exists() and not (tmp_path / "out/7.txt").exists()
+    assert record(tmp_path, external)["state"] == "submitted" and record(tmp_path, external)["status_errors"] == 1
+    final = check()
+    assert final.stdout.strip() == "success", final.stderr
+    assert (tmp_path / "out/7.txt").read_text() == "done"

@@ -200,22 +200,25 @@ def status(cluster: Cluster, jobid: str) -> str:
     try:
         probe = on_host(cluster, record["host"], probe_script(record["job_dir"]), timeout=60)
     except KnowledgeMapError as error:
-        # A network hiccup is not a failed job; a host unreachable for a few checks in a row is.
-        errors = record.get("status_errors", 0) + 1
-        print(f"knowledge-map tensor status: {jobid}: {error}", file=sys.stderr)
-        if errors < MAX_STATUS_ERRORS:
-            write_record({**record, "status_errors": errors})
-            return "running"
-        write_record({**record, "state": "failed", "finished": time.time(), "error": str(error)})
-        return "failed"
+        return hiccup(record, str(error))
     state, code, started, error = parse_probe(probe)
     remote = record["work"] is not None
     if state == "running":
+        if record.get("status_errors"):  # reached again: the count is of failures in a row
+            write_record({**record, "status_errors": 0})
         if remote and started.get("gpus") is not None:
-            fetch(cluster, record, record["logs"])
+            try:
+                fetch(cluster, record, record["logs"])
+            except KnowledgeMapError as failure:  # the live log copy only: never a reason to fail the job
+                print(f"knowledge-map tensor status: {jobid}: could not copy its log yet: {failure}", file=sys.stderr)
         return state
     if remote:
-        fetch(cluster, record, None if state == "success" else record["logs"])
+        try:
+            fetch(cluster, record, None if state == "success" else record["logs"])
+        except KnowledgeMapError as failure:
+            # The job ended and its outputs are on the host: a failed copy is retried on the next check.
+            return hiccup(record, f"could not copy its outputs back from {record['host']}:{record['job_dir']} "
+                                  f"(they stay there): {failure}")
     finished = {**record, "state": state, "returncode": code, "started": started, "finished": time.time()}
     if error:
         finished["error"] = error
@@ -224,6 +227,22 @@ def status(cluster: Cluster, jobid: str) -> str:
     if state == "success":
         remove_job_dir(cluster, finished)
     return state
+
+
+def hiccup(record: dict, error: str) -> str:
+    """A check that could not reach the host or copy the job's files back: ``running`` until it has happened
+    :data:`MAX_STATUS_ERRORS` times in a row, then ``failed`` with ``error`` recorded.
+
+    A network hiccup is not a failed job: Snakemake would start the shard
+    again elsewhere while this one still holds its GPU, or redo finished work.
+    """
+    errors = record.get("status_errors", 0) + 1
+    print(f"knowledge-map tensor status: {record['jobid']}: {error}", file=sys.stderr)
+    if errors < MAX_STATUS_ERRORS:
+        write_record({**record, "status_errors": errors})
+        return "running"
+    write_record({**record, "state": "failed", "finished": time.time(), "error": error})
+    return "failed"
 
 
 def remove_job_dir(cluster: Cluster, record: dict) -> None:
