@@ -79,6 +79,29 @@ def folder_sha256(folder: str | os.PathLike, cache_path: str | os.PathLike | Non
     return digest.hexdigest()
 
 
+def input_trigger(path: str | os.PathLike | None, cache_path: str | os.PathLike | None = None) -> str:
+    """A user input file's content digest (16 hex), a rule's rerun trigger beside Snakemake's mtime check; "" if absent.
+
+    Snakemake reruns on an input only when it is *newer* than the outputs:
+    a corpus replaced by an older file (unpacked from a tarball, ``rsync
+    -a``, ``cp -p``, a backup) would go unseen and the map would describe
+    the old one.  The digest is cached by path, size, inode and mtime, so a
+    250,000-article file is read once, not at every invocation.
+    """
+    if not path or not os.path.isfile(path):
+        return ""  # no such input: Snakemake names the missing file
+    cache: dict[str, Any] = {}
+    if cache_path is not None:
+        try:
+            cache = json.loads(Path(cache_path).read_text())
+        except (OSError, ValueError):
+            cache = {}
+    digest = file_sha256(path, cache)[:16]
+    if cache_path is not None:
+        write_json(cache_path, cache, indent=None, concurrent=True)
+    return digest
+
+
 def model_folder(name: str) -> str | None:
     """The folder a model loads from: a local directory, or a hub id's downloaded snapshot; None if neither."""
     from knowledge_map.models import is_local, resolve_model_path

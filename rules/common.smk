@@ -4,7 +4,7 @@ import re
 from knowledge_map.config import validate_config
 from knowledge_map.corpus import vital_articles_path
 from knowledge_map.errors import KnowledgeMapError
-from knowledge_map.identity import model_trigger
+from knowledge_map.identity import input_trigger, model_trigger
 from knowledge_map.models import model_slug
 from knowledge_map.triggers import RULE_MODULES, embedding_code_digest, file_digest, label_code_digest, rule_code_digest
 
@@ -53,11 +53,15 @@ def get_corpus_input(wildcards):
     return config["corpus"]["path"]
 
 
-def get_packaged_corpus_digest(wildcards):
-    """Content digest of the packaged default corpus, when it is the one used."""
+# User input files' content digests (cached by path, size, inode and mtime): see knowledge_map/identity.py.
+INPUT_DIGESTS = ".snakemake/knowledge-map/input-file-digests.json"
+
+
+def get_corpus_digest(wildcards):
+    """Content digest of the corpus: the packaged default's, or the user's file's (an older replacement counts too)."""
     if config["corpus"]["source"] == "vital-articles":
         return file_digest(vital_articles_path())
-    return ""
+    return input_trigger(config["corpus"]["path"], INPUT_DIGESTS)
 
 
 def get_questions_input(wildcards):
@@ -70,11 +74,18 @@ def get_responses_input(wildcards):
     return config["responses"] or []
 
 
-def get_packaged_questions_digest(wildcards):
-    """Content digest of the packaged questions, when they are the ones used."""
+def get_questions_digest(wildcards):
+    """Content digest of the questions: the packaged set's, or the user's file's (an older replacement counts too)."""
     from knowledge_map.questions import default_questions_path
 
-    return "" if config["questions"] else file_digest(default_questions_path())
+    if config["questions"]:
+        return input_trigger(config["questions"], INPUT_DIGESTS)
+    return file_digest(default_questions_path())
+
+
+def get_responses_digest(wildcards):
+    """Content digest of the past answers file, when there is one (an older replacement counts too)."""
+    return input_trigger(config["responses"], INPUT_DIGESTS)
 
 
 def get_shards(wildcards):

@@ -14,7 +14,8 @@ rule prepare_corpus:
         source=config["corpus"]["source"],
         limit=config["corpus"]["limit"],
         allow_pickle=config["corpus"]["allow_pickle"],
-        # The packaged corpus is not an input (see rules/common.smk): its content is.
-        packaged=get_packaged_corpus_digest,
+        # The corpus's content (the packaged one is not an input, see rules/common.smk; a user's file may be
+        # replaced by an older one, which Snakemake's mtime check misses).
+        content=get_corpus_digest,
     script:
         "../scripts/prepare_corpus.py"

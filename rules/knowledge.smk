@@ -24,8 +24,9 @@ rule embed_questions:
         prompt=config["model"]["prompt"],
         backend=config["model"]["backend"],
         cache_dir=OPENVINO_CACHE,
-        # The packaged questions are not an input (see rules/common.smk): their content is.
-        packaged=get_packaged_questions_digest,
+        # The questions' content (the packaged set is not an input, see rules/common.smk; a file may be replaced by
+        # an older one, which Snakemake's mtime check misses).
+        questions_content=get_questions_digest,
         model_files=MODEL_FILES,
         code=QUESTION_CODE,
     script:
@@ -45,7 +46,8 @@ rule calibrate_questions:
     conda:
         "../envs/map.yaml"
     params:
-        packaged=get_packaged_questions_digest,
+        questions_content=get_questions_digest,
+        responses_content=get_responses_digest,
         code=RULE_CODE["calibrate_questions"],
     script:
         "../scripts/calibrate_questions.py"
@@ -97,7 +99,8 @@ rule validate_knowledge:
     params:
         heatmap=config["heatmap"],
         validation=config["validation"],
-        packaged=get_packaged_questions_digest,
+        questions_content=get_questions_digest,
+        responses_content=get_responses_digest,
         code=RULE_CODE["validate_knowledge"],
     script:
         "../scripts/validate_knowledge.py"

@@ -34,8 +34,9 @@ rule place_questions:
         "../envs/map.yaml"
     params:
         placement=config["placement"],
-        # The packaged questions are not an input (see rules/common.smk): their content is.
-        packaged=get_packaged_questions_digest,
+        # The questions' content (the packaged set is not an input, see rules/common.smk; a file may be replaced by
+        # an older one, which Snakemake's mtime check misses).
+        questions_content=get_questions_digest,
         code=RULE_CODE["place_questions"],
     script:
         "../scripts/place_questions.py"

@@ -159,3 +159,24 @@ def test_placed_questions_are_scored_against_the_article_named_by_id():
     placed = place_questions([question], query, embeddings, xy, ["Mercury", "Mercury", "Jupiter"], k=2)
     attach_sources(placed, [0], query, embeddings, xy)
     assert placed[0]["source_row"] == 0 and placed[0]["rank_embedding"] == 1 and placed[0]["rank_map"] == 1
+
+
+def test_a_replaced_input_file_changes_its_trigger_even_when_older(tmp_path):
+    """Snakemake reruns on a newer input only; the content digest (a param of prepare_corpus, the question rules and
+    the answer rules) sees a corpus replaced by an older file, and is read once per file state (cached)."""
+    import json
+    import os
+
+    from knowledge_map.identity import input_trigger
+
+    corpus, cache = tmp_path / "corpus.jsonl", tmp_path / "digests.json"
+    corpus.write_text('{"id": "a", "title": "A", "text": "first"}\n')
+    first = input_trigger(corpus, cache)
+    assert len(first) == 16 and json.loads(cache.read_text())
+    stamp = os.stat(corpus).st_mtime_ns
+    corpus.write_text('{"id": "a", "title": "A", "text": "other"}\n')
+    os.utime(corpus, ns=(stamp - 10**12, stamp - 10**12))  # unpacked from an older archive
+    assert input_trigger(corpus, cache) != first
+    assert input_trigger(tmp_path / "missing.jsonl", cache) == "" and input_trigger(None) == ""
+    rules = (REPO / "rules/corpus.smk").read_text()
+    assert "content=get_corpus_digest" in rules
