@@ -151,7 +151,6 @@ def page_loo(page: PageView, questions: np.ndarray, answered, correct, difficult
         asked = np.flatnonzero(answered[l])
         if not len(asked):
             continue
-        dense = page.lists.dense(questions[asked])  # articles x the learner's answers
         pair_rows, pair_of, taps = [], [], []
         for k, q in enumerate(asked):
             rows, weights = page.readout[questions[q]]
@@ -161,13 +160,29 @@ def page_loo(page: PageView, questions: np.ndarray, answered, correct, difficult
         rows, of, taps = np.concatenate(pair_rows), np.concatenate(pair_of), np.concatenate(taps)
         if not len(rows):
             continue
-        w = dense[rows] * (of[:, None] != np.arange(len(asked))[None, :])  # never the held-out answer
+        w = list_weights(page.lists, questions[asked], rows) * (of[:, None] != np.arange(len(asked))[None, :])
         theta, _ = local_ability(w, correct[l, asked], difficulty[l, asked], precision, centre[l, asked][of])
         values = sigmoid(theta - mean_difficulty[l])
         sums = np.bincount(of, taps * values, minlength=len(asked))
         mass = np.bincount(of, taps, minlength=len(asked))
         out[l, asked] = np.where(mass > 0, sums / np.where(mass > 0, mass, 1.0), 0.5)
     return out
+
+
+def list_weights(lists: NeighbourLists, answered, rows: np.ndarray) -> np.ndarray:
+    """(len(rows) x len(answered)) weights of ``rows`` in each answered question's neighbour list (0 outside it).
+
+    :meth:`NeighbourLists.dense` for the few articles a readout needs, not
+    every article of the map (250,000 rows per learner at scale).
+    """
+    needed = np.unique(rows)
+    out = np.zeros((len(needed), len(answered)))
+    for k, q in enumerate(answered):
+        listed, weights = lists.of(int(q))
+        at = np.searchsorted(needed, listed)
+        hit = (at < len(needed)) & (needed[np.minimum(at, len(needed) - 1)] == listed)
+        out[at[hit], k] = weights[hit]
+    return out[np.searchsorted(needed, rows)]
 
 
 def session_matrices(responses: Responses, session) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
