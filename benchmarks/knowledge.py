@@ -208,7 +208,8 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("command", choices=["defaults", "sparse", "order"])
     parser.add_argument("--learners", type=int, default=100)
-    parser.add_argument("--grid", choices=["all", "default"], default="all", help="defaults: every setting, or the default and the seed's")
+    parser.add_argument("--grid", choices=["all", "default"], default="all",
+                        help="defaults: every setting, or the default and the seed's")
     parser.add_argument("--page", action="store_true", help="defaults: also score the page's heat readout at each question")
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--steps", type=int, default=30)

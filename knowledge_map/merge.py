@@ -117,6 +117,7 @@ def merge_shards(
     owner = np.full(n_rows, -1, dtype=np.int32)
     elapsed: list[float] = []
     compiled: list[Any] = []
+    software: dict[str, list[int]] = {}  # package versions and device -> the shards made with them
     string = h5py.string_dtype("utf-8")
     with atomic_path(out_path) as tmp, h5py.File(tmp, "w", track_order=True) as out:
         dataset = None
@@ -147,6 +148,8 @@ def merge_shards(
                     f"{path}: row {int(rows[taken][0])} is also in {other} (overlapping shards); {rebuild_hint(path)}"
                 )
             owner[rows] = index
+            made_with = {"versions": json.loads(shard_attrs.get("versions") or "{}"), "device": shard_attrs.get("device")}
+            software.setdefault(json.dumps(made_with, sort_keys=True), []).append(index)
             elapsed.append(float(shard_attrs.get("elapsed_seconds", float("nan"))))
             # Compiling is per shard (model.compile auto weighs each shard's work): one record each.
             try:
@@ -172,6 +175,7 @@ def merge_shards(
             out.attrs[key] = value
         out.attrs["int8_guard"] = guard
         out.attrs["shard_compiled"] = json.dumps(compiled if any(compiled) else None, sort_keys=True)
+        out.attrs["shard_software"] = shard_software(software, shard_paths)
         out.attrs["model"] = model
         out.attrs["dim"] = dataset.shape[1]
         out.attrs["n_rows"] = n_rows
@@ -179,6 +183,24 @@ def merge_shards(
         out.attrs["shard_elapsed_seconds"] = np.asarray(elapsed, dtype=np.float64)
         for key, value in (attrs or {}).items():
             out.attrs[key] = value
+
+
+def shard_software(software: dict[str, list[int]], shard_paths: list[str]) -> str:
+    """The merged matrix's record of what software made its shards: ``[{"shards": [...], "versions": ..., "device": ...}]``.
+
+    Shards made on hosts with other library versions (a fleet's hosts, a
+    cluster's partitions) compute the same function but not always the same
+    last bits: the identity lets them merge, and this record says which
+    shard came from which, with one warning line when they differ.
+    """
+    groups = [{"shards": shards, **json.loads(key)} for key, shards in sorted(software.items(), key=lambda kv: kv[1][0])]
+    if len(groups) > 1:
+        differ = sorted({name for group in groups for name, version in group["versions"].items()
+                         if any(other["versions"].get(name) != version for other in groups)})
+        log.warning("merge: the shards were made with %d sets of software (%s differ; shards %s): provenance.json "
+                    "lists which", len(groups), ", ".join(differ) or "device",
+                    " / ".join(",".join(str(i) for i in g["shards"]) for g in groups))
+    return json.dumps(groups, sort_keys=True)
 
 
 def read_embeddings(path: str) -> np.ndarray:

@@ -86,5 +86,7 @@ def map_provenance(config: dict[str, Any], corpus_manifest: dict[str, Any], shar
         corpus={key: corpus_manifest.get(key) for key in ("source", "input", "input_sha256", "count", "limit")},
         model=model,
         shard_versions=json.loads(shard_attrs.get("versions", "{}")),
+        # Every shard's software and device, grouped (merged attrs; one group unless hosts differed).
+        shard_software=json.loads(shard_attrs.get("shard_software") or "null"),
         artifacts=file_checksums(artifacts),
     )

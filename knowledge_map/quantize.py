@@ -247,7 +247,9 @@ def quantized_model(
                 # A shard on another host (a cache on a file system without
                 # flock) may have cached it first; the record check below still holds.
                 if not os.path.exists(os.path.join(folder, "guard.json")):
-                    raise write_failure(cache_dir, "the int8 model", error) if isinstance(error, OSError) else error
+                    if isinstance(error, OSError):
+                        raise write_failure(cache_dir, "the int8 model", error) from error
+                    raise
             finally:
                 shutil.rmtree(tmp, ignore_errors=True)
         try:

@@ -147,8 +147,8 @@ def page_loo(page: PageView, questions: np.ndarray, answered, correct, difficult
     each learner's mean difficulty (the page's ``sigma(theta - mean)``).
     """
     out = np.full(answered.shape, 0.5)
-    for l in range(answered.shape[0]):
-        asked = np.flatnonzero(answered[l])
+    for learner in range(answered.shape[0]):
+        asked = np.flatnonzero(answered[learner])
         if not len(asked):
             continue
         pair_rows, pair_of, taps = [], [], []
@@ -161,11 +161,11 @@ def page_loo(page: PageView, questions: np.ndarray, answered, correct, difficult
         if not len(rows):
             continue
         w = list_weights(page.lists, questions[asked], rows) * (of[:, None] != np.arange(len(asked))[None, :])
-        theta, _ = local_ability(w, correct[l, asked], difficulty[l, asked], precision, centre[l, asked][of])
-        values = sigmoid(theta - mean_difficulty[l])
+        theta, _ = local_ability(w, correct[learner, asked], difficulty[learner, asked], precision, centre[learner, asked][of])
+        values = sigmoid(theta - mean_difficulty[learner])
         sums = np.bincount(of, taps * values, minlength=len(asked))
         mass = np.bincount(of, taps, minlength=len(asked))
-        out[l, asked] = np.where(mass > 0, sums / np.where(mass > 0, mass, 1.0), 0.5)
+        out[learner, asked] = np.where(mass > 0, sums / np.where(mass > 0, mass, 1.0), 0.5)
     return out
 
 

@@ -6,7 +6,13 @@ from knowledge_map.corpus import vital_articles_path
 from knowledge_map.errors import KnowledgeMapError
 from knowledge_map.identity import input_trigger, model_trigger
 from knowledge_map.models import model_slug
-from knowledge_map.triggers import RULE_MODULES, embedding_code_digest, file_digest, label_code_digest, rule_code_digest
+from knowledge_map.triggers import (
+    RULE_MODULES,
+    embedding_code_digest,
+    file_digest,
+    label_code_digest,
+    rule_code_digest,
+)
 
 try:
     validate_config(config)
@@ -22,10 +28,15 @@ MAP_DIR = f"{MODEL_DIR}/map"
 SITE_DATA = "site/data"
 SITE_MAP_DIR = f"{SITE_DATA}/{MODEL}"
 EMBED_CODE = embedding_code_digest(workflow.source_path("../scripts/embed_shard.py"))
-QUESTION_CODE = embedding_code_digest(workflow.source_path("../scripts/embed_questions.py"))
+QUESTION_CODE = embedding_code_digest(
+    workflow.source_path("../scripts/embed_questions.py")
+)
 LABEL_CODE = label_code_digest(workflow.source_path("../scripts/cell_labels.py"))
 # Every later rule: the package code that decides its output (knowledge_map/triggers.py, RULE_MODULES).
-RULE_CODE = {rule: rule_code_digest(rule, workflow.source_path(f"../scripts/{rule}.py")) for rule in RULE_MODULES}
+RULE_CODE = {
+    name: rule_code_digest(name, workflow.source_path(f"../scripts/{name}.py"))
+    for name in RULE_MODULES
+}
 # Converted (and int8) models and engine records, shared by every job that embeds (README, Starting the engine).
 OPENVINO_CACHE = f"{RESULTS}/cache/openvino"
 # The model's files (a local folder's digest, cached by mtime; a hub id as such): see knowledge_map/identity.py.

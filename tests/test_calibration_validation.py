@@ -287,19 +287,19 @@ def test_the_page_prediction_is_the_heat_readout_at_the_question_from_the_other_
     correct = np.array([[1, 0, 0, 1, 1, 0], [0, 0, 1, 1, 0, 1.0]])
     difficulty = rng.normal(size=(2, 6))
     centre = np.zeros((2, 6))
-    for l in range(2):
-        for q in np.flatnonzero(answered[l]):
-            others = [j for j in np.flatnonzero(answered[l]) if j != q]
-            centre[l, q] = overall_ability(correct[l, others], difficulty[l, others])
+    for learner in range(2):
+        for q in np.flatnonzero(answered[learner]):
+            others = [j for j in np.flatnonzero(answered[learner]) if j != q]
+            centre[learner, q] = overall_ability(correct[learner, others], difficulty[learner, others])
     mean = np.array([0.2, -0.1])
     got = page_loo(page, np.arange(6), answered, correct, difficulty, settings.precision, centre, mean)
-    for l in range(2):
-        for q in np.flatnonzero(answered[l]):
-            others = [int(j) for j in np.flatnonzero(answered[l]) if j != q]
+    for learner in range(2):
+        for q in np.flatnonzero(answered[learner]):
+            others = [int(j) for j in np.flatnonzero(answered[learner]) if j != q]
             b = np.zeros(6)
-            b[others] = difficulty[l, others]
-            state = state_from_lists(lists, others, correct[l, others], b, settings, mean[l])
+            b[others] = difficulty[learner, others]
+            state = state_from_lists(lists, others, correct[learner, others], b, settings, mean[learner])
             heat, _ = heat_raster(xy, state.value, raster, bandwidth)
             cell = heat[int(question_xy[q, 1] * raster), int(question_xy[q, 0] * raster)]
-            assert got[l, q] == pytest.approx(cell, abs=1e-9), (l, q)
+            assert got[learner, q] == pytest.approx(cell, abs=1e-9), (learner, q)
     assert (got[answered == 0] == 0.5).all()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import h5py
 import numpy as np
 import pytest
@@ -212,3 +214,20 @@ def test_a_shard_whose_compile_record_is_not_json_is_refused_in_one_line(tmp_pat
         paths.append(str(path))
     with pytest.raises(KnowledgeMapError, match=r"shard-0001.h5: attribute 'compiled' is not JSON"):
         merge(tmp_path, paths)
+
+
+def test_the_software_each_shard_was_made_with_is_recorded_and_a_difference_named(tmp_path, caplog):
+    """Hosts with other library versions make shards that merge (same identity); the matrix says which came from which."""
+    paths, data = make_shards(tmp_path)
+    torch_1 = json.dumps({"python": "3.11.2", "torch": "2.13.0"})
+    for path, rows, versions, device in zip(paths, (slice(0, 4), slice(4, 7), slice(7, 10)),
+                                            (torch_1, torch_1, json.dumps({"python": "3.11.2", "torch": "2.12.1"})),
+                                            ("cuda", "cuda", "cuda")):
+        write_shard(path, data[rows], np.arange(N)[rows], shard_attrs(versions=versions, device=device))
+    out = merge(tmp_path, paths)
+    with h5py.File(out) as h5:
+        groups = json.loads(h5.attrs["shard_software"])
+    assert groups == [{"shards": [0, 1], "versions": json.loads(torch_1), "device": "cuda"},
+                      {"shards": [2], "versions": {"python": "3.11.2", "torch": "2.12.1"}, "device": "cuda"}]
+    (warning,) = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert warning.startswith("merge: the shards were made with 2 sets of software (torch differ; shards 0,1 / 2)")

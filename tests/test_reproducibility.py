@@ -31,6 +31,8 @@ def test_provenance_records_what_made_the_map(workflow_run, small_corpus):
     assert record["corpus"]["input_sha256"] == hashlib.sha256(small_corpus.read_bytes()).hexdigest()
     assert record["model"]["model"] == "all-MiniLM-L6-v2" and len(record["model"]["weights_sha256"]) == 64
     assert record["model"]["device"] == "cpu"
+    (software,) = record["shard_software"]  # one host made all three shards
+    assert software["shards"] == [0, 1, 2] and software["device"] == "cpu" and software["versions"]["torch"]
     for package in ("python", "torch", "sentence-transformers", "umap-learn", "numpy", "h5py", "snakemake"):
         assert record["versions"][package] and record["versions"][package] != "not installed"
     assert record["config"]["shards"] == 3 and len(record["config_sha256"]) == 64
