@@ -22,6 +22,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -62,20 +64,30 @@ def model_files(folder: str | os.PathLike) -> list[Path]:
     return sorted(found)
 
 
-def folder_sha256(folder: str | os.PathLike, cache_path: str | os.PathLike | None = None) -> str:
-    """One SHA-256 over a model folder's files (relative names and contents), see :func:`model_files`."""
+@contextmanager
+def digest_cache(cache_path: str | os.PathLike | None) -> Iterator[dict[str, Any]]:
+    """The file-digest cache at ``cache_path`` (empty if absent or unreadable), written back after use.
+
+    Jobs running side by side share it (each write is atomic); without a
+    path the cache lives for the call only.
+    """
     cache: dict[str, Any] = {}
     if cache_path is not None:
         try:
             cache = json.loads(Path(cache_path).read_text())
         except (OSError, ValueError):
             cache = {}
-    digest = hashlib.sha256()
-    for path in model_files(folder):
-        digest.update(f"{path.relative_to(folder)}\0{file_sha256(path, cache)}\n".encode())
+    yield cache
     if cache_path is not None:
-        # Shard jobs running side by side share the cache.
         write_json(cache_path, cache, indent=None, concurrent=True)
+
+
+def folder_sha256(folder: str | os.PathLike, cache_path: str | os.PathLike | None = None) -> str:
+    """One SHA-256 over a model folder's files (relative names and contents), see :func:`model_files`."""
+    digest = hashlib.sha256()
+    with digest_cache(cache_path) as cache:
+        for path in model_files(folder):
+            digest.update(f"{path.relative_to(folder)}\0{file_sha256(path, cache)}\n".encode())
     return digest.hexdigest()
 
 
@@ -90,16 +102,8 @@ def input_trigger(path: str | os.PathLike | None, cache_path: str | os.PathLike 
     """
     if not path or not os.path.isfile(path):
         return ""  # no such input: Snakemake names the missing file
-    cache: dict[str, Any] = {}
-    if cache_path is not None:
-        try:
-            cache = json.loads(Path(cache_path).read_text())
-        except (OSError, ValueError):
-            cache = {}
-    digest = file_sha256(path, cache)[:16]
-    if cache_path is not None:
-        write_json(cache_path, cache, indent=None, concurrent=True)
-    return digest
+    with digest_cache(cache_path) as cache:
+        return file_sha256(path, cache)[:16]
 
 
 def model_folder(name: str) -> str | None:
