@@ -67,12 +67,14 @@ def read_responses(path: str | Path, questions: list[dict]) -> Responses:
                                     f"{','.join(COLUMNS)} separated by commas, found {(header or [''])[0][:80]!r}"
                                     f"{' and more' if len(header or []) > 1 else ''})")
         column = {c: names.index(c) for c in COLUMNS}
+        last = max(column, key=column.get)  # other columns may be left off the end of a row
         for cells in reader:
             line = reader.line_num
             if not any(cell.strip() for cell in cells):
                 continue
-            if len(cells) < len(names):
-                raise KnowledgeMapError(f"{path}: line {line}: has {len(cells)} field(s), the header {len(names)}")
+            if len(cells) <= column[last]:
+                raise KnowledgeMapError(f"{path}: line {line}: has {len(cells)} field(s), but the header puts "
+                                        f"{last!r} in field {column[last] + 1}")
             learner, session, key, value = (cells[column[c]].strip() for c in COLUMNS)
             if not learner:
                 raise KnowledgeMapError(f"{path}: line {line}: field 'learner' is empty")

@@ -43,7 +43,7 @@ def test_responses_resolve_ids_and_indices_and_keep_the_first_repeat(tmp_path):
         # what an editor shows: blank lines and a cell spanning two lines count
         ("learner,session,question,correct\n\nann,1,q-a,1\n\nann,1,q-z,1\n", "line 5: field 'question' 'q-z'"),
         ('learner,session,question,correct,note\nann,1,q-a,1,"two\nlines"\nbob,1,q-z,1,\n', "line 4: field 'question'"),
-        ("learner,session,question,correct\nann,1\n", "line 2: has 2 field(s), the header 4"),
+        ("learner,session,question,correct\nann,1\n", "line 2: has 2 field(s), but the header puts 'correct' in field 4"),
         ("learner;session;question;correct\nann;1;q-a;1\n", "separated by commas, found 'learner;session;question;correct'"),
         ("learner,session,question,correct\nann\x07,1,q-a,1\n", "line 2: field 'learner' contains a control character (U+0007)"),
     ],
@@ -53,6 +53,11 @@ def test_bad_responses_are_one_line_errors_naming_file_line_and_field(tmp_path, 
     with pytest.raises(KnowledgeMapError) as error:
         read_responses(path, QUESTIONS)
     assert message in str(error.value) and str(path) in str(error.value) and "\n" not in str(error.value)
+
+
+def test_columns_the_workflow_does_not_read_may_be_left_off_the_end_of_a_row(tmp_path):
+    path = write(tmp_path, "learner,session,question,correct,note\nann,1,q-a,1\nbob,1,q-b,0,late\n")
+    assert read_responses(path, QUESTIONS).correct.tolist() == [1, 0]
 
 
 def test_excel_csv_utf8_with_a_byte_order_mark_and_cleared_rows_reads_as_written(tmp_path):
