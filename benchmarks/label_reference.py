@@ -150,7 +150,8 @@ def main(argv=None) -> dict:
     model_dir = results / model_slug(args.model)
     table = read_corpus(results / "corpus.parquet", columns=("id", "title", "text", "topic"))
     ids = table.column("id").to_pylist()
-    topics = table.column("topic").to_pylist()
+    ignored = set(validate_config({})["metrics"]["ignore_topics"])  # a catch-all section names no content
+    topics = [None if t in ignored else t for t in table.column("topic").to_pylist()]
     xy, _ = read_coords(model_dir / "map" / "coords.h5")
     prompt = resolve_prompt(args.model, None)
     # The workflow's engine for label names (knowledge_map.embed.text_embedder), started from the run's cache.

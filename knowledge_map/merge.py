@@ -148,7 +148,11 @@ def merge_shards(
                     f"{path}: row {int(rows[taken][0])} is also in {other} (overlapping shards); {rebuild_hint(path)}"
                 )
             owner[rows] = index
-            made_with = {"versions": json.loads(shard_attrs.get("versions") or "{}"), "device": shard_attrs.get("device")}
+            try:
+                versions = json.loads(shard_attrs.get("versions") or "{}")
+            except (TypeError, ValueError):
+                raise KnowledgeMapError(f"{path}: attribute 'versions' is not JSON; {rebuild_hint(path)}") from None
+            made_with = {"versions": versions, "device": shard_attrs.get("device")}
             software.setdefault(json.dumps(made_with, sort_keys=True), []).append(index)
             elapsed.append(float(shard_attrs.get("elapsed_seconds", float("nan"))))
             # Compiling is per shard (model.compile auto weighs each shard's work): one record each.

@@ -41,7 +41,7 @@ def _check_question(item: Any, where: str) -> dict[str, Any]:
         if not isinstance(option, str) or not option.strip():
             got = "" if isinstance(option, str) or option is None else f", got {type(option).__name__}"
             raise KnowledgeMapError(f"{where}: field 'options' item {number} is missing, empty or not a string{got}")
-        same = " ".join(option.split()).casefold()  # what a learner sees as the same button
+        same = " ".join(option.split())  # what a learner sees as the same button ("CO" and "Co" differ)
         if same in first_of:
             raise KnowledgeMapError(f"{where}: field 'options' item {number} {option!r} repeats item {first_of[same]}; "
                                     "a learner could not tell the two apart")

@@ -34,14 +34,16 @@ LABEL_MODULES = ("knowledge_map.labels", "knowledge_map.phrases", "knowledge_map
 RULE_MODULES = {
     "merge_shards": ("knowledge_map.merge",),
     "umap_map": ("knowledge_map.mapping",),
-    "place_questions": ("knowledge_map.placement", "knowledge_map.questions"),
+    "place_questions": ("knowledge_map.placement", "knowledge_map.questions", "knowledge_map.textsafety"),
     "knowledge_lists": ("knowledge_map.knowledge",),
-    "calibrate_questions": ("knowledge_map.calibration", "knowledge_map.responses", "knowledge_map.questions"),
+    "calibrate_questions": ("knowledge_map.calibration", "knowledge_map.responses", "knowledge_map.questions",
+                            "knowledge_map.textsafety"),
     "validate_knowledge": ("knowledge_map.validation", "knowledge_map.knowledge", "knowledge_map.calibration",
-                           "knowledge_map.responses", "knowledge_map.questions", "knowledge_map.heatmap"),
+                           "knowledge_map.responses", "knowledge_map.questions", "knowledge_map.heatmap",
+                           "knowledge_map.grid", "knowledge_map.textsafety"),
     "map_metrics": ("knowledge_map.metrics",),
     "map_figure": ("knowledge_map.figure",),
-    "site_data": ("knowledge_map.sitedata",),
+    "site_data": ("knowledge_map.sitedata", "knowledge_map.textsafety"),
 }
 
 

@@ -19,11 +19,12 @@ def main(snakemake):
     xy, _ = read_coords(snakemake.input.coords)
     prompt = resolve_prompt(model_name, snakemake.params.prompt)
     max_seq_length = snakemake.params.max_seq_length
-    # Names are chosen in the articles' embedding space: the same model files, prompt and length.
-    space = same_space(read_attrs(snakemake.input.embeddings), snakemake.input.embeddings, model_name, prompt, max_seq_length)
-    # Names are few and short: embed them on the CPU, in float32, wherever this rule runs.
+    # Names are few and short: embed them on the CPU, in float32, wherever this rule runs (a hub model is
+    # downloaded here, so its files' digest is known below).
     embed = text_embedder(model_name, max_seq_length, prompt, snakemake.params.backend, snakemake.input.corpus,
                           snakemake.params.cache_dir)
+    # Names are chosen in the articles' embedding space: the same model files, prompt and length.
+    space = same_space(read_attrs(snakemake.input.embeddings), snakemake.input.embeddings, model_name, prompt, max_seq_length)
     embeddings = read_embeddings(snakemake.input.embeddings)
     titles = table.column("title").to_pylist()
     labels = cell_labels(

@@ -12,12 +12,12 @@ def main(snakemake):
     params = snakemake.params
     questions = load_questions(snakemake.input.questions or None)  # none: the packaged set
     prompt = resolve_prompt(params.model, params.prompt)
+    # Questions are few: embed them on the CPU, in float32, wherever this rule runs (a hub model is downloaded here).
+    embed = text_embedder(params.model, params.max_seq_length, prompt, params.backend, snakemake.input.corpus,
+                          params.cache_dir)
     # Questions are compared with the articles: embedded in their space (model files, prompt, length), recorded.
     space = same_space(read_attrs(snakemake.input.embeddings), snakemake.input.embeddings, params.model, prompt,
                        params.max_seq_length)
-    # Questions are few: embed them on the CPU, in float32, wherever this rule runs.
-    embed = text_embedder(params.model, params.max_seq_length, prompt, params.backend, snakemake.input.corpus,
-                          params.cache_dir)
     embeddings = embed([question_text(q) for q in questions])
     write_question_embeddings(snakemake.output[0], embeddings, question_keys(questions), space)
 

@@ -46,8 +46,8 @@ def test_incoming_coordinates_are_dropped(tmp_path):
         ({"question": "", "options": ["a", "b"], "correctIndex": 0}, "field 'question' is missing or empty"),
         ({"options": ["a", "b"], "correctIndex": 0}, "field 'question' is missing or empty"),
         ({"question": "Q?", "options": ["a", "b"], "correctIndex": 0, "source_article": 5}, "field 'source_article' must be a string"),
-        ({"question": "Q?", "options": ["Paris", "Rome", " paris "], "correctIndex": 0},
-         "field 'options' item 2 ' paris ' repeats item 0"),
+        ({"question": "Q?", "options": ["Paris", "Rome", " Paris "], "correctIndex": 0},
+         "field 'options' item 2 ' Paris ' repeats item 0"),
         ({"question": "Q?", "options": [1789, 1799], "correctIndex": 0}, "item 0 is missing, empty or not a string, got int"),
     ],
 )
@@ -77,6 +77,12 @@ def test_a_question_without_id_may_not_share_its_index_name_with_another_id(tmp_
                                 {"question": "B?", "options": ["a", "b"], "correctIndex": 0}]))
     with pytest.raises(KnowledgeMapError, match=r"question 1: answers name it '1', as they name question 0"):
         load_questions(path)
+
+
+def test_options_that_differ_only_in_case_are_different_answers(tmp_path):
+    path = tmp_path / "questions.json"
+    path.write_text(json.dumps([{"question": "Symbol of cobalt?", "options": ["CO", "Co"], "correctIndex": 1}]))
+    assert load_questions(path)[0]["options"] == ["CO", "Co"]
 
 
 def test_a_byte_order_mark_and_integer_source_ids_are_read(tmp_path):

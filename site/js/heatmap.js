@@ -62,7 +62,7 @@ export function heatRaster(xs, ys, values, n, bandwidth) {
   return { heat, density };
 }
 
-// Colour ramp from "not known" (0) through "no evidence" (0.5) to "known" (1):
+// Colour ramp from "not known" (0) through "even chance" (0.5) to "known" (1):
 // a red-blue diverging scale, readable with the common colour-vision deficiencies.
 export const HEAT_STOPS = [
   [0.0, [202, 0, 32]],
