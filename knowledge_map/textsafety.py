@@ -48,6 +48,8 @@ def decode_text(path: Path, what: str) -> str:
         raw = path.read_bytes()
     except FileNotFoundError as exc:
         raise KnowledgeMapError(f"{path}: {what} not found") from exc
+    except OSError as exc:  # a folder, no permission
+        raise KnowledgeMapError(f"{path}: cannot read the {what} ({exc.strerror or exc})") from exc
     skip = len(codecs.BOM_UTF8) if raw.startswith(codecs.BOM_UTF8) else 0
     try:
         return raw[skip:].decode("utf-8")

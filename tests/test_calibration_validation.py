@@ -92,6 +92,8 @@ def test_responses_that_are_not_utf8_or_missing_are_refused(tmp_path):
         read_responses(path, QUESTIONS)
     with pytest.raises(KnowledgeMapError, match="not found"):
         read_responses(tmp_path / "missing.csv", QUESTIONS)
+    with pytest.raises(KnowledgeMapError, match=r"cannot read the responses file \(Is a directory\)"):
+        read_responses(tmp_path, QUESTIONS)
 
 
 def simulated(n_learners=80, n_questions=12, seed=0):
