@@ -4,20 +4,24 @@ Each person (a learner in one session) has an ability ``theta_p`` and each
 question a difficulty ``b_q``; ``P(right) = sigma(theta_p - b_q)``.  The fit
 maximises the joint posterior::
 
-    sum log-likelihood  -  sum_p theta_p^2 / (2 s_theta^2)  -  sum_q (b_q - mu)^2 / (2 s_b^2)
+    sum log-likelihood  -  sum_p theta_p^2 / (2 s_theta^2)  -  sum_q (b_q - mu)^2 / (2 s_b^2)  -  mu^2 / (2 s_mu^2)
 
-with ``mu`` (the mean difficulty) free.  The difficulty prior shrinks a
-question with few answers towards the mean (one answer moves it little,
-hundreds decide it); the ability prior fixes the scale's origin at the
-average person, so ``theta = 0`` is "an average learner".  A question
-nobody answered gets ``mu``.
+The difficulty prior shrinks a question with few answers towards the mean
+difficulty ``mu`` (one answer moves it little, hundreds decide it); the
+ability prior fixes the scale's origin at the average person, so
+``theta = 0`` is "an average learner".  A question nobody answered gets
+``mu``.  ``mu`` itself has a weak prior, N(0, MEAN_DIFFICULTY_SD^2): without
+it, answers that are all right (or all wrong, or a single answer) have no
+finite optimum, and the fit ran off to about -37 logits, so the page showed
+"known" everywhere whatever a learner answered.  With 60 questions the
+prior on ``mu`` weighs as little as 1/241 of an answer at p = 0.5 on the mean.
 
-The optimum has ``mu = mean(b)``, so ``mu`` is eliminated and the posterior
-is maximised by Newton's method over ``(theta, b)``: the abilities' block of
-the Hessian is diagonal, so each step solves only a questions x questions
-system (the Schur complement).  With at least one answer the objective is
-strictly convex (with none, only the prior is left; its optimum is all
-zeros and is returned as such), so the
+Integrating ``mu`` out leaves a Gaussian prior on ``b`` (covariance
+``s_b^2 I + s_mu^2 11'``), and the posterior is maximised by Newton's
+method over ``(theta, b)``: the abilities' block of the Hessian is
+diagonal, so each step solves only a questions x questions system (the
+Schur complement).  The objective is strictly convex (with no answers only
+the prior is left; its optimum is all zeros and is returned as such), so the
 steps (with backtracking) reach the one optimum in a handful of iterations
 from any start; validation refits without each learner starting from the
 full fit's difficulties (:mod:`knowledge_map.validation`), a few steps
@@ -34,6 +38,9 @@ import numpy as np
 #: Prior standard deviations of abilities and of difficulties around their mean (logits).
 ABILITY_SD = 1.0
 DIFFICULTY_SD = 1.0
+#: Prior standard deviation of the mean difficulty (logits): an average learner gets between 2 % and 98 %
+#: of a quiz right (+-2 SD); it matters only where answers cannot place the mean (all right, all wrong).
+MEAN_DIFFICULTY_SD = 2.0
 
 
 @dataclass
@@ -57,6 +64,7 @@ class Calibration:
             "mean_difficulty": float(self.mean_difficulty),
             "ability_sd": ABILITY_SD,
             "difficulty_sd": DIFFICULTY_SD,
+            "mean_difficulty_sd": MEAN_DIFFICULTY_SD,
             "questions": [
                 {"id": qid, "difficulty": float(b), "answers": int(n), "right": int(r)}
                 for qid, b, n, r in zip(ids, self.difficulty, self.answers, self.right)
@@ -95,7 +103,17 @@ def fit_rasch(person, question, correct, n_questions: int, start: np.ndarray | N
         return Calibration(np.zeros(n_questions), 0.0, answers, right)
     _, person = np.unique(np.asarray(person), return_inverse=True)
     _, b = posterior_mode(person, question, correct, int(person.max()) + 1, n_questions, difficulty=start)
-    return Calibration(b, float(b.mean()), answers, right)
+    return Calibration(b, prior_mean_difficulty(b), answers, right)
+
+
+def prior_mean_difficulty(difficulty: np.ndarray) -> float:
+    """``mu`` at the optimum, given the difficulties: their mean, shrunk towards 0 by its weak prior.
+
+    Setting the derivative in ``mu`` to zero gives ``sum (b - mu) / s_b^2 = mu / s_mu^2``;
+    a question nobody answered sits exactly there.
+    """
+    n = len(difficulty)
+    return float(np.sum(difficulty) * MEAN_DIFFICULTY_SD**2 / (DIFFICULTY_SD**2 + n * MEAN_DIFFICULTY_SD**2))
 
 
 def posterior_mode(person: np.ndarray, question: np.ndarray, correct: np.ndarray, n_persons: int,
@@ -113,28 +131,32 @@ def posterior_mode(person: np.ndarray, question: np.ndarray, correct: np.ndarray
     from scipy.linalg import cho_factor, cho_solve
 
     correct = np.asarray(correct, dtype=np.float64)
-    if not len(correct):  # only the prior: its optimum, where Newton's system would be singular (b's mean is free)
+    if not len(correct):  # only the prior: its optimum is all zeros
         return np.zeros(n_persons), np.zeros(n_questions)
     theta = np.zeros(n_persons) if ability is None else np.array(ability, dtype=np.float64)
     b = np.zeros(n_questions) if difficulty is None else np.array(difficulty, dtype=np.float64)
-    centring = (np.eye(n_questions) - 1.0 / n_questions) / DIFFICULTY_SD**2
+    # b's prior with mu integrated out: sum (b - mean b)^2 / (2 s_b^2) + Q mean(b)^2 / (2 spread), its Hessian `prior`.
+    spread = DIFFICULTY_SD**2 + n_questions * MEAN_DIFFICULTY_SD**2
+    prior = (np.eye(n_questions) - 1.0 / n_questions) / DIFFICULTY_SD**2 + 1.0 / (n_questions * spread)
 
     def objective(theta, b):
         z = theta[person] - b[question]
         # -log sigma(z) for a right answer, -log(1 - sigma(z)) = -log sigma(z) + z for a wrong one.
         nll = np.logaddexp(0.0, -z).sum() + ((1.0 - correct) * z).sum()
-        return nll + (theta**2).sum() / (2 * ABILITY_SD**2) + ((b - b.mean()) ** 2).sum() / (2 * DIFFICULTY_SD**2)
+        return (nll + (theta**2).sum() / (2 * ABILITY_SD**2) + ((b - b.mean()) ** 2).sum() / (2 * DIFFICULTY_SD**2)
+                + n_questions * b.mean() ** 2 / (2 * spread))
 
     value = objective(theta, b)
     for _ in range(MAX_STEPS):
         p = 1.0 / (1.0 + np.exp(-(theta[person] - b[question])))
         residual, weight = correct - p, p * (1.0 - p)
         g_theta = -np.bincount(person, weights=residual, minlength=n_persons) + theta / ABILITY_SD**2
-        g_b = np.bincount(question, weights=residual, minlength=n_questions) + (b - b.mean()) / DIFFICULTY_SD**2
+        g_b = (np.bincount(question, weights=residual, minlength=n_questions) + (b - b.mean()) / DIFFICULTY_SD**2
+               + b.mean() / spread)
         h_theta = np.bincount(person, weights=weight, minlength=n_persons) + 1.0 / ABILITY_SD**2
         cross = sparse.csr_matrix((-weight, (person, question)), shape=(n_persons, n_questions))
         scaled = sparse.diags(1.0 / h_theta) @ cross
-        schur = np.diag(np.bincount(question, weights=weight, minlength=n_questions)) + centring
+        schur = np.diag(np.bincount(question, weights=weight, minlength=n_questions)) + prior
         schur -= (cross.T @ scaled).toarray()
         d_b = cho_solve(cho_factor(schur), -g_b + scaled.T @ g_theta)
         d_theta = (-g_theta - cross @ d_b) / h_theta

@@ -5,13 +5,17 @@ in the file when the questions have no ids.  ``correct`` is 1/0 (also
 true/false, yes/no).  Every other column is ignored.  A bad row stops the
 run with one line naming the file, the line and the field.  One learner
 answering one question twice in a session keeps the first answer (a quiz
-asks each question once; a repeat is usually a re-submitted form).
+asks each question once; a repeat is usually a re-submitted form); how many
+were left out, and how many of them disagreed with the kept one, is logged
+as a warning, since quizzes taken at different times belong in different
+sessions.
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -57,6 +61,7 @@ def read_responses(path: str | Path, questions: list[dict]) -> Responses:
     keys = {key: index for index, key in enumerate(question_keys(questions))}
     text = decode_text(path, "responses file")
     rows: dict[tuple[str, str, int], int] = {}
+    repeats = disagreeing = 0
     reader = csv.reader(io.StringIO(text, newline=""))
     try:
         header = next(reader, None)
@@ -88,11 +93,24 @@ def read_responses(path: str | Path, questions: list[dict]) -> Responses:
             value = value.lower()
             if value not in TRUE and value not in FALSE:
                 raise KnowledgeMapError(f"{path}: line {line}: field 'correct' must be 1 or 0, got {value!r}")
-            rows.setdefault((learner, session, keys[key]), int(value in TRUE))
+            answer, outcome = (learner, session, keys[key]), int(value in TRUE)
+            if answer in rows:
+                repeats += 1
+                disagreeing += rows[answer] != outcome
+            else:
+                rows[answer] = outcome
     except csv.Error as exc:
         raise KnowledgeMapError(f"{path}: line {reader.line_num}: {exc}") from exc
     if not rows:
         raise KnowledgeMapError(f"{path}: no answers (expected a header {','.join(COLUMNS)} and rows)")
+    log = logging.getLogger(__name__)
+    if repeats:
+        log.warning("%s: %d repeated answer(s) (same learner, session and question) left out, %d of them different "
+                    "from the first, which is kept; answers given at different times belong in different sessions",
+                    path, repeats, disagreeing)
+    if len(set(rows.values())) == 1:
+        log.warning("%s: all %d answers are %s: the difficulties can only say that the quiz was %s for these learners",
+                    path, len(rows), *(("right", "easy") if next(iter(rows.values())) else ("wrong", "hard")))
     learners, sessions, question, correct = zip(*[(k[0], k[1], k[2], v) for k, v in rows.items()])
     return Responses(np.array(learners, dtype=object), np.array(sessions, dtype=object),
                      np.array(question, dtype=np.int64), np.array(correct, dtype=np.int64))

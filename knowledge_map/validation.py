@@ -64,6 +64,19 @@ def within_learner_auc(scores, labels, learners) -> float | None:
     return float(np.mean(values)) if values else None
 
 
+def answer_count_groups(counts) -> list[np.ndarray]:
+    """Learners grouped so that, within a group, the most answers is at most about sqrt(2) x the fewest.
+
+    :func:`loo_ability` pads each group to its largest answer count; one
+    learner who answered the whole pool would otherwise pad every learner
+    to that size (the cost grows as answers squared: 13 -> 300 answers is
+    500x).  Buckets are half powers of two, so padding at most doubles the work.
+    """
+    counts = np.asarray(counts, dtype=np.int64)
+    bucket = np.ceil(2.0 * np.log2(np.maximum(counts, 1))).astype(np.int64)
+    return [np.flatnonzero(bucket == value) for value in np.unique(bucket)]
+
+
 def loo_ability(weights, answered, correct, difficulty, precision: float, centre=None):
     """Leave-one-out local ability of each learner at each question they answered, in a session.
 
@@ -72,12 +85,25 @@ def loo_ability(weights, answered, correct, difficulty, precision: float, centre
     uses.  Returns theta (L, Q): for learner l at a question q that l
     answered, from l's answers to every other question; 0 where l did not
     answer q (no prediction is made there).  Only answered pairs are solved:
-    each learner's k answers against each other (L x k x k, padded to the
-    most answers any learner gave), not every question against every
-    question (L x Q x Q), which the permutation test repeats a thousand times.
+    each learner's k answers against each other (L x k x k, padded within
+    groups of learners with similar k, :func:`answer_count_groups`), not
+    every question against every question (L x Q x Q), which the
+    permutation test repeats a thousand times.
     ``centre`` (L, Q): the prior's mean for each held-out pair (the learner's
     overall ability without that answer, :func:`loo_overall`); 0 without it.
     """
+    answered = np.asarray(answered)
+    theta = np.zeros(answered.shape)
+    for members in answer_count_groups(answered.sum(axis=1)):
+        theta[members] = padded_loo_ability(
+            weights, answered[members], np.asarray(correct)[members], np.asarray(difficulty)[members], precision,
+            None if centre is None else np.asarray(centre, dtype=np.float64)[members],
+        )
+    return theta
+
+
+def padded_loo_ability(weights, answered, correct, difficulty, precision: float, centre):
+    """:func:`loo_ability` for one group of learners, each padded to the group's most answers."""
     n_learners = answered.shape[0]
     k = max(int(answered.sum(axis=1).max()), 1) if n_learners else 1
     # Each learner's answered questions first (stable: in question order), padded with unanswered ones.
@@ -86,7 +112,7 @@ def loo_ability(weights, answered, correct, difficulty, precision: float, centre
     w = weights[asked[:, :, None], asked[:, None, :]] * (valid[:, :, None] & valid[:, None, :]) * (1.0 - np.eye(k))
     c = np.take_along_axis(correct, asked, axis=1)
     b = np.take_along_axis(difficulty, asked, axis=1)
-    mean = 0.0 if centre is None else np.take_along_axis(np.asarray(centre, dtype=np.float64), asked, axis=1)
+    mean = 0.0 if centre is None else np.take_along_axis(centre, asked, axis=1)
     theta_k, _ = local_ability(w, c[:, None, :], b[:, None, :], precision, mean)
     theta = np.zeros(answered.shape)
     rows = np.broadcast_to(np.arange(n_learners)[:, None], asked.shape)

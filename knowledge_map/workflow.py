@@ -19,14 +19,33 @@ from knowledge_map.errors import KnowledgeMapError
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 
-def configure_logging(log_path: str | None) -> None:
-    """Send the package's INFO logging to ``log_path`` (or stderr when there is no log)."""
+def configure_logging(log_path: str | None, console=None) -> None:
+    """Send the package's INFO logging to ``log_path`` (or stderr when there is no log).
+
+    With a log file, warnings also go to ``console`` as one line each
+    ("knowledge-map warning: ..."): a warning about the user's data (answers
+    left out, a source article missing, the int8 engine falling back) that
+    only a log file holds is a warning nobody reads.
+    """
     handler = logging.FileHandler(log_path, mode="a") if log_path else logging.StreamHandler()
     handler.setFormatter(logging.Formatter(LOG_FORMAT))
     root = logging.getLogger()
     root.handlers[:] = [handler]
+    if log_path and console is not None:
+        echo = logging.StreamHandler(console)
+        echo.setLevel(logging.WARNING)
+        echo.addFilter(logging.Filter("knowledge_map"))  # the package's own warnings, not every library's
+        echo.setFormatter(ConsoleLine())
+        root.handlers.append(echo)
     root.setLevel(logging.WARNING)
     logging.getLogger("knowledge_map").setLevel(logging.INFO)
+
+
+class ConsoleLine(logging.Formatter):
+    """One console line per record, starting on a line of its own (see :func:`fail`)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return "\nknowledge-map warning: " + " ".join(super().format(record).split())
 
 
 def run_rule(snakemake: Any, main: Callable[[Any], None]) -> None:
@@ -35,7 +54,7 @@ def run_rule(snakemake: Any, main: Callable[[Any], None]) -> None:
     log_path = snakemake.log[0] if len(snakemake.log) else None
     if log_path:
         sys.stderr = open(log_path, "a", buffering=1)  # noqa: SIM115 - lives as long as the job
-    configure_logging(log_path)
+    configure_logging(log_path, console)
     try:
         main(snakemake)
     except KnowledgeMapError as error:

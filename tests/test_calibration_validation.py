@@ -4,15 +4,23 @@ from __future__ import annotations
 
 import csv
 import io
+import logging
 
 import numpy as np
 import pytest
 
 from knowledge_map.calibration import Calibration, fit_rasch
 from knowledge_map.errors import KnowledgeMapError
-from knowledge_map.knowledge import Settings, embedding_kernel
+from knowledge_map.knowledge import THETA_MAX, Settings, embedding_kernel, sigmoid
 from knowledge_map.responses import Responses, read_responses
-from knowledge_map.validation import auc, loo_ability, predictions_csv, validate, within_learner_auc
+from knowledge_map.validation import (
+    answer_count_groups,
+    auc,
+    loo_ability,
+    predictions_csv,
+    validate,
+    within_learner_auc,
+)
 
 QUESTIONS = [{"id": "q-a"}, {"id": "q-b"}, {"id": None}]
 
@@ -23,13 +31,39 @@ def write(tmp_path, text, name="responses.csv"):
     return path
 
 
-def test_responses_resolve_ids_and_indices_and_keep_the_first_repeat(tmp_path):
-    """A question is named by its id, or by its index when it has none; a repeated answer keeps the first."""
-    path = write(tmp_path, "learner,session,question,correct,extra\nann,1,q-b,1,x\nann,1,2,false,\nann,1,q-b,0,\nbob,1,q-a,yes,\n")
-    answers = read_responses(path, QUESTIONS)
+def test_responses_resolve_ids_and_indices_and_keep_the_first_repeat(tmp_path, caplog):
+    """A question is named by its id, or by its index when it has none; a repeated answer keeps the first,
+    and the repeats left out (and how many disagreed) are a warning."""
+    path = write(tmp_path, "learner,session,question,correct,extra\nann,1,q-b,1,x\nann,1,2,false,\nann,1,q-b,0,\n"
+                           "bob,1,q-a,yes,\nann,1,q-b,1,\n")
+    with caplog.at_level(logging.WARNING, logger="knowledge_map"):
+        answers = read_responses(path, QUESTIONS)
     assert answers.question.tolist() == [1, 2, 0]
     assert answers.correct.tolist() == [1, 0, 1]
     assert len(set(answers.person())) == 2
+    (record,) = caplog.records
+    assert "2 repeated answer(s)" in record.getMessage() and "1 of them different" in record.getMessage()
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="knowledge_map"):
+        read_responses(write(tmp_path, "learner,session,question,correct\nann,1,q-b,1\nann,2,q-b,0\n"), QUESTIONS)
+    assert not caplog.records  # a second session is not a repeat
+
+
+def test_answers_that_never_differ_give_finite_difficulties_and_a_warning(tmp_path, caplog):
+    """All right (or one answer): the mean difficulty's weak prior keeps the fit finite (it ran off to -37 logits,
+    and the page showed "known" everywhere); the file gets a warning."""
+    text = "learner,session,question,correct\nann,1,q-a,1\nbob,1,q-a,1\nbob,1,q-b,1\ncat,1,2,1\n"
+    with caplog.at_level(logging.WARNING, logger="knowledge_map"):
+        answers = read_responses(write(tmp_path, text), QUESTIONS)
+    assert "all 4 answers are right" in caplog.records[0].getMessage()
+    right = fit_rasch(answers.person(), answers.question, answers.correct, 3)
+    wrong = fit_rasch(answers.person(), answers.question, 1 - answers.correct, 3)
+    assert -4 < right.difficulty.min() and right.difficulty.max() < 0 and right.mean_difficulty < 0
+    np.testing.assert_allclose(wrong.difficulty, -right.difficulty, atol=1e-9)  # the model's symmetry
+    single = fit_rasch([0], [0], [1], 3)
+    assert np.isfinite(single.difficulty).all() and abs(single.difficulty).max() < 2
+    # The page stays responsive: a learner with one wrong answer is not "known" at an average question.
+    assert sigmoid(-THETA_MAX - right.mean_difficulty) < 0.01
 
 
 @pytest.mark.parametrize(
@@ -125,10 +159,10 @@ def test_a_question_with_few_answers_is_shrunk_towards_the_mean():
 
 
 def lbfgs_rasch(person, question, correct, n_questions):
-    """The posterior of the module docstring, mu free, maximised by scipy's L-BFGS: an independent optimiser."""
+    """The posterior of the module docstring, mu a parameter, maximised by scipy's L-BFGS: an independent optimiser."""
     from scipy.optimize import minimize
 
-    from knowledge_map.calibration import ABILITY_SD, DIFFICULTY_SD
+    from knowledge_map.calibration import ABILITY_SD, DIFFICULTY_SD, MEAN_DIFFICULTY_SD
 
     _, person = np.unique(person, return_inverse=True)
     n_p = person.max() + 1
@@ -137,10 +171,11 @@ def lbfgs_rasch(person, question, correct, n_questions):
         theta, b, mu = x[:n_p], x[n_p:-1], x[-1]
         z = theta[person] - b[question]
         nll = (correct * np.logaddexp(0, -z) + (1 - correct) * np.logaddexp(0, z)).sum()
-        return nll + (theta**2).sum() / (2 * ABILITY_SD**2) + ((b - mu) ** 2).sum() / (2 * DIFFICULTY_SD**2)
+        return (nll + (theta**2).sum() / (2 * ABILITY_SD**2) + ((b - mu) ** 2).sum() / (2 * DIFFICULTY_SD**2)
+                + mu**2 / (2 * MEAN_DIFFICULTY_SD**2))
 
     x = minimize(objective, np.zeros(n_p + n_questions + 1), method="L-BFGS-B",
-                 options={"maxiter": 20000, "gtol": 1e-10, "maxfun": 10**6}).x
+                 options={"maxiter": 20000, "gtol": 1e-10, "ftol": 1e-15, "maxfun": 10**6}).x
     return x[n_p:-1], x[-1]
 
 
@@ -155,8 +190,8 @@ def test_newton_finds_the_posteriors_optimum_from_any_start(seed):
         fit = fit_rasch(person, question, correct, 10, start=start)
         np.testing.assert_allclose(fit.difficulty[:9], expected_b[:9], atol=1e-4)
         assert fit.mean_difficulty == pytest.approx(expected_mu, abs=1e-4)
-        # Question 9 was never answered: exactly the mean (L-BFGS stops 1e-4 short on that flat direction).
-        assert fit.difficulty[9] == pytest.approx(fit.difficulty[:9].mean(), abs=1e-9)
+        # Question 9 was never answered: exactly at mu.
+        assert fit.difficulty[9] == pytest.approx(fit.mean_difficulty, abs=1e-9)
     again = fit_rasch(person, question, correct, 10)
     assert again.difficulty.tobytes() == fit_rasch(person, question, correct, 10).difficulty.tobytes()
 
@@ -222,6 +257,30 @@ def test_leave_one_out_on_answered_pairs_equals_the_full_computation():
     at = answered > 0
     np.testing.assert_allclose(packed[at], full[at], atol=1e-12)
     assert (packed[~at] == 0).all() and packed[1, 4] == 0.0
+
+
+def test_one_learner_with_many_answers_pads_only_their_own_group():
+    """A learner who answered the whole pool (300) must not pad everyone else's solve to 300 x 300 (500x the
+    work): groups keep their most answers within sqrt(2) of their fewest, and the result is the same as each
+    learner solved alone."""
+    counts = np.array([13] * 50 + [12, 1, 0, 300, 299, 150])
+    groups = answer_count_groups(counts)
+    assert sorted(np.concatenate(groups).tolist()) == list(range(len(counts)))
+    for members in groups:
+        assert counts[members].max() <= np.sqrt(2) * max(counts[members].min(), 1)
+    rng = np.random.default_rng(8)
+    n_q = 40
+    weights = embedding_kernel(rng.uniform(0.2, 0.95, size=(n_q, n_q)), 0.1)
+    answered = np.zeros((5, n_q))
+    for learner, k in enumerate([3, 4, 9, 17, 40]):
+        answered[learner, rng.choice(n_q, k, replace=False)] = 1
+    correct = (rng.random((5, n_q)) < 0.6) * answered
+    difficulty, centre = rng.normal(size=(5, n_q)), rng.normal(size=(5, n_q))
+    together = loo_ability(weights, answered, correct, difficulty, 0.01, centre)
+    for learner in range(5):
+        alone = loo_ability(weights, answered[[learner]], correct[[learner]], difficulty[[learner]], 0.01,
+                            centre[[learner]])
+        np.testing.assert_allclose(together[learner], alone[0], atol=1e-12)
 
 
 def clustered_responses(n_learners=30, seed=5):

@@ -118,3 +118,14 @@ def test_bad_config_names_the_key_before_anything_runs(tmp_path, small_corpus):
     assert result.returncode != 0
     assert "config: shards: -2 is less than the minimum of 1" in result.stderr
     assert not (tmp_path / "results").exists()
+
+
+def test_warnings_about_the_users_data_reach_the_console(tmp_path, small_corpus):
+    """A warning in a rule's log alone is read by nobody: repeated answers left out are one console line."""
+    answers = tmp_path / "answers.csv"
+    answers.write_text("learner,session,question,correct\nann,1,0,1\nann,1,0,0\nbob,1,1,0\n")
+    result = run_snakemake(tmp_path / "run", small_config(small_corpus, responses=str(answers)), "results/calibration.json")
+    warnings = [line for line in result.stderr.splitlines() if line.startswith("knowledge-map warning: ")]
+    assert warnings == [f"knowledge-map warning: {answers}: 1 repeated answer(s) (same learner, session and question) "
+                        "left out, 1 of them different from the first, which is kept; answers given at different times "
+                        "belong in different sessions"]
