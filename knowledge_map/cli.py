@@ -35,11 +35,16 @@ def cmd_inspect(args: argparse.Namespace) -> int:
 
 def cmd_convert(args: argparse.Namespace) -> int:
     from knowledge_map.corpus import load_corpus
+    from knowledge_map.io import atomic_path
 
     if not args.output.endswith(".parquet"):
         raise KnowledgeMapError(f"{args.output}: the output of convert must be a .parquet file")
     table = load_corpus("file", args.input, allow_pickle=args.allow_pickle)
-    pq.write_table(table.drop_columns(["row"]), args.output, compression="zstd")
+    try:
+        with atomic_path(args.output) as tmp:  # Ctrl-C or a full disk leaves no half-written Parquet
+            pq.write_table(table.drop_columns(["row"]), tmp, compression="zstd")
+    except OSError as exc:  # a missing folder is made; a folder of that name or no permission is not writable
+        raise KnowledgeMapError(f"{args.output}: cannot write the Parquet file ({exc.strerror or exc})") from exc
     print(f"wrote {table.num_rows} articles to {args.output}")
     return 0
 

@@ -76,6 +76,10 @@ def validate_config(config: dict[str, Any]) -> dict[str, Any]:
         raise KnowledgeMapError(f"config: {key}: {problem}")
     if config["corpus"]["source"] == "file" and not config["corpus"]["path"]:
         raise KnowledgeMapError("config: corpus.path: required when corpus.source is 'file'")
+    if config["corpus"]["source"] != "file" and config["corpus"]["path"]:
+        # Else the packaged articles would be mapped (for hours) and the user's file never read.
+        raise KnowledgeMapError(f"config: corpus.path: {config['corpus']['path']!r} is set but corpus.source is "
+                                f"{config['corpus']['source']!r}, which does not read it; set corpus.source: file")
     model = config["model"]
     if model["compile"] is True and (model["device"] in ("cpu", "mps") or model["backend"] == "openvino"):
         # Known before any job runs; with device auto it is known only where the shard runs (gpu.resolve_compile).

@@ -9,7 +9,6 @@ and the site all refer to articles by row.
 from __future__ import annotations
 
 import importlib.util
-import json
 import logging
 import os
 import pickle
@@ -23,7 +22,7 @@ import pyarrow.parquet as pq
 
 from knowledge_map.errors import KnowledgeMapError
 from knowledge_map.io import atomic_path, sha256_file, write_json
-from knowledge_map.textsafety import safe_url, string_problem
+from knowledge_map.textsafety import decode_text, opened, parse_json, safe_url, string_problem, visible
 
 CORPUS_COLUMNS = ("row", "id", "title", "url", "text", "topic")
 CORPUS_SCHEMA = pa.schema(
@@ -108,6 +107,10 @@ def read_records(path: str | os.PathLike, allow_pickle: bool = False) -> list[An
             "corpus.allow_pickle: true, or convert it once with "
             "`python -m knowledge_map convert --allow-pickle IN.pkl OUT.parquet`"
         )
+    if path.is_dir():
+        raise KnowledgeMapError(f"{path}: is a folder, not a corpus file (a Parquet dataset written in parts? "
+                                "join them into one file, e.g. pyarrow.parquet.write_table(pyarrow.parquet."
+                                "read_table(FOLDER), FILE))")
     if not path.is_file():
         raise KnowledgeMapError(f"{path}: corpus file not found")
     if suffix == ".parquet":
@@ -120,7 +123,7 @@ def read_records(path: str | os.PathLike, allow_pickle: bool = False) -> list[An
                                     "of a value); rewrite the file with valid UTF-8 text") from exc
     if suffix == ".jsonl":
         return list(_read_jsonl(path))
-    with open(path, "rb") as handle:
+    with opened(path, "corpus file") as handle:
         try:
             data = pickle.load(handle)  # noqa: S301 - the user opted in with allow_pickle
         except Exception as exc:
@@ -131,20 +134,11 @@ def read_records(path: str | os.PathLike, allow_pickle: bool = False) -> list[An
 
 
 def _read_json_file(path: Path) -> Any:
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError as exc:
-        raise KnowledgeMapError(f"{path}: file not found") from exc
-    try:
-        return json.loads(raw.decode("utf-8-sig"))  # -sig: a byte-order mark (Windows editors) is not content
-    except UnicodeDecodeError as exc:
-        raise KnowledgeMapError(f"{path}: not valid UTF-8 at byte {exc.start}") from exc
-    except json.JSONDecodeError as exc:
-        raise KnowledgeMapError(f"{path}: invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}") from exc
+    return parse_json(decode_text(path, "corpus file"), str(path))
 
 
 def _read_jsonl(path: Path) -> Iterator[Any]:
-    with open(path, "rb") as handle:
+    with opened(path, "corpus file") as handle:
         for number, raw in enumerate(handle, start=1):
             if not raw.strip():
                 continue
@@ -154,10 +148,7 @@ def _read_jsonl(path: Path) -> Iterator[Any]:
                 raise KnowledgeMapError(
                     f"{path}: line {number}: not valid UTF-8 at byte {exc.start} of the line"
                 ) from exc
-            try:
-                yield json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise KnowledgeMapError(f"{path}: line {number}: invalid JSON: {exc.msg}") from exc
+            yield parse_json(line, f"{path}: line {number}", line=True)
 
 
 def _describe(index: int, record: Any) -> str:
@@ -190,8 +181,9 @@ def find_problems(records: Iterable[Any], source: str) -> list[str]:
                 problems.append(f"{where}: field {field!r} is missing")
             elif not isinstance(value, str):
                 problems.append(f"{where}: field {field!r} must be a string, got {type(value).__name__}")
-            elif not value.strip():
-                problems.append(f"{where}: field {field!r} is empty")
+            elif not visible(value):
+                shows = " (it holds only characters that show nothing)" if value.strip() else ""
+                problems.append(f"{where}: field {field!r} is empty{shows}")
             elif string_problem(value):
                 problems.append(f"{where}: field {field!r} {string_problem(value)}")
         for field in OPTIONAL_FIELDS:

@@ -10,14 +10,20 @@ by title, which must then be unique in the corpus (:func:`source_rows`).
 
 from __future__ import annotations
 
-import json
 import logging
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from knowledge_map.errors import KnowledgeMapError
-from knowledge_map.textsafety import string_problem
+from knowledge_map.textsafety import (
+    control_problem,
+    decode_text,
+    parse_json,
+    reads_the_same,
+    string_problem,
+    visible,
+)
 
 OPTIONAL_FIELDS = ("topic", "source_article", "source_id")
 
@@ -31,17 +37,17 @@ def _check_question(item: Any, where: str) -> dict[str, Any]:
     if not isinstance(item, dict):
         raise KnowledgeMapError(f"{where}: expected an object, got {type(item).__name__}")
     text = item.get("question")
-    if not isinstance(text, str) or not text.strip():
+    if not isinstance(text, str) or not visible(text):
         raise KnowledgeMapError(f"{where}: field 'question' is missing or empty")
     options = item.get("options")
     if not isinstance(options, list) or len(options) < 2:
         raise KnowledgeMapError(f"{where}: field 'options' must be a list of at least 2 strings")
     first_of: dict[str, int] = {}
     for number, option in enumerate(options):
-        if not isinstance(option, str) or not option.strip():
+        if not isinstance(option, str) or not visible(option):
             got = "" if isinstance(option, str) or option is None else f", got {type(option).__name__}"
             raise KnowledgeMapError(f"{where}: field 'options' item {number} is missing, empty or not a string{got}")
-        same = " ".join(option.split())  # what a learner sees as the same button ("CO" and "Co" differ)
+        same = reads_the_same(option)  # what a learner sees as the same button ("CO" and "Co" differ)
         if same in first_of:
             raise KnowledgeMapError(f"{where}: field 'options' item {number} {option!r} repeats item {first_of[same]}; "
                                     "a learner could not tell the two apart")
@@ -54,6 +60,12 @@ def _check_question(item: Any, where: str) -> dict[str, Any]:
     qid = item.get("id")
     if qid is not None and (isinstance(qid, bool) or not isinstance(qid, (str, int)) or not str(qid).strip()):
         raise KnowledgeMapError(f"{where}: field 'id' must be a non-empty string or an integer, got {qid!r}")
+    if isinstance(qid, str):
+        # An answers file names questions by id, its cells read stripped: ' q3' could never be named (and 'q1 '
+        # and 'q1' would be two questions it cannot tell apart); a control character breaks the CSV and the page.
+        problem = control_problem(qid) or ("has spaces at its start or end" if qid != qid.strip() else None)
+        if problem:
+            raise KnowledgeMapError(f"{where}: field 'id' {qid!r} {problem}")
     source_id = item.get("source_id")
     if isinstance(source_id, int) and not isinstance(source_id, bool):
         item = {**item, "source_id": str(source_id)}  # as the corpus stores an integer id
@@ -77,14 +89,7 @@ def _check_question(item: Any, where: str) -> dict[str, Any]:
 def load_questions(path: str | Path | None = None) -> list[dict[str, Any]]:
     """Validated questions from ``path`` (default: the shipped set), in file order."""
     path = Path(path) if path is not None else default_questions_path()
-    try:
-        data = json.loads(path.read_bytes().decode("utf-8-sig"))  # -sig: a byte-order mark is not content
-    except FileNotFoundError as exc:
-        raise KnowledgeMapError(f"{path}: questions file not found") from exc
-    except UnicodeDecodeError as exc:
-        raise KnowledgeMapError(f"{path}: not valid UTF-8 at byte {exc.start}") from exc
-    except json.JSONDecodeError as exc:
-        raise KnowledgeMapError(f"{path}: invalid JSON at line {exc.lineno}: {exc.msg}") from exc
+    data = parse_json(decode_text(path, "questions file"), str(path))
     if not isinstance(data, list) or not data:
         raise KnowledgeMapError(f"{path}: expected a non-empty JSON list of questions")
     questions = [_check_question(item, f"{path}: question {index}") for index, item in enumerate(data)]
@@ -194,14 +199,27 @@ def write_question_embeddings(path: str | Path, embeddings, keys: list[str], att
                 h5.attrs[key] = value
 
 
-def read_question_embeddings(path: str | Path, articles: str | Path | None = None):
+def question_texts_digest(questions: list[dict[str, Any]]) -> str:
+    """SHA-256 of the texts embedded for ``questions`` (:func:`question_text`), in order: what questions.h5 holds."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for question in questions:
+        digest.update(question_text(question).encode("utf-8") + b"\0")
+    return digest.hexdigest()
+
+
+def read_question_embeddings(path: str | Path, articles: str | Path | None = None,
+                             questions: list[dict[str, Any]] | None = None):
     """(embeddings, keys) from :func:`write_question_embeddings`'s file.
 
     With ``articles`` (the merged ``embeddings.h5``), the questions must have
     been embedded in the articles' space (:data:`knowledge_map.identity.TEXT_SPACE_FIELDS`:
     model, its files' digest, prompt, length), else one line says which
     field differs: questions from old weights placed among re-embedded
-    articles would be compared in two spaces without a word.
+    articles would be compared in two spaces without a word.  With
+    ``questions``, the file must hold exactly their keys and texts, in
+    order (everything downstream indexes questions by position).
     """
     import h5py
 
@@ -215,4 +233,9 @@ def read_question_embeddings(path: str | Path, articles: str | Path | None = Non
         if problem:
             raise KnowledgeMapError(f"{path}: the questions were embedded with {problem} of {articles}; "
                                     "rerun embed_questions (snakemake --forcerun embed_questions)")
+    if questions is not None and (keys != question_keys(questions)
+                                  or attrs.get("texts_sha256") != question_texts_digest(questions)):
+        raise KnowledgeMapError(f"{path}: holds other questions (or other texts of them) than the questions file "
+                                f"({len(keys)} embedded, {len(questions)} now); rerun embed_questions "
+                                "(snakemake --forcerun embed_questions)")
     return embeddings, keys

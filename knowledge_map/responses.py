@@ -16,6 +16,7 @@ from __future__ import annotations
 import csv
 import io
 import logging
+import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -81,6 +82,8 @@ def read_responses(path: str | Path, questions: list[dict]) -> Responses:
                 raise KnowledgeMapError(f"{path}: line {line}: has {len(cells)} field(s), but the header puts "
                                         f"{last!r} in field {column[last] + 1}")
             learner, session, key, value = (cells[column[c]].strip() for c in COLUMNS)
+            # One person whether their name was typed on a Mac (NFD "José") or elsewhere (NFC).
+            learner, session = unicodedata.normalize("NFC", learner), unicodedata.normalize("NFC", session)
             if not learner:
                 raise KnowledgeMapError(f"{path}: line {line}: field 'learner' is empty")
             for field, label in (("learner", learner), ("session", session)):

@@ -12,7 +12,12 @@ silently altered.
 from __future__ import annotations
 
 import codecs
+import contextlib
+import json
+import unicodedata
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from knowledge_map.errors import KnowledgeMapError
 
@@ -57,6 +62,58 @@ def decode_text(path: Path, what: str) -> str:
         byte = skip + exc.start
         line = raw.count(b"\n", 0, byte) + 1
         raise KnowledgeMapError(f"{path}: line {line}: not valid UTF-8 at byte {byte} (save the file as UTF-8)") from exc
+
+
+#: Unicode categories that show nothing on their own: spaces, separators, format (zero-width) and control
+#: characters, combining marks.
+INVISIBLE = {"Zs", "Zl", "Zp", "Cf", "Cc", "Mn", "Me"}
+
+
+def visible(value: str) -> bool:
+    """True when ``value`` shows something: a title or an option of zero-width spaces is a blank on the page."""
+    return any(unicodedata.category(char) not in INVISIBLE for char in value)
+
+
+def reads_the_same(value: str) -> str:
+    """What a reader sees of ``value``: NFC form, zero-width characters dropped, runs of spaces as one.
+
+    "café" typed on a Mac (NFD) and on Windows (NFC) are different strings
+    that look identical; so are "a" and "a" followed by a zero-width space.
+    """
+    text = "".join(char for char in unicodedata.normalize("NFC", value) if unicodedata.category(char) != "Cf")
+    return " ".join(text.split())
+
+
+@contextlib.contextmanager
+def opened(path: Path, what: str) -> Iterator[Any]:
+    """``path`` open for reading bytes; missing, a folder or unreadable is one line naming it as the ``what``."""
+    try:
+        handle = open(path, "rb")  # noqa: SIM115 - closed by the with below
+    except FileNotFoundError as exc:
+        raise KnowledgeMapError(f"{path}: {what} not found") from exc
+    except OSError as exc:  # a folder, no permission
+        raise KnowledgeMapError(f"{path}: cannot read the {what} ({exc.strerror or exc})") from exc
+    with handle:
+        yield handle
+
+
+def parse_json(text: str, where: str, line: bool = False) -> Any:
+    """``json.loads(text)``, every way it can fail as one line starting with ``where``.
+
+    Besides malformed JSON, Python refuses an integer of more than 4,300
+    digits (ValueError) and recurses once per nesting level (RecursionError);
+    both came out as tracebacks.  ``line``: ``text`` is one line of a JSON
+    Lines file (``where`` names it), so only the column is given.
+    """
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        at = f"column {exc.pos + 1}" if line else f"line {exc.lineno} column {exc.colno}"
+        raise KnowledgeMapError(f"{where}: invalid JSON at {at}: {exc.msg}") from exc
+    except ValueError as exc:  # "Exceeds the limit (4300 digits) for integer string conversion"
+        raise KnowledgeMapError(f"{where}: invalid JSON: a number too long to read ({exc})") from exc
+    except RecursionError as exc:
+        raise KnowledgeMapError(f"{where}: invalid JSON: nested too deeply to read") from exc
 
 
 def safe_url(url: str | None) -> str | None:

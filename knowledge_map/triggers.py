@@ -32,6 +32,9 @@ LABEL_MODULES = ("knowledge_map.labels", "knowledge_map.phrases", "knowledge_map
 #: The package modules whose code decides each downstream rule's output (beyond its own script, which Snakemake
 #: watches itself): a change reruns that rule and what follows, never the embedding.
 RULE_MODULES = {
+    # The corpus rule: a new normalisation or check must redo corpus.parquet, or every shard would re-embed
+    # (corpus is an embedding module) from the stale one.
+    "prepare_corpus": ("knowledge_map.corpus", "knowledge_map.textsafety"),
     "merge_shards": ("knowledge_map.merge",),
     "umap_map": ("knowledge_map.mapping",),
     "place_questions": ("knowledge_map.placement", "knowledge_map.questions", "knowledge_map.textsafety"),
@@ -42,8 +45,9 @@ RULE_MODULES = {
                            "knowledge_map.responses", "knowledge_map.questions", "knowledge_map.heatmap",
                            "knowledge_map.grid", "knowledge_map.textsafety"),
     "map_metrics": ("knowledge_map.metrics",),
-    "map_figure": ("knowledge_map.figure",),
+    "map_figure": ("knowledge_map.figure", "knowledge_map.palette", "knowledge_map.sitedata"),  # colours, topic codes
     "site_data": ("knowledge_map.sitedata", "knowledge_map.textsafety"),
+    "provenance": ("knowledge_map.provenance",),
 }
 
 
@@ -80,6 +84,15 @@ def module_paths(modules: tuple[str, ...] = EMBEDDING_MODULES) -> list[str]:
 def embedding_code_digest(script: str | os.PathLike) -> str:
     """Digest of the embedding modules and the rule's ``script``: the embed rule's ``code`` param."""
     return code_digest([*module_paths(), script])
+
+
+def question_code_digest(script: str | os.PathLike) -> str:
+    """Digest of the embedding modules, the questions module and ``script``: the embed_questions rule's ``code`` param.
+
+    ``knowledge_map.questions`` decides the text a question is embedded as
+    (:func:`knowledge_map.questions.question_text`), so it counts as embedding code there.
+    """
+    return code_digest([*module_paths((*EMBEDDING_MODULES, "knowledge_map.questions")), script])
 
 
 def label_code_digest(script: str | os.PathLike) -> str:

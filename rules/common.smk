@@ -6,11 +6,13 @@ from knowledge_map.corpus import vital_articles_path
 from knowledge_map.errors import KnowledgeMapError
 from knowledge_map.identity import input_trigger, model_trigger
 from knowledge_map.models import model_slug
+from knowledge_map.provenance import config_hash
 from knowledge_map.triggers import (
     RULE_MODULES,
     embedding_code_digest,
     file_digest,
     label_code_digest,
+    question_code_digest,
     rule_code_digest,
 )
 
@@ -28,9 +30,11 @@ MAP_DIR = f"{MODEL_DIR}/map"
 SITE_DATA = "site/data"
 SITE_MAP_DIR = f"{SITE_DATA}/{MODEL}"
 EMBED_CODE = embedding_code_digest(workflow.source_path("../scripts/embed_shard.py"))
-QUESTION_CODE = embedding_code_digest(
+QUESTION_CODE = question_code_digest(
     workflow.source_path("../scripts/embed_questions.py")
 )
+# The whole config, validated (defaults filled in): provenance.json records it.
+CONFIG_SHA256 = config_hash(config)
 LABEL_CODE = label_code_digest(workflow.source_path("../scripts/cell_labels.py"))
 # Every later rule: the package code that decides its output (knowledge_map/triggers.py, RULE_MODULES).
 RULE_CODE = {
@@ -55,13 +59,16 @@ wildcard_constraints:
 # repo checked out elsewhere, and Snakemake's input trigger would then redo
 # the corpus and re-embed every shard.  The rule gets the file's content
 # digest as a param instead, and its script finds the file itself.
+# The user's files are inputs, marked ancient(): they count by content (the
+# same digest params), so a touch, a git checkout or a re-download of the
+# same bytes redoes nothing (a touched corpus re-embedded every shard).
 
 
 def get_corpus_input(wildcards):
     """The corpus file prepare_corpus reads: corpus.path; none for the packaged default."""
     if config["corpus"]["source"] == "vital-articles":
         return []
-    return config["corpus"]["path"]
+    return ancient(config["corpus"]["path"])
 
 
 # User input files' content digests (cached by path, size, inode and mtime): see knowledge_map/identity.py.
@@ -77,12 +84,12 @@ def get_corpus_digest(wildcards):
 
 def get_questions_input(wildcards):
     """The questions file: config questions; none for the set shipped with the package."""
-    return config["questions"] or []
+    return ancient(config["questions"]) if config["questions"] else []
 
 
 def get_responses_input(wildcards):
     """Past answers for calibration and validation: config responses; none without it."""
-    return config["responses"] or []
+    return ancient(config["responses"]) if config["responses"] else []
 
 
 def get_questions_digest(wildcards):

@@ -17,5 +17,6 @@ rule prepare_corpus:
         # The corpus's content (the packaged one is not an input, see rules/common.smk; a user's file may be
         # replaced by an older one, which Snakemake's mtime check misses).
         content=get_corpus_digest,
+        code=RULE_CODE["prepare_corpus"],
     script:
         "../scripts/prepare_corpus.py"

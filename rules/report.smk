@@ -32,5 +32,9 @@ rule provenance:
         f"{MODEL_DIR}/logs/provenance.log",
     conda:
         "../envs/map.yaml"
+    params:
+        # It records the whole config: any change (one that reruns only the site data too) redoes it.
+        config=CONFIG_SHA256,
+        code=RULE_CODE["provenance"],
     script:
         "../scripts/provenance.py"

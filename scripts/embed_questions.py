@@ -4,7 +4,13 @@ from knowledge_map.embed import text_embedder
 from knowledge_map.identity import same_space
 from knowledge_map.merge import read_attrs
 from knowledge_map.models import resolve_prompt
-from knowledge_map.questions import load_questions, question_keys, question_text, write_question_embeddings
+from knowledge_map.questions import (
+    load_questions,
+    question_keys,
+    question_text,
+    question_texts_digest,
+    write_question_embeddings,
+)
 from knowledge_map.workflow import run_rule
 
 
@@ -19,7 +25,8 @@ def main(snakemake):
     space = same_space(read_attrs(snakemake.input.embeddings), snakemake.input.embeddings, params.model, prompt,
                        params.max_seq_length)
     embeddings = embed([question_text(q) for q in questions])
-    write_question_embeddings(snakemake.output[0], embeddings, question_keys(questions), space)
+    write_question_embeddings(snakemake.output[0], embeddings, question_keys(questions),
+                              {**space, "texts_sha256": question_texts_digest(questions)})
 
 
 run_rule(snakemake, main)  # noqa: F821 - injected by Snakemake

@@ -11,7 +11,8 @@ from knowledge_map.workflow import run_rule
 def main(snakemake):
     questions_path = snakemake.input.questions or None  # none: the packaged set
     questions = load_questions(questions_path)
-    question_embeddings, _ = read_question_embeddings(snakemake.input.question_embeddings, snakemake.input.embeddings)
+    question_embeddings, _ = read_question_embeddings(snakemake.input.question_embeddings, snakemake.input.embeddings,
+                                                      questions)
     titles, ids = read_titles_ids(snakemake.input.embeddings)
     # Source articles by id, or by a title only one article has (refused when ambiguous).
     rows = source_rows(questions, ids, titles, str(questions_path or "the packaged questions"))

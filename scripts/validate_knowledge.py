@@ -17,7 +17,7 @@ def main(snakemake):
     questions = load_questions(snakemake.input.questions or None)  # none: the packaged set
     answers = read_responses(snakemake.input.responses, questions)
     settings = Settings.from_config(snakemake.params.heatmap)
-    question_embeddings, _ = read_question_embeddings(snakemake.input.question_embeddings)
+    question_embeddings, _ = read_question_embeddings(snakemake.input.question_embeddings, questions=questions)
     with open(snakemake.input.placed, encoding="utf-8") as handle:
         question_xy = np.array([[q["x"], q["y"]] for q in json.load(handle)], dtype=np.float64)
     weights = question_weights(settings, question_embeddings, question_embeddings, question_xy, question_xy)

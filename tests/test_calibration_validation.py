@@ -119,6 +119,14 @@ def test_learner_and_session_are_one_pair_whatever_characters_they_hold():
     assert sorted(answers.person().tolist()) == [0, 1]
 
 
+def test_a_name_typed_on_a_mac_and_elsewhere_is_one_learner(tmp_path):
+    """macOS exports decomposed (NFD) "José", Windows composed (NFC): the same person, whose answers stay together."""
+    nfd, nfc = "Jose\u0301", "Jos\u00e9"
+    answers = read_responses(write(tmp_path, f"learner,session,question,correct\n{nfd},1,q-a,1\n{nfc},1,q-b,0\n"),
+                             QUESTIONS)
+    assert set(answers.learner) == {nfc} and len(set(answers.person())) == 1
+
+
 def test_responses_that_are_not_utf8_or_missing_are_refused(tmp_path):
     path = tmp_path / "r.csv"
     path.write_bytes(b"learner,session,question,correct\n\xff\xfe,1,q-a,1\n")

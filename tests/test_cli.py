@@ -45,6 +45,18 @@ def test_convert_a_trusted_pickle_to_parquet(tmp_path):
     assert pq.read_table(target).column("id").to_pylist() == ["1", "2"]
 
 
+def test_convert_onto_a_folder_is_one_line_and_into_a_new_folder_works(tmp_path):
+    source = tmp_path / "in.jsonl"
+    source.write_text('{"id": "a", "title": "A", "text": "x"}\n')
+    (tmp_path / "taken.parquet").mkdir()
+    refused = cli("convert", str(source), str(tmp_path / "taken.parquet"))
+    assert refused.returncode == 2
+    assert refused.stderr.strip() == f"knowledge-map error: {tmp_path}/taken.parquet: cannot write the Parquet file (Is a directory)"
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no temporary left behind
+    assert cli("convert", str(source), str(tmp_path / "new" / "out.parquet")).returncode == 0
+    assert pq.read_table(tmp_path / "new" / "out.parquet").column("id").to_pylist() == ["a"]
+
+
 def test_site_index_forgets_a_map_removed_by_hand(tmp_path):
     from knowledge_map.devtools.synthetic import write_synthetic_site
 

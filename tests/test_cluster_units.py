@@ -174,6 +174,11 @@ def test_every_later_rule_reruns_when_the_package_code_it_runs_changes(tmp_path,
         block = re.search(rf"^rule {rule}:\n(.*?)(?=^rule |\Z)", rules, re.S | re.M)
         assert block and f'code=RULE_CODE["{rule}"]' in block.group(1), rule
         assert (REPO / "scripts" / f"{rule}.py").is_file(), rule
+    # Every rule that runs package code has a code param (the corpus rule and provenance had none).
+    blocks = re.findall(r"^rule (\w+):\n(.*?)(?=^rule |\Z)", rules, re.S | re.M)
+    scripted = [name for name, body in blocks if "script:" in body]
+    assert len(scripted) >= 14
+    assert [name for name, body in blocks if "script:" in body and "code=" not in body] == []
     module = tmp_path / "science.py"
     module.write_text("K = 1\n")
     script = tmp_path / "rule.py"

@@ -49,6 +49,14 @@ def test_partial_sections_keep_other_defaults():
         ({"umap": {"min_dist": float("inf")}}, r"config: umap.min_dist: inf is greater than the maximum of 1"),
         ({"placement": {"temperature": float("-inf")}}, r"config: placement.temperature: .*"),
         ({"umap": {"metric": "cosin"}}, r"config: umap.metric: 'cosin' is not one of \['cosine', 'euclidean'"),
+        # The packaged articles would be mapped, and the user's file never read.
+        ({"corpus": {"path": "mine.jsonl"}}, r"config: corpus.path: 'mine.jsonl' is set but corpus.source is "
+                                             r"'vital-articles', which does not read it; set corpus.source: file"),
+        # umap-learn refuses it (a traceback at umap_map, after the embedding).
+        ({"umap": {"random_state": 2**32}}, r"config: umap.random_state: 4294967296 is greater than the maximum"),
+        # An unset variable in a templated config: '' meant the packaged questions.
+        ({"questions": ""}, r"config: questions: '' should be non-empty"),
+        ({"responses": ""}, r"config: responses: '' should be non-empty"),
     ],
 )
 def test_bad_config_names_the_key(change, message):

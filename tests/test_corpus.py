@@ -231,3 +231,37 @@ def test_sampled_rows_come_back_in_the_asked_order_from_several_row_groups(tmp_p
     expected = plan_from_texts(texts, settings)
     plan = corpus_plan(str(path), settings)
     assert plan.calibration == expected.calibration and plan.guard == expected.guard
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "message"),
+    [
+        # Python refuses integers over 4,300 digits, and recurses once per nesting level: both were tracebacks.
+        ("long.jsonl", '{"id": "a", "title": "A", "text": "x", "n": ' + "9" * 5000 + "}\n",
+         r"long.jsonl: line 1: invalid JSON: a number too long to read"),
+        ("deep.jsonl", "[" * 100_000 + "]" * 100_000 + "\n", r"deep.jsonl: line 1: invalid JSON: nested too deeply"),
+        ("cut.jsonl", '{"id": "a", "title": "A", "text": "x"}\n{"id": "b"\n',
+         r"cut.jsonl: line 2: invalid JSON at column 12: Expecting ',' delimiter"),
+        ("data.parquet", None, r"data.parquet: is a folder, not a corpus file \(a Parquet dataset written in parts"),
+    ],
+)
+def test_unreadable_corpus_files_are_one_line(tmp_path, name, content, message):
+    path = tmp_path / name
+    if content is None:
+        path.mkdir()
+        (path / "part-0000.parquet").write_bytes(b"")
+    else:
+        path.write_text(content)
+    with pytest.raises(KnowledgeMapError, match=message):
+        load_corpus("file", path)
+
+
+def test_a_title_of_zero_width_characters_is_empty(tmp_path):
+    """It shows nothing on the map, the card or the search: refused as empty, saying why."""
+    problems = find_problems([{**GOOD[0], "title": "\u200b\u200b"}], "c.jsonl")
+    assert problems == ["c.jsonl: record 0 (id='a'): field 'title' is empty (it holds only characters that show nothing)"]
+
+
+def test_a_folder_given_as_the_vital_articles_file_is_one_line(tmp_path):
+    with pytest.raises(KnowledgeMapError, match=r"cannot read the corpus file \(Is a directory\)"):
+        load_corpus("vital-articles", tmp_path)

@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
+import yaml
 from conftest import MODEL_SLUG
 from daemons import REPO, fingerprints, repo_env, snakemake_command, wait_for
 
@@ -98,7 +99,8 @@ def copy_source(destination: Path) -> Path:
 
 
 def test_rerun_triggers(tmp_path, finished_copy):
-    """An unrelated script or docstring edit re-embeds nothing; an embedding-code change re-embeds every shard."""
+    """A touched input file or an unrelated script or docstring edit re-embeds nothing; an embedding-code change
+    re-embeds every shard."""
     source = copy_source(tmp_path / "src")
     env = {**os.environ, "PYTHONPATH": str(source)}
 
@@ -110,6 +112,12 @@ def test_rerun_triggers(tmp_path, finished_copy):
         assert result.returncode == 0, result.stderr[-2000:]
         return result.stdout + result.stderr
 
+    assert "Nothing to be done" in dry_run()
+    # The user's files count by content: touched (a git checkout, the same file downloaded again), nothing reruns.
+    config = yaml.safe_load((finished_copy / "test-config.yaml").read_text())
+    for path in (config["corpus"]["path"], config["questions"], config["responses"]):
+        if path:
+            os.utime(path)
     assert "Nothing to be done" in dry_run()
     umap_script = source / "scripts" / "umap_map.py"
     umap_script.write_text(umap_script.read_text() + "\nUNRELATED_EDIT = True\n")

@@ -49,6 +49,14 @@ def test_incoming_coordinates_are_dropped(tmp_path):
         ({"question": "Q?", "options": ["Paris", "Rome", " Paris "], "correctIndex": 0},
          "field 'options' item 2 ' Paris ' repeats item 0"),
         ({"question": "Q?", "options": [1789, 1799], "correctIndex": 0}, "item 0 is missing, empty or not a string, got int"),
+        # Look alike on the page: NFC and NFD "café", a trailing zero-width space; a zero-width-only option is blank.
+        ({"question": "Q?", "options": ["caf\u00e9", "cafe\u0301"], "correctIndex": 0}, "item 1 .* repeats item 0"),
+        ({"question": "Q?", "options": ["a", "a\u200b"], "correctIndex": 0}, "item 1 .* repeats item 0"),
+        ({"question": "Q?", "options": ["a", "\u200b\u200b"], "correctIndex": 0}, "item 1 is missing, empty"),
+        ({"question": "\u200b", "options": ["a", "b"], "correctIndex": 0}, "field 'question' is missing or empty"),
+        # An answers file (its cells read stripped) could never name ' q3'; a control character breaks CSV and page.
+        ({"id": " q3", "question": "Q?", "options": ["a", "b"], "correctIndex": 0}, "field 'id' ' q3' has spaces at its"),
+        ({"id": "q\n3", "question": "Q?", "options": ["a", "b"], "correctIndex": 0}, "field 'id' .* control character"),
     ],
 )
 def test_bad_questions_name_the_question_and_field(tmp_path, item, message):
@@ -61,13 +69,20 @@ def test_bad_questions_name_the_question_and_field(tmp_path, item, message):
 
 
 @pytest.mark.parametrize(
-    ("content", "message"), [(b"[]", "non-empty JSON list"), (b"{", "invalid JSON"), (b"\xff", "not valid UTF-8")]
+    ("content", "message"),
+    [(b"[]", "non-empty JSON list"), (b"{", "invalid JSON"), (b"\xff", "not valid UTF-8"),
+     (b"[" * 100_000, "invalid JSON: nested too deeply"), (b"[" + b"1" * 5000 + b"]", "invalid JSON: a number too long")]
 )
 def test_unreadable_question_files(tmp_path, content, message):
     path = tmp_path / "questions.json"
     path.write_bytes(content)
     with pytest.raises(KnowledgeMapError, match=message):
         load_questions(path)
+
+
+def test_a_folder_given_as_the_questions_file_is_one_line(tmp_path):
+    with pytest.raises(KnowledgeMapError, match=r"cannot read the questions file \(Is a directory\)"):
+        load_questions(tmp_path)
 
 
 def test_a_question_without_id_may_not_share_its_index_name_with_another_id(tmp_path):
@@ -125,3 +140,21 @@ def test_questions_from_another_space_are_refused_where_they_meet_the_articles(t
                                 f"model_sha256 'aaaaaaaaaaaa…' of {articles}; rerun embed_questions "
                                 "(snakemake --forcerun embed_questions)")
     assert read_question_embeddings(questions)[1] == ["0"]  # without the articles' file: no comparison
+
+
+def test_questions_h5_must_hold_the_questions_files_keys_and_texts(tmp_path):
+    """Everything downstream indexes questions by position: a questions.h5 of other questions (or of other texts:
+    question_text changed) is refused in one line, not placed as if it were these."""
+    import numpy as np
+
+    from knowledge_map.questions import question_texts_digest, read_question_embeddings, write_question_embeddings
+
+    questions = [{"id": "a", "question": "What is X?"}, {"id": "b", "question": "What is Y?"}]
+    path = tmp_path / "questions.h5"
+    write_question_embeddings(path, np.ones((2, 3)), ["a", "b"], {"texts_sha256": question_texts_digest(questions)})
+    assert read_question_embeddings(path, questions=questions)[1] == ["a", "b"]
+    edited = [questions[0], {**questions[1], "question": "What is Z?"}]
+    for other in (edited, questions[:1], questions[::-1]):
+        with pytest.raises(KnowledgeMapError, match=r"questions.h5: holds other questions \(or other texts of them\) "
+                                                    r"than the questions file .*rerun embed_questions"):
+            read_question_embeddings(path, questions=other)
