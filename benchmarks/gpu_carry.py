@@ -1,6 +1,6 @@
 """Build .gpu/site: what benchmarks/gpu_session.sh needs on a GPU machine that has torch but not this project.
 
-The GPU machine lent to this project (see the README, "GPU") has torch,
+The GPU machine lent to this project (see docs/gpu.md) has torch,
 transformers, sentence-transformers, h5py and pyarrow, and no network.  The
 embedded default's model and corpus travel with the working tree, in an
 ignored folder, within its 64 MB limit:

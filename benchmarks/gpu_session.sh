@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
-# Every CUDA measurement of the README's GPU table, in one run on one GPU (H100/H200).
+# Every CUDA measurement of docs/gpu.md's tables, in one run on one GPU (H100/H200).
 #
 # The GPU machine has torch, transformers and sentence-transformers but not this project's
 # other packages, and no network: the embedded default's weights (converted to fp16, ~45 MB)
 # and the vital-articles file travel in an ignored folder, .gpu/site, that `python benchmarks/gpu_carry.py`
-# builds (name .gpu in the device call's carry; see the README, "GPU").
+# builds (name .gpu in the device call's carry; see docs/gpu.md).
 #
 #   OUT=/tmp/out bash benchmarks/gpu_session.sh     # one JSON file per step under $OUT
 #

@@ -33,6 +33,8 @@ from pathlib import Path
 
 import numpy as np
 
+from knowledge_map.similarity import dissimilarity_unit
+
 RESULTS = Path("results/all-MiniLM-L6-v2")
 
 
@@ -89,14 +91,15 @@ def cmd_defaults(args):
     from knowledge_map.validation import PageView, other_learners_difficulty, readout_articles, validate
 
     embeddings, xy, placed, q_emb, q_xy, topics = load()
+    unit = dissimilarity_unit(embeddings)  # as the workflow: T in the space's dissimilarity unit
     q_topics = [q["topic"] for q in placed]
     keys = [str(i) for i in range(len(placed))]
     if args.grid == "all":
         candidates = [Settings("map", sigma=s, prior_weight=p) for s in (0.05, 0.15) for p in (0.1, 1.0)]
-        candidates += [Settings("embedding", temperature=t, prior_weight=p)
+        candidates += [Settings("embedding", temperature=t, prior_weight=p, unit=unit)
                        for t in (0.05, 0.1, 0.15, 0.2, 0.3) for p in (0.0003, 0.001, 0.003, 0.01, 0.03)]
     else:  # the default and the seed's kernel
-        candidates = [Settings("map", sigma=0.15, prior_weight=0.1), Settings()]
+        candidates = [Settings("map", sigma=0.15, prior_weight=0.1), Settings(unit=unit)]
     out = {"learners": args.learners, "seeds": args.seeds, "fields": {}}
     for kind in ("map", "topic", "mixed"):
         rows = []
@@ -126,7 +129,7 @@ def cmd_defaults(args):
                 "own_proportion_pooled": float(np.mean([r[2]["own_proportion"] for r in mine])),
                 "difficulty_only_pooled": float(np.mean([r[2]["difficulty_only"] for r in mine])),
                 **{f"{key}_pooled": float(np.mean([r[2][key] for r in mine]))
-                   for key in ("ability_difficulty", "page", "page_calibrated") if key in mine[0][2]},
+                   for key in ("ability_difficulty", "page", "page_calibrated", "page_question") if key in mine[0][2]},
             }
         out["fields"][kind] = table
     iu = np.triu_indices(len(q_emb), 1)
@@ -142,7 +145,7 @@ def cmd_sparse(args):
     embeddings, xy, placed, q_emb, q_xy, _ = load()
     out = {}
     for prior in args.priors:
-        settings = Settings(prior_weight=prior)
+        settings = Settings(prior_weight=prior, unit=dissimilarity_unit(embeddings))
         for k in args.lengths:
             lists = neighbour_lists(settings, k, q_emb, embeddings)
             error = sparse_error(lists, settings, q_emb, embeddings, answer_counts=(3, 10, 30), trials=10)
@@ -163,7 +166,7 @@ def cmd_order(args):
         # A larger pool: questions "about" random articles (their own embedding and place).
         chosen = np.random.default_rng(7).choice(len(embeddings), args.pool, replace=False)
         q_emb, q_xy = embeddings[chosen], xy[chosen]
-    settings = Settings()
+    settings = Settings(unit=dissimilarity_unit(embeddings))
     lists = neighbour_lists(settings, args.neighbours, q_emb, embeddings)
     n_q = len(q_xy)
     steps = list(range(1, args.steps + 1))

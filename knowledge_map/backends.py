@@ -106,7 +106,7 @@ def cuda_attention_backends():
     for every new shape: the embedded default's first pass over 10,033
     articles took 17.8 s against 4.0 s for the next; without cuDNN the
     first pass took 3.9 s and the steady rate rose from 2,497 to 3,085
-    texts/s (README, GPU).
+    texts/s (docs/gpu.md).
     """
     from torch.nn.attention import SDPBackend, sdpa_kernel
 

@@ -235,7 +235,8 @@ def normalise(records: list[dict[str, Any]], limit: int | None = None) -> pa.Tab
         columns["title"].append(record["title"])
         columns["url"].append(record.get("url") or None)
         columns["text"].append(record["text"])
-        columns["topic"].append(record.get("topic") or None)
+        topic = record.get("topic")
+        columns["topic"].append(topic.strip() or None if isinstance(topic, str) else None)  # "  " is no topic
     return pa.table(columns, schema=CORPUS_SCHEMA)
 
 

@@ -4,7 +4,7 @@ Why: on a 2-core CPU each job that embeds (the four shards of the embedded
 default, the questions, the label names) spent about 3 s importing
 sentence-transformers (and with it much of transformers) and 1 s more
 loading and checking the model, against 10 s of embedding 2,508 texts in
-int8 (README, "Starting the engine").  PyTorch's model is needed for three
+int8 (docs/embedding.md, "Starting the engine").  PyTorch's model is needed for three
 things only: converting it to OpenVINO, checking the conversion against
 PyTorch, and tokenising.  Once one job has done them, the converted model is
 in the OpenVINO cache and the rest fits in a record.

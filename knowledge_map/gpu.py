@@ -29,7 +29,7 @@ of GPU time in matrix products and most of the rest in element-wise kernels
 Whether compiling pays depends on the shard's work:
 :func:`resolve_compile` estimates the shard's eager time from its FLOP
 (:mod:`knowledge_map.flops`) and compiles only when that time is several
-times the compile time.  The constants are measured (README, "GPU").
+times the compile time.  The constants are measured (docs/gpu.md).
 """
 
 from __future__ import annotations

@@ -27,10 +27,11 @@ test checks both agree to 1e-6.
 
 Kernels
 -------
-``embedding`` (default): ``w = exp((s - 1) / T)`` with ``s`` the cosine
+``embedding`` (default): ``w = exp((s - 1) / (T u))`` with ``s`` the cosine
 similarity of the two texts' embeddings, so similarity in the model's space
 decides, not distance on the 2-D map (which keeps little of it: see the
-README).  ``map``: the seed's Gaussian kernel over map distance,
+README).  ``u`` is the space's :func:`knowledge_map.similarity.dissimilarity_unit`
+(1 - the median cosine of two articles), so T means the same for every model.  ``map``: the seed's Gaussian kernel over map distance,
 ``w = exp(-d^2 / (2 sigma^2))``, kept for replicating the paper.
 
 What the map shows
@@ -91,22 +92,26 @@ class Settings:
 
     kernel: "embedding" or "map"; temperature: T of the embedding kernel;
     sigma: width of the map kernel; prior_weight: weight of the prior (centred at
-    the learner's overall ability), in answers of weight 1.
+    the learner's overall ability), in answers of weight 1; unit: the space's
+    dissimilarity unit, the scale of T (:mod:`knowledge_map.similarity`; 1.0 is
+    plain cosine units).
     """
 
     kernel: str = "embedding"
     temperature: float = 0.1
     sigma: float = 0.15
     prior_weight: float = 0.01
+    unit: float = 1.0
 
     @classmethod
-    def from_config(cls, heatmap: dict) -> Settings:
+    def from_config(cls, heatmap: dict, unit: float = 1.0) -> Settings:
         """From config ``heatmap`` (validated, so every key is there; missing ones keep these defaults)."""
         return cls(
             kernel=heatmap.get("space", cls.kernel),
             temperature=float(heatmap.get("temperature", cls.temperature)),
             sigma=float(heatmap.get("sigma", cls.sigma)),
             prior_weight=float(heatmap.get("prior_weight", cls.prior_weight)),
+            unit=float(unit),
         )
 
     @property
@@ -174,8 +179,7 @@ def overall_ability(correct, difficulty) -> float:
     learner knows in general, and a region no answer is near is predicted
     from that, not from an average learner (``theta = 0``).  On simulated
     learners who differ in overall ability the estimate centred here beat both
-    the one centred at 0 and ability + difficulty without the map (README,
-    "The knowledge estimate").
+    the one centred at 0 and ability + difficulty without the map (docs/knowledge.md).
     """
     c = np.asarray(correct, dtype=np.float64).reshape(-1)
     if not len(c):
@@ -191,7 +195,7 @@ def question_weights(settings: Settings, question_embeddings=None, embeddings=No
     if settings.kernel == "embedding":
         q = np.asarray(question_embeddings, dtype=np.float64)
         a = np.asarray(embeddings[start:stop], dtype=np.float64)
-        return embedding_kernel(q @ a.T, settings.temperature)
+        return embedding_kernel(q @ a.T, settings.temperature * settings.unit)
     if settings.kernel == "map":
         q = np.asarray(question_xy, dtype=np.float64).reshape(-1, 2)
         a = np.asarray(xy[start:stop], dtype=np.float64)
@@ -229,6 +233,18 @@ class NeighbourLists:
     @property
     def n_questions(self) -> int:
         return len(self.offsets) - 1
+
+
+def remote_questions(lists: NeighbourLists, settings: Settings) -> list[int]:
+    """Questions whose heaviest article weighs less than the prior: answers that say nothing about any article.
+
+    Such a question is about nothing in the corpus (a question on the
+    lecture's logistics, a topic the articles lack): placement still puts it
+    on its most similar article, but its answers move only the learner's
+    overall level.  With the embedding kernel at the defaults this is a
+    best cosine under about 0.40 on MiniLM's scale.
+    """
+    return [q for q in range(lists.n_questions) if lists.of(q)[1].max(initial=0.0) < settings.precision]
 
 
 def neighbour_lists(settings: Settings, k: int, question_embeddings=None, embeddings=None,

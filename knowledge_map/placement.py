@@ -133,14 +133,18 @@ def place_questions(
     temperature: float = 0.03,
     spread_temperature: float = 0.1,
     max_spread: float = 0.01,
+    unit: float = 1.0,
 ) -> list[dict]:
-    """Questions with ``x``, ``y`` on the map, their nearest articles and, when the
+    r"""Questions with ``x``, ``y`` on the map, their nearest articles and, when the
     source article is in the corpus, its rank among all articles in the
     embedding space (``rank_embedding``) and on the map (``rank_map``).
+
+    The temperatures are in ``unit``\ s, the space's dissimilarity unit
+    (:mod:`knowledge_map.similarity`), so they mean the same for every model.
     """
     row_of = {title: row for row, title in enumerate(titles)}
     idx, sim = nearest_by_cosine(question_embeddings, embeddings, k)
-    positions = place_on_map(idx, sim, xy, temperature, spread_temperature, max_spread)
+    positions = place_on_map(idx, sim, xy, temperature * unit, spread_temperature * unit, max_spread)
     placed = []
     for q, question in enumerate(questions):
         source = row_of.get(question.get("source_article") or "", -1)

@@ -29,7 +29,12 @@ page needs first is small and binary; text comes later or on demand:
     Fetched after the first render (~8 KB a question at 1,000 neighbours).
 ``manifest.json``
     Written last: counts, offsets, file names, heatmap settings, topics,
-    metrics and the CC BY-SA attribution.  The page starts from it.
+    metrics and the CC BY-SA attribution.  The page starts from it,
+    fetching it past the browser's cache.  ``build`` is a digest of every
+    other file: the page asks for each as ``FILE?v=<build>``, so a rebuilt
+    map is never shown with a cached file of the one before.  ``questions_key``
+    is a digest of the questions and their options: a share link carries it,
+    and answers recorded against other questions are not replayed.
 ``../index.json``
     ``{"format_version": 1, "maps": [{"id", "model", "count"}, ...]}``: every
     folder beside this one holding a complete map of this format, by id.
@@ -40,6 +45,7 @@ only, never as HTML, and links only ``http(s)`` URLs.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -52,7 +58,7 @@ from typing import Any
 import numpy as np
 
 from knowledge_map.errors import KnowledgeMapError
-from knowledge_map.io import atomic_path, exclusive_lock, read_json, write_json
+from knowledge_map.io import atomic_path, exclusive_lock, read_json, sha256_file, write_json
 from knowledge_map.textsafety import safe_url
 
 #: Credit line per corpus source when ``corpus.attribution`` is null.  A corpus file may be
@@ -108,12 +114,13 @@ def topic_codes(topics: list[str | None]) -> tuple[np.ndarray, list[str]]:
 
     The ``MAX_TOPICS - 1`` most frequent topics keep their names (ties broken
     by name, so the result is deterministic); when there are more, the rest
-    share ``"Other"``.  Articles without a topic get 255.
+    share ``"Other"`` (a kept topic of that name is folded into it, so the
+    legend never shows two).  Articles without a topic get 255.
     """
     counts = Counter(t for t in topics if t)
     ranked = sorted(counts, key=lambda t: (-counts[t], t))
     if len(ranked) > MAX_TOPICS:
-        kept = sorted(ranked[: MAX_TOPICS - 1])
+        kept = sorted(t for t in ranked[: MAX_TOPICS - 1] if t != OTHER_TOPIC)
         names = [*kept, OTHER_TOPIC]
     else:
         kept = sorted(ranked)
@@ -246,6 +253,25 @@ def write_details(directory: str | os.PathLike, chunks: Iterator[dict[str, Any]]
     return count
 
 
+def build_digest(files: list[str], details_dir: str) -> str:
+    """Short SHA-256 over the data files' bytes (and the detail chunks'): changes whenever any of them does."""
+    digest = hashlib.sha256()
+    for path in [*files, *sorted(str(p) for p in Path(details_dir).glob("*.json"))]:
+        digest.update(f"{Path(path).name}\0{sha256_file(path)}\0".encode())
+    return digest.hexdigest()[:16]
+
+
+def questions_key(questions: list[dict[str, Any]]) -> str:
+    """Short SHA-256 of the questions' texts and options, in order: what a share link's answer indices refer to.
+
+    The page checks it as ``questions_key`` in ``site/js/share.js``; a link
+    made for other questions (edited, reordered, replaced) keeps its view but
+    not its answers, which would land on different questions or options.
+    """
+    content = [[q["question"], list(q["options"])] for q in questions]
+    return hashlib.sha256(json.dumps(content, ensure_ascii=False).encode()).hexdigest()[:12]
+
+
 def write_site_data(
     outputs: dict[str, str],
     titles: list[str],
@@ -292,6 +318,9 @@ def write_site_data(
     write_bytes(outputs["knowledge"], data)
     manifest = {
         "format_version": FORMAT_VERSION,
+        "build": build_digest([outputs[key] for key in ("points", "titles", "labels", "questions", "knowledge")],
+                              outputs["details"]),
+        "questions_key": questions_key(questions),
         "model": model,
         "count": n,
         "points": {"file": Path(outputs["points"]).name, "scale": QUANT_MAX, "no_topic": NO_TOPIC, **points_layout(n)},

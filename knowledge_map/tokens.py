@@ -5,7 +5,7 @@ batch plan (:func:`knowledge_map.embed.token_lengths`) and once per batch
 through ``SentenceTransformer.preprocess``, whose Python side (lists of
 ids turned into tensors) holds the GIL while the main thread launches the
 GPU's work.  Measured on an H200 (Qwen3-0.6B shape, 2,048 texts cut at 512
-tokens, compiled blocks; README, "GPU"): 675 texts/s that way, 795 with the
+tokens, compiled blocks; docs/gpu.md): 675 texts/s that way, 795 with the
 plan's lengths given, 927 with every batch's features ready; the per-batch
 ``preprocess`` took 62 ms there against 13 ms for the same texts in
 ``tokenizers`` alone.

@@ -41,7 +41,7 @@ RULE_CODE = {
     name: rule_code_digest(name, workflow.source_path(f"../scripts/{name}.py"))
     for name in RULE_MODULES
 }
-# Converted (and int8) models and engine records, shared by every job that embeds (README, Starting the engine).
+# Converted (and int8) models and engine records, shared by every job that embeds (docs/embedding.md, Starting the engine).
 OPENVINO_CACHE = f"{RESULTS}/cache/openvino"
 # The model's files (a local folder's digest, cached by mtime; a hub id as such): see knowledge_map/identity.py.
 MODEL_FILES = model_trigger(

@@ -5,6 +5,7 @@ from knowledge_map.mapping import read_coords
 from knowledge_map.merge import read_embeddings, read_titles_ids
 from knowledge_map.placement import place_questions
 from knowledge_map.questions import attach_sources, load_questions, read_question_embeddings, source_rows
+from knowledge_map.similarity import dissimilarity_unit
 from knowledge_map.workflow import run_rule
 
 
@@ -18,7 +19,8 @@ def main(snakemake):
     rows = source_rows(questions, ids, titles, str(questions_path or "the packaged questions"))
     embeddings = read_embeddings(snakemake.input.embeddings)
     xy, _ = read_coords(snakemake.input.coords)
-    placed = place_questions(questions, question_embeddings, embeddings, xy, titles, **snakemake.params.placement)
+    placed = place_questions(questions, question_embeddings, embeddings, xy, titles, **snakemake.params.placement,
+                             unit=dissimilarity_unit(embeddings))
     attach_sources(placed, rows, question_embeddings, embeddings, xy)
     write_json(snakemake.output[0], placed)
 

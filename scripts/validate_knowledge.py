@@ -16,13 +16,14 @@ from knowledge_map.workflow import run_rule
 def main(snakemake):
     questions = load_questions(snakemake.input.questions or None)  # none: the packaged set
     answers = read_responses(snakemake.input.responses, questions)
-    settings = Settings.from_config(snakemake.params.heatmap)
+    # The kernel in the unit the lists were made with (the articles' space: knowledge_map/similarity.py).
+    lists, info = read_lists(snakemake.input.knowledge_lists)
+    settings = Settings.from_config(snakemake.params.heatmap, info["unit"])
     question_embeddings, _ = read_question_embeddings(snakemake.input.question_embeddings, questions=questions)
     with open(snakemake.input.placed, encoding="utf-8") as handle:
         question_xy = np.array([[q["x"], q["y"]] for q in json.load(handle)], dtype=np.float64)
     weights = question_weights(settings, question_embeddings, question_embeddings, question_xy, question_xy)
     # What the page reads at each question's place: its lists, the map and the heat raster (README, Validating).
-    lists, _ = read_lists(snakemake.input.knowledge_lists)
     xy, _ = read_coords(snakemake.input.coords)
     heatmap = snakemake.params.heatmap
     page = PageView(lists, readout_articles(xy, question_xy, heatmap["raster"], heatmap["bandwidth"]))

@@ -377,3 +377,15 @@ def test_the_page_prediction_is_the_heat_readout_at_the_question_from_the_other_
             cell = heat[int(question_xy[q, 1] * raster), int(question_xy[q, 0] * raster)]
             assert got[learner, q] == pytest.approx(cell, abs=1e-9), (learner, q)
     assert (got[answered == 0] == 0.5).all()
+
+
+def test_the_page_readout_with_the_questions_own_difficulty_is_that_questions_chance():
+    """The heat shows sigma(theta - mean b); for a question of difficulty b_q the page's prediction is
+    sigma(theta - b_q): harder questions get a lower chance from the same heat, easier ones a higher."""
+    from knowledge_map.validation import page_for_question
+
+    theta, mean_b = np.array([-1.5, 0.2, 2.0]), np.array([0.3, -0.4, 0.0])
+    b = np.array([[1.0], [-2.0], [0.0]])[:, 0]
+    readout = sigmoid(theta - mean_b)
+    np.testing.assert_allclose(page_for_question(readout, mean_b, b), sigmoid(theta - b), rtol=1e-12)
+    assert np.isfinite(page_for_question(np.array([0.0, 1.0]), np.zeros(2), np.zeros(2))).all()

@@ -256,6 +256,13 @@ def test_unreadable_corpus_files_are_one_line(tmp_path, name, content, message):
         load_corpus("file", path)
 
 
+def test_a_blank_topic_is_no_topic(tmp_path):
+    """A topic of spaces would be a blank legend entry with its own colour."""
+    path = tmp_path / "c.jsonl"
+    path.write_text("\n".join(json.dumps({**r, "topic": t}) for r, t in zip(GOOD, ["  ", " Physics ", None])))
+    assert load_corpus("file", path).column("topic").to_pylist() == [None, "Physics", None]
+
+
 def test_a_title_of_zero_width_characters_is_empty(tmp_path):
     """It shows nothing on the map, the card or the search: refused as empty, saying why."""
     problems = find_problems([{**GOOD[0], "title": "\u200b\u200b"}], "c.jsonl")

@@ -3,7 +3,7 @@
 torch.compile runs on the CPU too (Inductor's C++ backend), so everything
 but the speed is tested here on real models: the embedded default and a
 miniature of Qwen3-0.6B's architecture with random weights.  The test
-marked ``cuda`` runs where a GPU is (the README's GPU table was measured
+marked ``cuda`` runs where a GPU is (docs/gpu.md's tables were measured
 on one); CI has none.
 """
 

@@ -205,3 +205,45 @@ def test_estimator_defaults_are_the_config_schemas():
 
     defaults = {key: value["default"] for key, value in schema()["properties"]["heatmap"]["properties"].items()}
     assert Settings.from_config(defaults) == Settings()
+
+
+def test_a_model_whose_cosines_sit_higher_gets_the_same_kernel_and_placement():
+    """Models differ in where their cosines sit (MiniLM's unrelated pairs near 0, Qwen3's and E5's near 0.6-0.9)
+    with the same neighbours.  Temperatures are in the space's dissimilarity unit, so a space with every cosine
+    raised, cos' = a + (1 - a) cos (here: a shared extra dimension), gives the same weights, lists and places;
+    in plain cosine units every answer outweighed the prior nearly everywhere."""
+    from knowledge_map.placement import place_questions
+    from knowledge_map.similarity import dissimilarity_unit
+
+    rng = np.random.default_rng(12)
+    articles, questions = unit_rows(rng, 400, 200), unit_rows(rng, 6, 200)
+    questions[:5] = articles[[3, 50, 51, 200, 399]] + 0.3 * unit_rows(rng, 5, 200)  # about articles; #5 about nothing
+    questions /= np.linalg.norm(questions, axis=1, keepdims=True)
+    xy = rng.random((400, 2))
+
+    def raised(rows, a=0.6):
+        return np.hstack([np.sqrt(1 - a) * rows, np.full((len(rows), 1), np.sqrt(a))])
+
+    unit, unit_raised = dissimilarity_unit(articles), dissimilarity_unit(raised(articles))
+    assert unit_raised == pytest.approx(0.4 * unit, rel=1e-9)
+    plain = Settings(prior_weight=0.01, unit=unit)
+    shifted = Settings(prior_weight=0.01, unit=unit_raised)
+    np.testing.assert_allclose(question_weights(shifted, raised(questions), raised(articles)),
+                               question_weights(plain, questions, articles), rtol=1e-9)
+    lists, lists_raised = (neighbour_lists(s, 50, q, a) for s, q, a in
+                           ((plain, questions, articles), (shifted, raised(questions), raised(articles))))
+    assert lists.rows.tolist() == lists_raised.rows.tolist()
+    np.testing.assert_allclose(lists.weights, lists_raised.weights, rtol=1e-5)
+    cosine_units = question_weights(Settings(prior_weight=0.01), raised(questions), raised(articles))
+    assert (cosine_units > Settings(prior_weight=0.01).precision).mean() > 0.9  # what absolute units did
+    assert (question_weights(plain, questions, articles) > plain.precision).mean() < 0.1
+    bare = [{"question": str(q)} for q in range(6)]
+    titles = [f"a{i}" for i in range(400)]
+    placed = place_questions(bare, questions, articles, xy, titles, 10, unit=unit)
+    placed_raised = place_questions(bare, raised(questions), raised(articles), xy, titles, 10, unit=unit_raised)
+    np.testing.assert_allclose([[p["x"], p["y"]] for p in placed], [[p["x"], p["y"]] for p in placed_raised],
+                               atol=1e-5)  # similarities are float32 there
+    # The question about nothing weighs no article more than the prior: flagged, in either space.
+    from knowledge_map.knowledge import remote_questions
+
+    assert remote_questions(lists, plain) == remote_questions(lists_raised, shifted) == [5]

@@ -50,6 +50,8 @@ class MapPage:
         self.page = self.context.new_page()
         self.errors: list[str] = []
         self.dialogs: list[str] = []
+        self.requests: list[str] = []
+        self.page.on("request", lambda request: self.requests.append(request.url))
         self.page.on("console", lambda m: self.errors.append(m.text) if m.type == "error" else None)
         self.page.on("pageerror", lambda e: self.errors.append(str(e)))
         self.page.on("dialog", self._dialog)
@@ -149,6 +151,12 @@ def test_page_loads_without_console_errors(map_page, site):
     assert page.page.locator("#topic-legend li").count() == len(manifest["topics"]) > 1
     assert "CC BY-SA 4.0" in page.page.locator("footer").inner_text()
     assert page.page.locator("#quiz-options button").count() == 4
+    # Every data file of this build is asked for as FILE?v=<build>: a rebuilt map never meets a cached file of
+    # the one before (only the manifest and the index, fetched past the cache, name no build).
+    data = [url.split("/data/", 1)[1] for url in page.requests if "/data/" in url]
+    assert {"index.json", f"{MODEL_SLUG}/manifest.json"} <= set(data)
+    built = [name for name in data if name not in ("index.json", f"{MODEL_SLUG}/manifest.json")]
+    assert len(built) >= 5 and all(name.endswith(f"?v={manifest['build']}") for name in built), data
     save("load.png", page.page.screenshot())
 
 
@@ -271,7 +279,7 @@ def test_share_link_reproduces_the_state_and_reset_clears_it(map_page, site):
     page.page.wait_for_function(f"km.view.zoom > {zoom}")
     page.page.locator("#share-button").click()
     link = page.page.locator("#share-url").input_value()
-    assert "#a=" in link
+    assert "#a=" in link and "&q=" in link
     page.page.mouse.move(1, 1)
     state = "JSON.stringify([km.state.quiz.answers, Array.from(km.state.heatGrid)])"
     view = "[km.view.cx, km.view.cy, km.view.zoom]"
@@ -295,6 +303,13 @@ def test_share_link_reproduces_the_state_and_reset_clears_it(map_page, site):
     assert again.js("km.state.articles.value.every((v) => v === km.state.articles.value[0])")  # back to the prior
     assert again.page.locator("#quiz-progress").text_content().startswith("0 of")
     assert again.errors == [] and page.errors == []
+
+    # The same link after the questions changed (another questions key): the view comes back, the answers do not.
+    foreign = map_page(link[len(site[0]) :].replace("&q=", "&q=other"))
+    foreign.drawn()
+    assert foreign.js("km.state.quiz.answers.length") == 0
+    np.testing.assert_allclose(foreign.js(view), original_view, rtol=1e-6, atol=1e-7)
+    assert "other questions" in foreign.page.locator("#status").inner_text()
 
 
 def test_hostile_titles_are_shown_as_text_and_run_nothing(map_page, site):

@@ -85,3 +85,14 @@ def test_heat_raster_agrees_with_python(module_page):
     heat, density = heat_raster(xy, values, 48, 1.7)
     np.testing.assert_allclose(np.reshape(got[0], (48, 48)), heat, rtol=0, atol=1e-6)
     np.testing.assert_allclose(np.reshape(got[1], (48, 48)), density, rtol=0, atol=1e-6)
+
+
+def test_the_estimators_constants_are_the_same_in_python_and_js(module_page):
+    """One convention for each shared fact: the solver's step count, bounds and the ability prior's precision."""
+    from knowledge_map import knowledge
+
+    got = module_page.evaluate("""async () => {
+      const k = await import('/js/knowledge.js');
+      return [k.NEWTON_STEPS, k.THETA_MAX, k.STEP_MAX, k.ABILITY_PRECISION];
+    }""")
+    assert got == [knowledge.NEWTON_STEPS, knowledge.THETA_MAX, knowledge.STEP_MAX, knowledge.ABILITY_PRECISION]

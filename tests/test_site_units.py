@@ -46,7 +46,21 @@ def test_share_link_round_trips_answers_in_order_and_the_view(module_page):
 def test_share_link_without_answers_or_view_is_empty(module_page):
     assert call(module_page, "share.js", "(m) => m.encodeState([], null)") == ""
     for empty in ("", "#", None):
-        assert decode(module_page, empty) == {"answers": [], "view": None}
+        assert decode(module_page, empty) == {"answers": [], "view": None, "foreign": False}
+
+
+def test_a_link_made_for_other_questions_keeps_its_view_but_not_its_answers(module_page):
+    """Answer indices mean questions and options of one question set (manifest questions_key); after the questions
+    are edited, reordered or replaced, replaying them would answer other questions."""
+    view = {"cx": 0.25, "cy": 0.5, "zoom": 2}
+    hash_ = call(module_page, "share.js", "(m, [a, v]) => m.encodeState(a, v, 'k1')", [[{"q": 1, "option": 0}], view])
+    assert hash_ == "#a=1.0&q=k1&v=0.2500000,0.5000000,2.000000"
+    same = call(module_page, "share.js", "(m, h) => m.decodeState(h, 3, null, 'k1')", hash_)
+    other = call(module_page, "share.js", "(m, h) => m.decodeState(h, 3, null, 'k2')", hash_)
+    assert same["answers"] == [{"q": 1, "option": 0}] and not same["foreign"]
+    assert other["answers"] == [] and other["foreign"] and other["view"] == view
+    # A link from before the key (no q=) is still read.
+    assert call(module_page, "share.js", "(m) => m.decodeState('#a=1.0', 3, null, 'k2')")["answers"] == [{"q": 1, "option": 0}]
 
 
 @pytest.mark.parametrize(

@@ -78,6 +78,9 @@ def test_rare_topics_share_other_beyond_the_legend_limit():
     assert len(names) == MAX_TOPICS and names[-1] == "Other"
     assert names[codes[topics.index("t00")]] == "t00"
     assert names[codes[topics.index("t29")]] == "Other"
+    # A real topic named "Other" joins the overflow: one legend entry, not two of different colours.
+    codes, names = topic_codes(["Other"] * 40 + topics)
+    assert names.count("Other") == 1 and names[codes[0]] == "Other" == names[codes[-1]]
 
 
 def test_safe_url_allows_only_http():
@@ -170,6 +173,24 @@ def test_write_site_data_round_trips(tmp_path):
     assert len(blob) == k["bytes"] and k["questions"] == 1 and k["entries"] == 3
     np.testing.assert_array_equal(np.frombuffer(blob, "<u4", 3, k["rows_offset"]), lists.rows)
     np.testing.assert_array_equal(np.frombuffer(blob, "<f4", 3, k["weights_offset"]), lists.weights)
+    # The build id follows every data file's bytes (the page fetches FILE?v=<build>); the questions key their text.
+    rebuilt = write_site_data(
+        outputs, titles, ["javascript:alert(1)"] + [f"https://w/{i}" for i in range(1, n)], ["text"] * n,
+        ["A"] * n, xy, {"levels": []},
+        [{"question": "Q", "options": list("abcd"), "correctIndex": 0, "x": 0.5, "y": 0.5}],
+        {"m": 1}, "model", HEATMAP, {"excerpt_chars": 280, "chunk_rows": 500},
+        lists=lists, lists_info={"sparse_vs_full": {"overall": {"mean_abs": 0.001}}}, calibration=calibration,
+    )
+    assert rebuilt["build"] == manifest["build"] and len(manifest["build"]) == 16  # same inputs, same build
+    titles[5] = "another title"
+    edited = write_site_data(
+        outputs, titles, ["javascript:alert(1)"] + [f"https://w/{i}" for i in range(1, n)], ["text"] * n,
+        ["A"] * n, xy, {"levels": []},
+        [{"question": "Q", "options": list("abce"), "correctIndex": 0, "x": 0.5, "y": 0.5}],
+        {"m": 1}, "model", HEATMAP, {"excerpt_chars": 280, "chunk_rows": 500},
+        lists=lists, lists_info={"sparse_vs_full": {"overall": {"mean_abs": 0.001}}}, calibration=calibration,
+    )
+    assert edited["build"] != manifest["build"] and edited["questions_key"] != manifest["questions_key"]
 
 
 def test_write_site_data_refuses_lists_of_another_map(tmp_path):

@@ -143,15 +143,16 @@ def test_past_answers_calibrate_the_questions_and_validate_the_map(workflow_run,
     with open(validation / "predictions.csv", encoding="utf-8") as handle:
         rows = list(csv.DictReader(handle))
     assert list(rows[0]) == ["learner", "session", "question", "correct", "estimate", "estimate_calibrated", "page",
-                             "page_calibrated"]
+                             "page_calibrated", "page_question"]
     assert len(rows) == 8 * 2 * 10
     assert {r["session"] for r in rows} == {"lecture-1", "lecture-2"}
-    assert all(0 < float(r[key]) < 1 for r in rows for key in ("estimate", "estimate_calibrated", "page", "page_calibrated"))
+    assert all(0 < float(r[key]) < 1 for r in rows
+               for key in ("estimate", "estimate_calibrated", "page", "page_calibrated", "page_question"))
     summary = json.loads((validation / "summary.json").read_text())
     assert summary["permutations"] == 100 and summary["answers"] == 160
     for session in summary["sessions"].values():
         scores = {"estimate", "estimate_calibrated", "own_proportion", "difficulty_only", "ability_difficulty", "page",
-                  "page_calibrated"}
+                  "page_calibrated", "page_question"}
         assert set(session["auc_pooled"]) == set(session["log_loss"]) == set(session["brier"]) == scores
         assert all(0 < value < 1 for value in session["brier"].values())
         assert 0 < session["permutation"]["estimate"]["p"] <= 1

@@ -8,7 +8,7 @@ import { state, view } from "./state.js";
 /** Write the answers and view into the URL now (and into the share box when it is open). */
 export function writeHash() {
   clearTimeout(state.hashTimer);
-  const hash = encodeState(state.quiz.answers, { cx: view.cx, cy: view.cy, zoom: view.zoom });
+  const hash = encodeState(state.quiz.answers, { cx: view.cx, cy: view.cy, zoom: view.zoom }, state.manifest.questions_key);
   history.replaceState(null, "", location.pathname + location.search + hash);
   if (!$("share-box").hidden) $("share-url").value = location.href;
 }

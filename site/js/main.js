@@ -38,8 +38,8 @@ async function start() {
   state.details = new Details(state.base, manifest);
   const [points, labels, questions] = await Promise.all([
     loadPoints(state.base, manifest),
-    loadJson(state.base, manifest.files.labels),
-    loadJson(state.base, manifest.files.questions),
+    loadJson(state.base, manifest.files.labels, manifest),
+    loadJson(state.base, manifest.files.questions, manifest),
   ]);
   state.points = points;
   state.world = worldPositions(points);
@@ -63,7 +63,8 @@ async function start() {
   state.index = buildIndex(points, Math.max(16, Math.min(1024, Math.round(Math.sqrt(points.n / 4)))));
   buildDensity();
   requestRender();
-  state.titles = await loadJson(state.base, manifest.files.titles);
+  state.titles = await loadJson(state.base, manifest.files.titles, manifest);
+  if (state.titles.length !== manifest.count) throw new Error(`titles: ${state.titles.length}, expected ${manifest.count}`);
   state.folded = foldTitles(state.titles);
   renderReadNext();
   if (state.highlight < 0 && $("search-input").value) $("search-input").dispatchEvent(new Event("input"));

@@ -2,7 +2,7 @@
 // and this view in a box (and on the clipboard where allowed); opening a link,
 // or editing its fragment, restores that state; reset clears it.
 import { hideCard } from "./card.js";
-import { $ } from "./dom.js";
+import { $, setStatus } from "./dom.js";
 import { requestRender } from "./draw.js";
 import { NO_ANSWERS, updateHeat } from "./heat-ui.js";
 import { cancelHashUpdate, writeHash } from "./link.js";
@@ -14,7 +14,8 @@ import { state, view } from "./state.js";
 export function restoreFromHash() {
   const questions = state.quiz.questions;
   const counts = questions.map((q) => q.options.length);
-  const { answers, view: saved } = decodeState(location.hash, questions.length, counts);
+  const { answers, view: saved, foreign } = decodeState(location.hash, questions.length, counts, state.manifest.questions_key);
+  if (foreign) setStatus("This link's answers were given to other questions than this map's, so they were not restored.");
   state.quiz.restore(answers);
   if (saved) view.set(saved.cx, saved.cy, saved.zoom);
   updateHeat(); // the estimate first: the chooser picks the next question from it
@@ -35,6 +36,7 @@ function share() {
 function reset() {
   cancelHashUpdate();
   state.quiz.reset();
+  setStatus("");
   updateHeat();
   state.quiz.advance();
   hideFocusNote();
