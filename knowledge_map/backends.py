@@ -33,7 +33,6 @@ import json
 import logging
 import os
 import shutil
-import tempfile
 import warnings
 from collections.abc import Sequence
 from typing import Any
@@ -41,7 +40,7 @@ from typing import Any
 import numpy as np
 
 from knowledge_map.errors import ConversionError, KnowledgeMapError
-from knowledge_map.io import write_failure
+from knowledge_map.io import temporary_folder, write_failure
 
 log = logging.getLogger(__name__)
 
@@ -266,7 +265,7 @@ def load_openvino_model(model: Any, model_sha256: str, cache_dir: str | None) ->
     else:
         converted = convert_to_openvino(model)
         os.makedirs(cache_dir, exist_ok=True)
-        tmp = tempfile.mkdtemp(dir=cache_dir, prefix=".tmp-")
+        tmp = temporary_folder(cache_dir)
         try:
             # Full-precision weights: fp16 compression would change the embeddings.
             ov.save_model(converted, os.path.join(tmp, "model.xml"), compress_to_fp16=False)

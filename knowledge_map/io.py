@@ -45,6 +45,38 @@ def atomic_path(path: str | os.PathLike, concurrent: bool = False) -> Iterator[P
             tmp.unlink()
 
 
+def temporary_folder(parent: str | os.PathLike) -> str:
+    """A new empty folder in ``parent`` to build a cache entry in, then rename into place.
+
+    Its name records this host and process (``.tmp-<host>-<pid>-<random>``);
+    folders that a killed job of this host left (its process gone) are
+    removed first.  A converted Qwen3-0.6B is 2.4 GB: a job killed while
+    caching it left that much behind, every time.  Folders of other hosts
+    (a cache on a shared file system) are never touched.
+    """
+    import shutil
+    import socket
+    import tempfile
+
+    host = socket.gethostname().replace("-", "_")
+    for stale in Path(parent).glob(f".tmp-{host}-*-*"):
+        pid = stale.name[len(f".tmp-{host}-"):].split("-", 1)[0]
+        if pid.isdigit() and not process_alive(int(pid)):
+            shutil.rmtree(stale, ignore_errors=True)
+    return tempfile.mkdtemp(dir=parent, prefix=f".tmp-{host}-{os.getpid()}-")
+
+
+def process_alive(pid: int) -> bool:
+    """Whether process ``pid`` exists on this host (one of another user's counts)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def write_json(path: str | os.PathLike, data: Any, indent: int | None = 1, concurrent: bool = False) -> None:
     """Write ``data`` atomically as stable JSON (sorted keys, UTF-8).
 

@@ -39,14 +39,13 @@ import json
 import logging
 import os
 import shutil
-import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from knowledge_map.io import exclusive_lock, write_failure
+from knowledge_map.io import exclusive_lock, temporary_folder, write_failure
 
 log = logging.getLogger(__name__)
 
@@ -229,7 +228,7 @@ def quantized_model(
     folder = os.path.join(cache_dir, f"int8-{key}")
     with exclusive_lock(os.path.join(cache_dir, f".int8-{key}.lock")):
         if not os.path.exists(os.path.join(folder, "guard.json")):
-            tmp = tempfile.mkdtemp(dir=cache_dir, prefix=".tmp-")
+            tmp = temporary_folder(cache_dir)
             try:
                 quantized = make()
                 try:

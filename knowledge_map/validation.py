@@ -364,6 +364,10 @@ def session_summary(learners, outcome, scores: dict, null: dict, permutations: i
         "log_loss": {key: probability_loss(value, outcome, log_loss) for key, value in scores.items()},
         "brier": {key: probability_loss(value, outcome, brier_score_loss) for key, value in scores.items()},
         "auc_within_learner": {key: within_learner_auc(value, outcome, learners) for key, value in scores.items()},
+        # Within-learner AUC averages these learners alone, unweighted: a learner with one right and one wrong
+        # answer counts as much as one with forty.
+        "learners_in_within_learner_auc": int(sum(
+            len(np.unique(outcome[learners == learner])) == 2 for learner in np.unique(learners))),
         "permutation": {},
     }
     for key, values in null.items():

@@ -221,6 +221,16 @@ def test_uncalibrated_is_all_zero_and_round_trips_json():
     assert again.mean_difficulty == 0.0
 
 
+def test_the_summary_says_how_many_learners_the_within_learner_auc_averages():
+    """Only learners with both a right and a wrong answer have a within-learner AUC; the summary counts them."""
+    from knowledge_map.validation import session_summary
+
+    learners, outcome = np.array(["a", "a", "b", "b", "c"]), np.array([1, 0, 1, 1, 0])
+    summary = session_summary(learners, outcome, {"x": np.array([0.9, 0.1, 0.5, 0.5, 0.3])}, {}, 0)
+    assert summary["learners"] == 3 and summary["learners_in_within_learner_auc"] == 1
+    assert summary["auc_within_learner"]["x"] == 1.0
+
+
 def test_auc_matches_the_pairwise_definition():
     rng = np.random.default_rng(3)
     scores, labels = rng.integers(0, 5, 40).astype(float), rng.integers(0, 2, 40).astype(bool)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
@@ -45,3 +46,23 @@ def test_an_error_keeps_the_previous_file_and_removes_the_temporary(tmp_path):
             raise RuntimeError("interrupted")
     assert target.read_text().strip().replace(" ", "").replace("\n", "") == '{"version":1}'
     assert [p.name for p in tmp_path.iterdir()] == ["coords.json"]
+
+
+def test_a_cache_folder_a_killed_job_left_is_removed_and_no_live_or_foreign_one(tmp_path):
+    """Building a cache entry starts by removing this host's temporary folders whose process is gone (a job
+    killed while caching a 2.4 GB model left it all behind); a live job's, or another host's, stay."""
+    import socket
+
+    from knowledge_map.io import temporary_folder
+
+    host = socket.gethostname().replace("-", "_")
+    finished = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    dead = int(finished.stdout)
+    for name in (f".tmp-{host}-{dead}-abc", f".tmp-{host}-{os.getpid()}-live", f".tmp-other_host-{dead}-xyz"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "model.bin").write_bytes(b"x" * 1000)
+    made = temporary_folder(tmp_path)
+    left = sorted(p.name for p in tmp_path.iterdir())
+    assert f".tmp-{host}-{dead}-abc" not in left
+    assert f".tmp-{host}-{os.getpid()}-live" in left and f".tmp-other_host-{dead}-xyz" in left
+    assert os.path.basename(made).startswith(f".tmp-{host}-{os.getpid()}-") and os.listdir(made) == []

@@ -156,6 +156,7 @@ def test_past_answers_calibrate_the_questions_and_validate_the_map(workflow_run,
         assert set(session["auc_pooled"]) == set(session["log_loss"]) == set(session["brier"]) == scores
         assert all(0 < value < 1 for value in session["brier"].values())
         assert 0 < session["permutation"]["estimate"]["p"] <= 1
+        assert 0 < session["learners_in_within_learner_auc"] <= session["learners"] == 8
 
 
 def test_site_data_is_built(workflow_run):
