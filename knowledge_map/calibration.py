@@ -13,8 +13,10 @@ ability prior fixes the scale's origin at the average person, so
 ``mu``.  ``mu`` itself has a weak prior, N(0, MEAN_DIFFICULTY_SD^2): without
 it, answers that are all right (or all wrong, or a single answer) have no
 finite optimum, and the fit ran off to about -37 logits, so the page showed
-"known" everywhere whatever a learner answered.  With 60 questions the
-prior on ``mu`` weighs as little as 1/241 of an answer at p = 0.5 on the mean.
+"known" everywhere whatever a learner answered.  Against a shift of every
+difficulty the prior weighs about one answer at p = 0.5 (curvature
+Q / (s_b^2 + Q s_mu^2) = 0.249 with 60 questions, one answer's 0.25): with
+hundreds of answers it barely moves the mean.
 
 Integrating ``mu`` out leaves a Gaussian prior on ``b`` (covariance
 ``s_b^2 I + s_mu^2 11'``), and the posterior is maximised by Newton's

@@ -48,7 +48,8 @@ def atomic_path(path: str | os.PathLike, concurrent: bool = False) -> Iterator[P
 def temporary_folder(parent: str | os.PathLike) -> str:
     """A new empty folder in ``parent`` to build a cache entry in, then rename into place.
 
-    Its name records this host and process (``.tmp-<host>-<pid>-<random>``);
+    Its name records this host (a digest of its name) and process
+    (``.tmp-<host>-<pid>-<random>``);
     folders that a killed job of this host left (its process gone) are
     removed first.  A converted Qwen3-0.6B is 2.4 GB: a job killed while
     caching it left that much behind, every time.  Folders of other hosts
@@ -58,7 +59,7 @@ def temporary_folder(parent: str | os.PathLike) -> str:
     import socket
     import tempfile
 
-    host = socket.gethostname().replace("-", "_")
+    host = hashlib.sha256(socket.gethostname().encode()).hexdigest()[:12]  # a name that cannot hold a "-"
     for stale in Path(parent).glob(f".tmp-{host}-*-*"):
         pid = stale.name[len(f".tmp-{host}-"):].split("-", 1)[0]
         if pid.isdigit() and not process_alive(int(pid)):

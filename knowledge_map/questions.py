@@ -233,8 +233,11 @@ def read_question_embeddings(path: str | Path, articles: str | Path | None = Non
         if problem:
             raise KnowledgeMapError(f"{path}: the questions were embedded with {problem} of {articles}; "
                                     "rerun embed_questions (snakemake --forcerun embed_questions)")
+    if questions is not None and "texts_sha256" not in attrs:
+        raise KnowledgeMapError(f"{path}: made by an older version of knowledge-map; rerun embed_questions "
+                                "(snakemake --forcerun embed_questions)")
     if questions is not None and (keys != question_keys(questions)
-                                  or attrs.get("texts_sha256") != question_texts_digest(questions)):
+                                  or attrs["texts_sha256"] != question_texts_digest(questions)):
         raise KnowledgeMapError(f"{path}: holds other questions (or other texts of them) than the questions file "
                                 f"({len(keys)} embedded, {len(questions)} now); rerun embed_questions "
                                 "(snakemake --forcerun embed_questions)")

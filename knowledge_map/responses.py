@@ -50,8 +50,12 @@ class Responses:
         return np.array([number[pair] for pair in zip(self.learner.tolist(), self.session.tolist())], dtype=np.int64)
 
 
-def read_responses(path: str | Path, questions: list[dict]) -> Responses:
+def read_responses(path: str | Path, questions: list[dict], warn: bool = True) -> Responses:
     """Validated answers from ``path``, questions resolved to indices.
+
+    ``warn``: log the warnings about the answers (repeats left out, all of
+    one outcome); the second rule reading the same file passes False, so
+    each is said once per run.
 
     Errors name the file's physical line (blank lines and cells spanning
     lines counted).  A byte-order mark (Excel's "CSV UTF-8") is skipped, and
@@ -107,11 +111,11 @@ def read_responses(path: str | Path, questions: list[dict]) -> Responses:
     if not rows:
         raise KnowledgeMapError(f"{path}: no answers (expected a header {','.join(COLUMNS)} and rows)")
     log = logging.getLogger(__name__)
-    if repeats:
+    if repeats and warn:
         log.warning("%s: %d repeated answer(s) (same learner, session and question) left out, %d of them different "
                     "from the first, which is kept; answers given at different times belong in different sessions",
                     path, repeats, disagreeing)
-    if len(set(rows.values())) == 1:
+    if len(set(rows.values())) == 1 and warn:
         log.warning("%s: all %d answers are %s: the difficulties can only say that the quiz was %s for these learners",
                     path, len(rows), *(("right", "easy") if next(iter(rows.values())) else ("wrong", "hard")))
     learners, sessions, question, correct = zip(*[(k[0], k[1], k[2], v) for k, v in rows.items()])

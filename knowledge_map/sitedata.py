@@ -120,7 +120,7 @@ def topic_codes(topics: list[str | None]) -> tuple[np.ndarray, list[str]]:
     counts = Counter(t for t in topics if t)
     ranked = sorted(counts, key=lambda t: (-counts[t], t))
     if len(ranked) > MAX_TOPICS:
-        kept = sorted(t for t in ranked[: MAX_TOPICS - 1] if t != OTHER_TOPIC)
+        kept = sorted([t for t in ranked if t != OTHER_TOPIC][: MAX_TOPICS - 1])
         names = [*kept, OTHER_TOPIC]
     else:
         kept = sorted(ranked)

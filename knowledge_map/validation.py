@@ -37,7 +37,7 @@ from dataclasses import dataclass
 import numpy as np
 from sklearn.metrics import brier_score_loss, log_loss, roc_auc_score
 
-from knowledge_map.calibration import posterior_mode
+from knowledge_map.calibration import posterior_mode, prior_mean_difficulty
 from knowledge_map.grid import cell_index
 from knowledge_map.heatmap import gaussian_taps
 from knowledge_map.knowledge import ABILITY_PRECISION, NeighbourLists, Settings, local_ability, sigmoid
@@ -303,7 +303,8 @@ def validate(responses: Responses, question_weights: np.ndarray, settings: Setti
             "ability_difficulty": sigmoid(overall_cal - b)[l_at, q_at],
         }
         if page is not None:
-            mean_b = np.array([difficulty_without[learner].mean() for learner in learners])  # the page's sigma(theta - mean)
+            # The page's sigma(theta - mean difficulty), with the mean as calibration.json gives the page.
+            mean_b = np.array([prior_mean_difficulty(difficulty_without[learner]) for learner in learners])
             scores["page"] = page_loo(page, questions, answered, correct, zeros, settings.precision, overall,
                                       np.zeros(len(learners)))[l_at, q_at]
             scores["page_calibrated"] = page_loo(page, questions, answered, correct, b, settings.precision,

@@ -4,6 +4,7 @@ import json
 
 import numpy as np
 
+from knowledge_map.errors import KnowledgeMapError
 from knowledge_map.io import atomic_path, write_json
 from knowledge_map.knowledge import Settings, question_weights, read_lists
 from knowledge_map.mapping import read_coords
@@ -15,9 +16,12 @@ from knowledge_map.workflow import run_rule
 
 def main(snakemake):
     questions = load_questions(snakemake.input.questions or None)  # none: the packaged set
-    answers = read_responses(snakemake.input.responses, questions)
+    answers = read_responses(snakemake.input.responses, questions, warn=False)  # calibrate_questions warned
     # The kernel in the unit the lists were made with (the articles' space: knowledge_map/similarity.py).
     lists, info = read_lists(snakemake.input.knowledge_lists)
+    if "unit" not in info:
+        raise KnowledgeMapError(f"{snakemake.input.knowledge_lists}: made by an older version of knowledge-map; "
+                                "rerun it (snakemake --forcerun knowledge_lists)")
     settings = Settings.from_config(snakemake.params.heatmap, info["unit"])
     question_embeddings, _ = read_question_embeddings(snakemake.input.question_embeddings, questions=questions)
     with open(snakemake.input.placed, encoding="utf-8") as handle:

@@ -51,11 +51,12 @@ def test_an_error_keeps_the_previous_file_and_removes_the_temporary(tmp_path):
 def test_a_cache_folder_a_killed_job_left_is_removed_and_no_live_or_foreign_one(tmp_path):
     """Building a cache entry starts by removing this host's temporary folders whose process is gone (a job
     killed while caching a 2.4 GB model left it all behind); a live job's, or another host's, stay."""
+    import hashlib
     import socket
 
     from knowledge_map.io import temporary_folder
 
-    host = socket.gethostname().replace("-", "_")
+    host = hashlib.sha256(socket.gethostname().encode()).hexdigest()[:12]
     finished = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
     dead = int(finished.stdout)
     for name in (f".tmp-{host}-{dead}-abc", f".tmp-{host}-{os.getpid()}-live", f".tmp-other_host-{dead}-xyz"):

@@ -154,6 +154,9 @@ def test_questions_h5_must_hold_the_questions_files_keys_and_texts(tmp_path):
     write_question_embeddings(path, np.ones((2, 3)), ["a", "b"], {"texts_sha256": question_texts_digest(questions)})
     assert read_question_embeddings(path, questions=questions)[1] == ["a", "b"]
     edited = [questions[0], {**questions[1], "question": "What is Z?"}]
+    write_question_embeddings(tmp_path / "old.h5", np.ones((2, 3)), ["a", "b"], {})  # before the digest was kept
+    with pytest.raises(KnowledgeMapError, match=r"old.h5: made by an older version of knowledge-map; rerun embed_"):
+        read_question_embeddings(tmp_path / "old.h5", questions=questions)
     for other in (edited, questions[:1], questions[::-1]):
         with pytest.raises(KnowledgeMapError, match=r"questions.h5: holds other questions \(or other texts of them\) "
                                                     r"than the questions file .*rerun embed_questions"):

@@ -59,6 +59,8 @@ def test_a_link_made_for_other_questions_keeps_its_view_but_not_its_answers(modu
     other = call(module_page, "share.js", "(m, h) => m.decodeState(h, 3, null, 'k2')", hash_)
     assert same["answers"] == [{"q": 1, "option": 0}] and not same["foreign"]
     assert other["answers"] == [] and other["foreign"] and other["view"] == view
+    # A view-only link names no answers to drop.
+    assert not call(module_page, "share.js", "(m) => m.decodeState('#q=k1&v=0.5,0.5,1', 3, null, 'k2')")["foreign"]
     # A link from before the key (no q=) is still read.
     assert call(module_page, "share.js", "(m) => m.decodeState('#a=1.0', 3, null, 'k2')")["answers"] == [{"q": 1, "option": 0}]
 

@@ -81,6 +81,7 @@ def test_rare_topics_share_other_beyond_the_legend_limit():
     # A real topic named "Other" joins the overflow: one legend entry, not two of different colours.
     codes, names = topic_codes(["Other"] * 40 + topics)
     assert names.count("Other") == 1 and names[codes[0]] == "Other" == names[codes[-1]]
+    assert len(names) == MAX_TOPICS  # and no legend slot is lost to it
 
 
 def test_safe_url_allows_only_http():

@@ -10,12 +10,15 @@ import { hideFocusNote, renderQuiz } from "./quiz-ui.js";
 import { decodeState } from "./share.js";
 import { state, view } from "./state.js";
 
+const FOREIGN_LINK = "This link's answers were given to other questions than this map's, so they were not restored.";
+
 /** Answers and view from the URL fragment (anything malformed or out of range is dropped). */
 export function restoreFromHash() {
   const questions = state.quiz.questions;
   const counts = questions.map((q) => q.options.length);
   const { answers, view: saved, foreign } = decodeState(location.hash, questions.length, counts, state.manifest.questions_key);
-  if (foreign) setStatus("This link's answers were given to other questions than this map's, so they were not restored.");
+  if (foreign) setStatus(FOREIGN_LINK);
+  else if ($("status").textContent === FOREIGN_LINK) setStatus("");
   state.quiz.restore(answers);
   if (saved) view.set(saved.cx, saved.cy, saved.zoom);
   updateHeat(); // the estimate first: the chooser picks the next question from it

@@ -29,7 +29,7 @@ export function decodeState(hash, nQuestions, optionCounts = null, questionsKey 
   const params = new URLSearchParams(String(hash || "").replace(/^#/, ""));
   const answers = [];
   const seen = new Set();
-  const foreign = Boolean(questionsKey && params.has("q") && params.get("q") !== questionsKey);
+  const foreign = Boolean(questionsKey && params.has("a") && params.has("q") && params.get("q") !== questionsKey);
   for (const item of foreign ? [] : (params.get("a") || "").split(",")) {
     const m = /^(\d{1,6})\.(\d{1,6})$/.exec(item);
     if (!m) continue;
