@@ -67,15 +67,21 @@ def temporary_folder(parent: str | os.PathLike) -> str:
     return tempfile.mkdtemp(dir=parent, prefix=f".tmp-{host}-{os.getpid()}-")
 
 
-def process_alive(pid: int) -> bool:
-    """Whether process ``pid`` exists on this host (one of another user's counts)."""
+def process_alive(pid: int | None) -> bool:
+    """Whether process ``pid`` still runs on this host (another user's counts; None: unknown, taken as alive)."""
+    if pid is None:
+        return True
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
-    return True
+    # A zombie has ended: its parent has not collected it yet.
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
 
 
 def write_json(path: str | os.PathLike, data: Any, indent: int | None = 1, concurrent: bool = False) -> None:

@@ -28,7 +28,7 @@ from pathlib import Path
 from knowledge_map.cluster.commands import cancel
 from knowledge_map.cluster.hosts import Cluster
 from knowledge_map.cluster.records import STATE_DIR
-from knowledge_map.io import exclusive_lock
+from knowledge_map.io import exclusive_lock, process_alive
 
 #: Seconds between two looks at the run.
 POLL_SECONDS = 1.0
@@ -63,23 +63,6 @@ def is_snakemake(argv: list[bytes]) -> bool:
     return head[:1] == [b"snakemake"] or (len(head) > 1 and head[1] == b"snakemake") or argv[1:3] == [b"-m", b"snakemake"]
 
 
-def alive(pid: int | None) -> bool:
-    """Whether process ``pid`` still runs (None: unknown, taken as alive)."""
-    if pid is None:
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    # A zombie has ended: its parent has not collected it yet.
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
-
-
 def unfinished_jobs(run: str) -> list[str]:
     """Ids of the run's jobs whose records say they may still run."""
     jobids = []
@@ -99,7 +82,7 @@ def watch(cluster: Cluster, run_dir: str, pid: int | None, poll: float = POLL_SE
     with exclusive_lock(watch_lock(run), blocking=False) as held:
         if not held:
             return []
-        while Path(run_dir).is_dir() and alive(pid):
+        while Path(run_dir).is_dir() and process_alive(pid):
             time.sleep(poll)
         left = unfinished_jobs(run)
         if left:
