@@ -76,10 +76,18 @@ def read_responses(path: str | Path, questions: list[dict], warn: bool = True) -
             raise KnowledgeMapError(f"{path}: line 1: missing column(s) {', '.join(missing)} (expected a header "
                                     f"{','.join(COLUMNS)} separated by commas, found {(header or [''])[0][:80]!r}"
                                     f"{' and more' if len(header or []) > 1 else ''})")
+        twice = [c for c in COLUMNS if names.count(c) > 1]
+        if twice:
+            raise KnowledgeMapError(f"{path}: line 1: column {twice[0]!r} appears twice in the header")
         column = {c: names.index(c) for c in COLUMNS}
         last = max(column, key=column.get)  # other columns may be left off the end of a row
+        ended = reader.line_num
         for cells in reader:
-            line = reader.line_num
+            line, start, ended = reader.line_num, ended + 1, reader.line_num
+            if any("\n" in cells[column[c]] for c in COLUMNS if column[c] < len(cells)):
+                # A stray quote swallows the lines after it into one cell (and the error named a later line).
+                raise KnowledgeMapError(f"{path}: line {start}: a quote opened in this row is not closed (its cell "
+                                        f"runs on to line {line})")
             if not any(cell.strip() for cell in cells):
                 continue
             if len(cells) <= column[last]:

@@ -97,19 +97,37 @@ def opened(path: Path, what: str) -> Iterator[Any]:
         yield handle
 
 
+class RepeatedKey(ValueError):
+    """A JSON object names one key twice (raised while parsing; :func:`parse_json` reports it)."""
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    keys = [key for key, _ in pairs]
+    if len(set(keys)) != len(keys):
+        raise RepeatedKey(next(key for key in keys if keys.count(key) > 1))
+    return dict(pairs)
+
+
 def parse_json(text: str, where: str, line: bool = False) -> Any:
     """``json.loads(text)``, every way it can fail as one line starting with ``where``.
 
     Besides malformed JSON, Python refuses an integer of more than 4,300
     digits (ValueError) and recurses once per nesting level (RecursionError);
-    both came out as tracebacks.  ``line``: ``text`` is one line of a JSON
+    both came out as tracebacks.  A key given twice in one object is refused
+    too: JSON parsers keep the last silently, so ``{"text": "x", "text": ""}``
+    read as an empty article.  ``line``: ``text`` is one line of a JSON
     Lines file (``where`` names it), so only the column is given.
     """
     try:
-        return json.loads(text)
+        return json.loads(text, object_pairs_hook=_unique_keys)
+    except RepeatedKey as exc:
+        raise KnowledgeMapError(f"{where}: invalid JSON: key {exc.args[0]!r} appears twice in one object "
+                                "(the second would silently replace the first)") from exc
     except json.JSONDecodeError as exc:
         at = f"column {exc.pos + 1}" if line else f"line {exc.lineno} column {exc.colno}"
-        raise KnowledgeMapError(f"{where}: invalid JSON at {at}: {exc.msg}") from exc
+        bare_cr = " (its lines end in a bare CR, as classic Mac files do: save it with LF line ends)" \
+            if line and "\r" in text.rstrip("\r\n") else ""
+        raise KnowledgeMapError(f"{where}: invalid JSON at {at}: {exc.msg}{bare_cr}") from exc
     except ValueError as exc:  # "Exceeds the limit (4300 digits) for integer string conversion"
         raise KnowledgeMapError(f"{where}: invalid JSON: a number too long to read ({exc})") from exc
     except RecursionError as exc:

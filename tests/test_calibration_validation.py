@@ -80,6 +80,10 @@ def test_answers_that_never_differ_give_finite_difficulties_and_a_warning(tmp_pa
         ("learner,session,question,correct\nann,1\n", "line 2: has 2 field(s), but the header puts 'correct' in field 4"),
         ("learner;session;question;correct\nann;1;q-a;1\n", "separated by commas, found 'learner;session;question;correct'"),
         ("learner,session,question,correct\nann\x07,1,q-a,1\n", "line 2: field 'learner' contains a control character (U+0007)"),
+        # A stray quote swallowed the rest of the file into one cell; the error named a later line.
+        ('learner,session,question,correct\nann,1,q-a,1\nbob,"1,q-b,1\ncat,1,q-a,0\n',
+         "line 3: a quote opened in this row is not closed (its cell runs on to line 4)"),
+        ("learner,session,question,correct,correct\nann,1,q-a,1,0\n", "line 1: column 'correct' appears twice"),
     ],
 )
 def test_bad_responses_are_one_line_errors_naming_file_line_and_field(tmp_path, text, message):

@@ -240,6 +240,11 @@ def test_sampled_rows_come_back_in_the_asked_order_from_several_row_groups(tmp_p
         ("long.jsonl", '{"id": "a", "title": "A", "text": "x", "n": ' + "9" * 5000 + "}\n",
          r"long.jsonl: line 1: invalid JSON: a number too long to read"),
         ("deep.jsonl", "[" * 100_000 + "]" * 100_000 + "\n", r"deep.jsonl: line 1: invalid JSON: nested too deeply"),
+        # Parsers keep the last of a repeated key silently: this record read as an empty article.
+        ("twice.jsonl", '{"id": "a", "title": "A", "text": "x", "text": ""}\n',
+         r"twice.jsonl: line 1: invalid JSON: key 'text' appears twice in one object"),
+        ("mac.jsonl", '{"id": "a", "title": "A", "text": "x"}\r{"id": "b", "title": "B", "text": "y"}\r',
+         r"mac.jsonl: line 1: invalid JSON at column 40: Extra data \(its lines end in a bare CR"),
         ("cut.jsonl", '{"id": "a", "title": "A", "text": "x"}\n{"id": "b"\n',
          r"cut.jsonl: line 2: invalid JSON at column 12: Expecting ',' delimiter"),
         ("data.parquet", None, r"data.parquet: is a folder, not a corpus file \(a Parquet dataset written in parts"),
