@@ -48,6 +48,21 @@ def config_hash(config: dict[str, Any]) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
+#: Settings of where and how fast a run goes, not of what it makes (embed_shard leaves them out of its params):
+#: switching profile, device or batch size reruns nothing, provenance.json included.  Each shard records its device.
+RUN_SETTINGS = (("model", "device"), ("model", "batch_size"), ("model", "compile"))
+
+
+def results_config_hash(config: dict[str, Any]) -> str:
+    """:func:`config_hash` without :data:`RUN_SETTINGS`: provenance.json's rerun trigger."""
+    import copy
+
+    results = copy.deepcopy(config)
+    for section, key in RUN_SETTINGS:
+        results.get(section, {}).pop(key, None)
+    return config_hash(results)
+
+
 def provenance(config: dict[str, Any] | None = None, /, **extra: Any) -> dict[str, Any]:
     """A provenance record: versions, platform and, when given, the config and its hash."""
     record: dict[str, Any] = {

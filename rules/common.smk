@@ -6,7 +6,7 @@ from knowledge_map.corpus import vital_articles_path
 from knowledge_map.errors import KnowledgeMapError
 from knowledge_map.identity import input_trigger, model_trigger
 from knowledge_map.models import model_slug
-from knowledge_map.provenance import config_hash
+from knowledge_map.provenance import results_config_hash
 from knowledge_map.triggers import (
     RULE_MODULES,
     embedding_code_digest,
@@ -33,8 +33,8 @@ EMBED_CODE = embedding_code_digest(workflow.source_path("../scripts/embed_shard.
 QUESTION_CODE = question_code_digest(
     workflow.source_path("../scripts/embed_questions.py")
 )
-# The whole config, validated (defaults filled in): provenance.json records it.
-CONFIG_SHA256 = config_hash(config)
+# The config, validated (defaults filled in), without where and how fast it runs: provenance.json records it.
+CONFIG_SHA256 = results_config_hash(config)
 LABEL_CODE = label_code_digest(workflow.source_path("../scripts/cell_labels.py"))
 # Every later rule: the package code that decides its output (knowledge_map/triggers.py, RULE_MODULES).
 RULE_CODE = {

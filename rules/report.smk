@@ -33,7 +33,8 @@ rule provenance:
     conda:
         "../envs/map.yaml"
     params:
-        # It records the whole config: any change (one that reruns only the site data too) redoes it.
+        # It records the whole config: any change of what a run makes (one that reruns only the site data too)
+        # redoes it; a change of device, batch size or profile does not (knowledge_map/provenance.py).
         config=CONFIG_SHA256,
         code=RULE_CODE["provenance"],
     script:

@@ -368,3 +368,23 @@ def test_the_watcher_cancels_what_a_run_left_unfinished_and_only_once(tmp_path, 
     assert read_record("local/running")["state"] == "failed" and "cancelled" in read_record("local/running")
     assert read_record("local/done")["state"] == "success"
     assert read_record("local/other-run")["state"] == "submitted"
+
+
+def test_provenance_reruns_on_what_a_run_makes_not_where_it_runs():
+    """Switching profile (model.device), batch size or compile reruns nothing; any other setting redoes
+    provenance.json, which records the config."""
+    import copy
+
+    from knowledge_map.config import validate_config
+    from knowledge_map.provenance import results_config_hash
+
+    config = validate_config({})
+    base = results_config_hash(config)
+    for section, key, value in (("model", "device", "cpu"), ("model", "batch_size", 7), ("model", "compile", False)):
+        changed = copy.deepcopy(config)
+        changed[section][key] = value
+        assert results_config_hash(changed) == base, key
+    changed = copy.deepcopy(config)
+    changed["site"]["excerpt_chars"] += 1
+    assert results_config_hash(changed) != base
+    assert config["model"]["device"] == "auto"  # the hash left the config itself alone
