@@ -149,13 +149,17 @@ def test_write_site_data_round_trips(tmp_path):
     }
     lists = lists_for(1, n)
     calibration = {"source": "r.csv", "mean_difficulty": 0.25, "questions": [{"id": "0", "difficulty": -0.5}]}
-    manifest = write_site_data(
-        outputs, titles, ["javascript:alert(1)"] + [f"https://w/{i}" for i in range(1, n)], ["text"] * n,
-        ["A"] * n, xy, {"levels": []},
-        [{"question": "Q", "options": list("abcd"), "correctIndex": 0, "x": 0.5, "y": 0.5}],
-        {"m": 1}, "model", HEATMAP, {"excerpt_chars": 280, "chunk_rows": 500},
-        lists=lists, lists_info={"sparse_vs_full": {"overall": {"mean_abs": 0.001}}}, calibration=calibration,
-    )
+
+    def write(titles, options=tuple("abcd")):
+        return write_site_data(
+            outputs, titles, ["javascript:alert(1)"] + [f"https://w/{i}" for i in range(1, n)], ["text"] * n,
+            ["A"] * n, xy, {"levels": []},
+            [{"question": "Q", "options": list(options), "correctIndex": 0, "x": 0.5, "y": 0.5}],
+            {"m": 1}, "model", HEATMAP, {"excerpt_chars": 280, "chunk_rows": 500},
+            lists=lists, lists_info={"sparse_vs_full": {"overall": {"mean_abs": 0.001}}}, calibration=calibration,
+        )
+
+    manifest = write(titles)
     assert manifest == json.loads((tmp_path / "manifest.json").read_text())
     assert "CC BY-SA 4.0" in manifest["attribution"]
     assert manifest["details"] == {"dir": "details", "chunk_rows": 500, "chunks": 3}
@@ -175,23 +179,11 @@ def test_write_site_data_round_trips(tmp_path):
     np.testing.assert_array_equal(np.frombuffer(blob, "<u4", 3, k["rows_offset"]), lists.rows)
     np.testing.assert_array_equal(np.frombuffer(blob, "<f4", 3, k["weights_offset"]), lists.weights)
     # The build id follows every data file's bytes (the page fetches FILE?v=<build>); the questions key their text.
-    rebuilt = write_site_data(
-        outputs, titles, ["javascript:alert(1)"] + [f"https://w/{i}" for i in range(1, n)], ["text"] * n,
-        ["A"] * n, xy, {"levels": []},
-        [{"question": "Q", "options": list("abcd"), "correctIndex": 0, "x": 0.5, "y": 0.5}],
-        {"m": 1}, "model", HEATMAP, {"excerpt_chars": 280, "chunk_rows": 500},
-        lists=lists, lists_info={"sparse_vs_full": {"overall": {"mean_abs": 0.001}}}, calibration=calibration,
-    )
+    rebuilt = write(titles)
     assert rebuilt["build"] == manifest["build"] and len(manifest["build"]) == 16  # same inputs, same build
-    titles[5] = "another title"
-    edited = write_site_data(
-        outputs, titles, ["javascript:alert(1)"] + [f"https://w/{i}" for i in range(1, n)], ["text"] * n,
-        ["A"] * n, xy, {"levels": []},
-        [{"question": "Q", "options": list("abce"), "correctIndex": 0, "x": 0.5, "y": 0.5}],
-        {"m": 1}, "model", HEATMAP, {"excerpt_chars": 280, "chunk_rows": 500},
-        lists=lists, lists_info={"sparse_vs_full": {"overall": {"mean_abs": 0.001}}}, calibration=calibration,
-    )
-    assert edited["build"] != manifest["build"] and edited["questions_key"] != manifest["questions_key"]
+    retitled = write([*titles[:5], "another title", *titles[6:]])
+    assert retitled["build"] != manifest["build"] and retitled["questions_key"] == manifest["questions_key"]
+    assert write(titles, "abce")["questions_key"] != manifest["questions_key"]
 
 
 def test_write_site_data_refuses_lists_of_another_map(tmp_path):
