@@ -20,7 +20,13 @@ map, the placed questions and the question embeddings under results/.
     by the adaptive rule of :mod:`knowledge_map.selection`; from the shipped
     60 questions, or (``--pool N``) from N questions about random articles.
 
-    python benchmarks/knowledge.py defaults|sparse|order [--learners N] [--pool N]
+``defaults --questions clustered`` asks, instead of the shipped 60 (which
+name their articles and spread over every topic, so questions barely weigh
+each other), 39 questions in three tight groups of 13: the articles nearest
+to three seed articles, as a quiz on three lectures would be.  There the
+kernel between questions acts, and the settings are judged where it does.
+
+    python benchmarks/knowledge.py defaults|sparse|order [--learners N] [--pool N] [--questions clustered]
 
 Each prints one JSON object as its last line (also written to benchmarks/out/).
 """
@@ -84,6 +90,15 @@ def simulated_responses(kind, n_learners, q_xy, q_topics, xy, rng):
                      np.array(questions), np.array(correct))
 
 
+def clustered_questions(embeddings, rng, groups: int = 3, size: int = 13) -> np.ndarray:
+    """Rows of ``groups`` x ``size`` articles: each seed article (at random) and its nearest in the embedding space."""
+    chosen: list[int] = []
+    for seed in rng.choice(len(embeddings), groups, replace=False):
+        order = np.argsort(-(embeddings @ embeddings[seed]), kind="stable")
+        chosen += [int(i) for i in order if i not in chosen][:size]
+    return np.array(chosen)
+
+
 def cmd_defaults(args):
     from scipy.stats import spearmanr
 
@@ -93,7 +108,10 @@ def cmd_defaults(args):
     embeddings, xy, placed, q_emb, q_xy, topics = load()
     unit = dissimilarity_unit(embeddings)  # as the workflow: T in the space's dissimilarity unit
     q_topics = [q["topic"] for q in placed]
-    keys = [str(i) for i in range(len(placed))]
+    if args.questions == "clustered":
+        chosen = clustered_questions(embeddings, np.random.default_rng(11))
+        q_emb, q_xy, q_topics = embeddings[chosen], xy[chosen], [topics[i] or "none" for i in chosen]
+    keys = [str(i) for i in range(len(q_emb))]
     if args.grid == "all":
         candidates = [Settings("map", sigma=s, prior_weight=p) for s in (0.05, 0.15) for p in (0.1, 1.0)]
         candidates += [Settings("embedding", temperature=t, prior_weight=p, unit=unit)
@@ -220,11 +238,14 @@ def main(argv=None):
     parser.add_argument("--priors", type=float, nargs="+", default=[0.003, 0.01], help="sparse: prior weights")
     parser.add_argument("--lengths", type=int, nargs="+", default=[500, 1000, 2000, 4000], help="sparse: list lengths")
     parser.add_argument("--pool", type=int, default=0, help="order: N random articles as the question pool (0: the shipped 60)")
+    parser.add_argument("--questions", choices=["shipped", "clustered"], default="shipped",
+                        help="defaults: the shipped 60, or 39 in three tight groups (a quiz on three lectures)")
     args = parser.parse_args(argv)
     result = {"defaults": cmd_defaults, "sparse": cmd_sparse, "order": cmd_order}[args.command](args)
     out = Path("benchmarks/out")
     out.mkdir(parents=True, exist_ok=True)
     suffix = f"-pool{args.pool}" if args.command == "order" and args.pool else ""
+    suffix += "-clustered" if args.questions == "clustered" else ""
     (out / f"knowledge-{args.command}{suffix}.json").write_text(json.dumps(result, indent=1))
     print(json.dumps(result))
     return result
