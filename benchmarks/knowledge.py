@@ -163,7 +163,7 @@ def cmd_sparse(args):
     embeddings, xy, placed, q_emb, q_xy, _ = load()
     out = {}
     for prior in args.priors:
-        settings = Settings(prior_weight=prior, unit=dissimilarity_unit(embeddings))
+        settings = Settings(temperature=args.temperature, prior_weight=prior, unit=dissimilarity_unit(embeddings))
         for k in args.lengths:
             lists = neighbour_lists(settings, k, q_emb, embeddings)
             error = sparse_error(lists, settings, q_emb, embeddings, answer_counts=(3, 10, 30), trials=10)
@@ -184,7 +184,7 @@ def cmd_order(args):
         # A larger pool: questions "about" random articles (their own embedding and place).
         chosen = np.random.default_rng(7).choice(len(embeddings), args.pool, replace=False)
         q_emb, q_xy = embeddings[chosen], xy[chosen]
-    settings = Settings(unit=dissimilarity_unit(embeddings))
+    settings = Settings(temperature=args.temperature, prior_weight=args.prior_weight, unit=dissimilarity_unit(embeddings))
     lists = neighbour_lists(settings, args.neighbours, q_emb, embeddings)
     n_q = len(q_xy)
     steps = list(range(1, args.steps + 1))
@@ -226,6 +226,8 @@ def cmd_order(args):
 
 
 def main(argv=None):
+    from knowledge_map.knowledge import Settings
+
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("command", choices=["defaults", "sparse", "order"])
     parser.add_argument("--learners", type=int, default=100)
@@ -238,6 +240,8 @@ def main(argv=None):
     parser.add_argument("--priors", type=float, nargs="+", default=[0.003, 0.01], help="sparse: prior weights")
     parser.add_argument("--lengths", type=int, nargs="+", default=[500, 1000, 2000, 4000], help="sparse: list lengths")
     parser.add_argument("--pool", type=int, default=0, help="order: N random articles as the question pool (0: the shipped 60)")
+    parser.add_argument("--temperature", type=float, default=Settings.temperature, help="sparse, order: the kernel's T")
+    parser.add_argument("--prior-weight", type=float, default=Settings.prior_weight, help="order: the prior's weight")
     parser.add_argument("--questions", choices=["shipped", "clustered"], default="shipped",
                         help="defaults: the shipped 60, or 39 in three tight groups (a quiz on three lectures)")
     args = parser.parse_args(argv)
@@ -246,6 +250,9 @@ def main(argv=None):
     out.mkdir(parents=True, exist_ok=True)
     suffix = f"-pool{args.pool}" if args.command == "order" and args.pool else ""
     suffix += "-clustered" if args.questions == "clustered" else ""
+    if args.command in ("sparse", "order") and (args.temperature, args.prior_weight) != (Settings.temperature,
+                                                                                         Settings.prior_weight):
+        suffix += f"-T{args.temperature}-p{args.prior_weight}"
     (out / f"knowledge-{args.command}{suffix}.json").write_text(json.dumps(result, indent=1))
     print(json.dumps(result))
     return result

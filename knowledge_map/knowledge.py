@@ -235,18 +235,6 @@ class NeighbourLists:
         return len(self.offsets) - 1
 
 
-def remote_questions(lists: NeighbourLists, settings: Settings) -> list[int]:
-    """Questions whose heaviest article weighs less than the prior: answers that say nothing about any article.
-
-    Such a question is about nothing in the corpus (a question on the
-    lecture's logistics, a topic the articles lack): placement still puts it
-    on its most similar article, but its answers move only the learner's
-    overall level.  With the embedding kernel at the defaults this is a
-    best cosine under about 0.42 for MiniLM on the vital articles (1 + T u ln(prior_weight / 4)).
-    """
-    return [q for q in range(lists.n_questions) if lists.of(q)[1].max(initial=0.0) < settings.precision]
-
-
 def neighbour_lists(settings: Settings, k: int, question_embeddings=None, embeddings=None,
                     question_xy=None, xy=None, block: int = 16384) -> NeighbourLists:
     """Each question's ``k`` heaviest articles under the kernel of ``settings``.

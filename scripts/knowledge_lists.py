@@ -5,11 +5,11 @@ import logging
 
 import numpy as np
 
-from knowledge_map.knowledge import Settings, neighbour_lists, remote_questions, sparse_error, write_lists
+from knowledge_map.knowledge import Settings, neighbour_lists, sparse_error, write_lists
 from knowledge_map.mapping import read_coords
 from knowledge_map.merge import read_embeddings
 from knowledge_map.questions import read_question_embeddings
-from knowledge_map.similarity import dissimilarity_unit
+from knowledge_map.similarity import dissimilarity_unit, remote_questions, remote_threshold
 from knowledge_map.workflow import run_rule
 
 
@@ -30,13 +30,15 @@ def main(snakemake):
         log.warning("heatmap.neighbours = %d misses much of the kernel (mean error %.3f against the full estimate, "
                     "max %.3f): raise it, or lower heatmap.temperature (the map kernel reaches every article within "
                     "~3 sigma)", heatmap["neighbours"], accuracy["overall"]["mean_abs"], accuracy["overall"]["max_abs"])
-    remote = remote_questions(lists, settings)
+    threshold = remote_threshold(embeddings)
+    remote = remote_questions(question_embeddings, embeddings, threshold)
     if remote:
-        log.warning("%d question(s) weigh no article more than the prior does (%s): nothing in the corpus is like "
-                    "them, so their answers move only the learner's overall level", len(remote),
+        log.warning("%d question(s) are no more like any article than 1%% of unrelated articles are like each other "
+                    "(best cosine <= %.2f: %s): nothing in the corpus is about them, so their answers say little "
+                    "about any region", len(remote), threshold,
                     ", ".join(repr(keys[q]) for q in remote[:10]) + (", ..." if len(remote) > 10 else ""))
     write_lists(snakemake.output[0], lists, {"settings": heatmap, "unit": unit, "sparse_vs_full": accuracy,
-                                             "remote_questions": [keys[q] for q in remote]})
+                                             "remote_threshold": threshold, "remote_questions": [keys[q] for q in remote]})
 
 
 run_rule(snakemake, main)  # noqa: F821 - injected by Snakemake

@@ -243,7 +243,22 @@ def test_a_model_whose_cosines_sit_higher_gets_the_same_kernel_and_placement():
     placed_raised = place_questions(bare, raised(questions), raised(articles), xy, titles, 10, unit=unit_raised)
     np.testing.assert_allclose([[p["x"], p["y"]] for p in placed], [[p["x"], p["y"]] for p in placed_raised],
                                atol=1e-5)  # similarities are float32 there
-    # The question about nothing weighs no article more than the prior: flagged, in either space.
-    from knowledge_map.knowledge import remote_questions
 
-    assert remote_questions(lists, plain) == remote_questions(lists_raised, shifted) == [5]
+
+def test_a_question_about_nothing_in_the_corpus_is_remote_in_any_models_scale():
+    """Remote: its best article is no more like it than 1 % of article pairs are like each other; a measure of
+    the space alone (not of the kernel's settings), the same when every cosine sits higher."""
+    from knowledge_map.similarity import remote_questions, remote_threshold
+
+    rng = np.random.default_rng(13)
+    centres = unit_rows(rng, 8, 64)
+    articles = centres[rng.integers(0, 8, 600)] + 0.35 * rng.normal(size=(600, 64)) / 8
+    articles /= np.linalg.norm(articles, axis=1, keepdims=True)
+    questions = np.vstack([articles[[5, 300]] + 0.05 * unit_rows(rng, 2, 64), unit_rows(rng, 1, 64)])
+    questions /= np.linalg.norm(questions, axis=1, keepdims=True)
+
+    def raised(rows, a=0.6):
+        return np.hstack([np.sqrt(1 - a) * rows, np.full((len(rows), 1), np.sqrt(a))])
+
+    assert remote_questions(questions, articles, remote_threshold(articles)) == [2]
+    assert remote_questions(raised(questions), raised(articles), remote_threshold(raised(articles))) == [2]
