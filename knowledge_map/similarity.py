@@ -47,9 +47,12 @@ REMOTE_QUANTILE = 0.99
 
 
 def remote_threshold(embeddings) -> float:
-    """The cosine that only 1 % of article pairs reach (0.32 for MiniLM on the vital articles); 1.0 below two rows."""
+    """The cosine that only 1 % of article pairs reach (0.32 for MiniLM on the vital articles).
+
+    Below two rows there are no pairs to compare with: -1.0, so no question is called remote.
+    """
     if len(embeddings) < 2:
-        return 1.0
+        return -1.0
     return float(np.quantile(pair_cosines(embeddings), REMOTE_QUANTILE))
 
 

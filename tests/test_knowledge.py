@@ -262,3 +262,4 @@ def test_a_question_about_nothing_in_the_corpus_is_remote_in_any_models_scale():
 
     assert remote_questions(questions, articles, remote_threshold(articles)) == [2]
     assert remote_questions(raised(questions), raised(articles), remote_threshold(raised(articles))) == [2]
+    assert remote_questions(questions, articles[:1], remote_threshold(articles[:1])) == []  # no pairs: none remote
